@@ -1,0 +1,160 @@
+//! A small async XMPP client, for integration tests, the CLI and benchmarks.
+//!
+//! [`Client::connect`] opens a stream, negotiates TLS (STARTTLS, direct TLS
+//! per XEP-0368, or none), authenticates with SASL (SCRAM-SHA-256,
+//! SCRAM-SHA-1 or PLAIN), restarts the stream and binds a resource; the
+//! returned [`Client`] sends and receives stanzas. [`RawConnection`] is the
+//! layer below it: a TCP or TLS stream plus a [`whassap_xml::StreamParser`],
+//! for tests that need exact transcripts (bad XML, stream errors).
+//!
+//! Framing and serialisation come from `whassap-xml` and SCRAM from
+//! `whassap-proto`, so the client exercises the same code paths as the
+//! server, from the other side.
+
+#![warn(missing_docs)]
+
+mod client;
+mod raw;
+mod tls;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+pub use client::Client;
+pub use minidom::Element;
+pub use raw::RawConnection;
+pub use tls::tls_config;
+pub use whassap_xml::{FramingError, StreamEvent, StreamHeader};
+
+/// How TLS is used.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TlsMode {
+    /// Plain TCP upgraded with STARTTLS (RFC 6120 §5); refused if the
+    /// server does not offer it.
+    #[default]
+    StartTls,
+    /// TLS from the first byte (XEP-0368), with ALPN `xmpp-client`.
+    Direct,
+    /// No TLS at all, for servers run with `--allow-plaintext`.
+    Plain,
+}
+
+/// SASL mechanism to authenticate with.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Mechanism {
+    /// SCRAM-SHA-256 (RFC 7677).
+    #[default]
+    ScramSha256,
+    /// SCRAM-SHA-1 (RFC 5802).
+    ScramSha1,
+    /// PLAIN (RFC 4616): the password is sent as is, so only use over TLS.
+    Plain,
+}
+
+impl Mechanism {
+    /// The SASL mechanism name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Mechanism::ScramSha256 => "SCRAM-SHA-256",
+            Mechanism::ScramSha1 => "SCRAM-SHA-1",
+            Mechanism::Plain => "PLAIN",
+        }
+    }
+}
+
+/// Where and how to connect.
+#[derive(Clone)]
+pub struct ConnectOptions {
+    /// Address to connect to (no DNS SRV lookup is done).
+    pub addr: SocketAddr,
+    /// The XMPP domain (stream `to`, TLS server name).
+    pub domain: String,
+    /// Local part of the account's JID.
+    pub username: String,
+    /// The account's password.
+    pub password: String,
+    /// Resource to request; `None` lets the server choose one.
+    pub resource: Option<String>,
+    /// How TLS is used.
+    pub tls: TlsMode,
+    /// SASL mechanism.
+    pub mechanism: Mechanism,
+    /// Accept any server certificate (self-signed test servers). When
+    /// false, the certificate must chain to a root in `SSL_CERT_FILE` or
+    /// the system bundle; see [`tls_config`].
+    pub accept_invalid_certs: bool,
+    /// Limit for the whole of [`Client::connect`] and for [`Client::close`].
+    pub timeout: Duration,
+}
+
+impl ConnectOptions {
+    /// Options with the defaults: STARTTLS, SCRAM-SHA-256, any certificate
+    /// accepted, server-chosen resource, 10 s timeout.
+    pub fn new(addr: SocketAddr, domain: &str, username: &str, password: &str) -> Self {
+        ConnectOptions {
+            addr,
+            domain: domain.to_owned(),
+            username: username.to_owned(),
+            password: password.to_owned(),
+            resource: None,
+            tls: TlsMode::default(),
+            mechanism: Mechanism::default(),
+            accept_invalid_certs: true,
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl std::fmt::Debug for ConnectOptions {
+    /// Everything but the password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectOptions")
+            .field("addr", &self.addr)
+            .field("domain", &self.domain)
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .field("resource", &self.resource)
+            .field("tls", &self.tls)
+            .field("mechanism", &self.mechanism)
+            .field("accept_invalid_certs", &self.accept_invalid_certs)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+/// Why a client operation failed.
+#[derive(thiserror::Error, Debug)]
+pub enum ClientError {
+    /// The connection failed.
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    /// TLS setup or handshake failed.
+    #[error("TLS error: {0}")]
+    Tls(String),
+    /// The server sent XML the framer refused.
+    #[error("bad XML from the server: {0}")]
+    Xml(#[from] FramingError),
+    /// The server sent a `<stream:error/>`.
+    #[error("stream error <{condition}/>{}", text.as_deref().map(|t| format!(": {t}")).unwrap_or_default())]
+    StreamError {
+        /// The defined condition, e.g. `conflict`.
+        condition: String,
+        /// The server's `<text/>`, if any.
+        text: Option<String>,
+    },
+    /// SASL failed; holds the condition, e.g. `not-authorized`.
+    #[error("authentication failed: {0}")]
+    AuthFailed(String),
+    /// Resource binding failed; holds the stanza error condition.
+    #[error("resource binding failed: {0}")]
+    Bind(String),
+    /// The server did not answer in time.
+    #[error("timed out")]
+    Timeout,
+    /// The server did something the protocol does not allow here.
+    #[error("protocol error: {0}")]
+    Protocol(String),
+    /// The stream or connection is closed.
+    #[error("connection closed")]
+    Closed,
+}

@@ -1,0 +1,95 @@
+//! Account management shared by the CLI, in-band registration and (later) the
+//! web sign-up: name rules, reserved names, and SCRAM-only password storage.
+
+use whassap_proto::scram::{Hash, StoredCredentials};
+use whassap_store::{Store, StoreError};
+
+/// Usernames nobody can register: the status bot and service names.
+pub const RESERVED: &[&str] = &["whassap", "pubsub", "firehose"];
+
+/// Why an account operation was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    /// Not a valid JID localpart.
+    #[error(
+        "invalid username {0:?}: use letters, digits and . _ - (no spaces, @, /, :, quotes or <>)"
+    )]
+    InvalidName(String),
+    /// A reserved name.
+    #[error("the username {0:?} is reserved")]
+    Reserved(String),
+    /// Empty or overlong password.
+    #[error("the password must be 1 to 1023 bytes")]
+    InvalidPassword,
+    /// Already taken.
+    #[error("the username {0:?} is taken")]
+    Taken(String),
+    /// No such account.
+    #[error("no such user {0:?}")]
+    NotFound(String),
+    /// The store failed.
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// Normalise a username (nodeprep) and check it may be registered.
+pub fn normalise(name: &str, allow_reserved: bool) -> Result<String, AccountError> {
+    let n =
+        whassap_proto::nodeprep(name).map_err(|_| AccountError::InvalidName(name.to_string()))?;
+    if !allow_reserved && RESERVED.contains(&n.as_str()) {
+        return Err(AccountError::Reserved(n));
+    }
+    Ok(n)
+}
+
+fn credentials(password: &str, iterations: u32) -> Result<Vec<StoredCredentials>, AccountError> {
+    if password.is_empty() || password.len() > 1023 {
+        return Err(AccountError::InvalidPassword);
+    }
+    Ok(vec![
+        StoredCredentials::generate(Hash::Sha1, password, iterations),
+        StoredCredentials::generate(Hash::Sha256, password, iterations),
+    ])
+}
+
+/// Create an account; returns the normalised username.
+pub async fn add(
+    store: &Store,
+    name: &str,
+    password: &str,
+    iterations: u32,
+) -> Result<String, AccountError> {
+    let name = normalise(name, false)?;
+    let creds = credentials(password, iterations)?;
+    match store.create_user(&name, &creds).await {
+        Ok(()) => Ok(name),
+        Err(StoreError::Conflict(_)) => Err(AccountError::Taken(name)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Replace an account's password.
+pub async fn set_password(
+    store: &Store,
+    name: &str,
+    password: &str,
+    iterations: u32,
+) -> Result<(), AccountError> {
+    let name = normalise(name, true)?;
+    let creds = credentials(password, iterations)?;
+    if store.set_credentials(&name, &creds).await? {
+        Ok(())
+    } else {
+        Err(AccountError::NotFound(name))
+    }
+}
+
+/// Delete an account and everything stored for it.
+pub async fn delete(store: &Store, name: &str) -> Result<(), AccountError> {
+    let name = normalise(name, true)?;
+    if store.delete_user(&name).await? {
+        Ok(())
+    } else {
+        Err(AccountError::NotFound(name))
+    }
+}

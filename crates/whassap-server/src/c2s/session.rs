@@ -1,0 +1,209 @@
+//! A bound c2s session: the reader loop that hands stanzas to the modules,
+//! and the writer task that drains the session's bounded queue.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use minidom::Element;
+use tokio::sync::mpsc;
+use whassap_xml::StreamEvent;
+
+use super::transport::{EventReader, FrameWriter, Framing, Transport};
+use crate::metrics::Metrics;
+use crate::modules;
+use crate::registry::SessionHandle;
+use crate::stanza::{self, NS_CLIENT};
+use crate::Server;
+
+const NS_BIND: &str = "urn:ietf:params:xml:ns:xmpp-bind";
+/// Frames written in one batch by the writer task.
+const WRITE_BATCH: usize = 64;
+
+/// What a module gets for a stanza from a client: the server and the session.
+#[derive(Clone)]
+pub struct Ctx {
+    /// The server.
+    pub server: Arc<Server>,
+    /// The session the stanza came from.
+    pub session: Arc<SessionHandle>,
+}
+
+/// Register the session, answer the bind request and serve it until it ends.
+pub async fn run<T: Transport>(
+    server: Arc<Server>,
+    transport: T,
+    peer: SocketAddr,
+    username: String,
+    resource: String,
+    bind_iq: Element,
+) {
+    let framing = transport.framing();
+    let bare = format!("{username}@{}", server.config.domain);
+    let (tx, rx) = mpsc::channel(server.config.session_queue);
+    let handle = Arc::new(SessionHandle::new(
+        server.registry.next_id(),
+        bare,
+        resource,
+        tx,
+    ));
+    if let Some(old) = server.registry.insert(handle.clone()) {
+        tracing::info!(session = %old.full, "replaced by a new session with the same resource");
+        old.kill(Some("conflict"));
+    }
+    server.metrics.sessions.fetch_add(1, Ordering::Relaxed);
+    tracing::info!(session = %handle.full, %peer, "session started");
+
+    let (mut reader, writer) = transport.split();
+    let writer_task = tokio::spawn(write_loop(
+        writer,
+        rx,
+        handle.clone(),
+        framing,
+        server.clone(),
+    ));
+
+    let mut bound = stanza::iq_result(&bind_iq, None);
+    stanza::remove_attr(&mut bound, "to");
+    stanza::remove_attr(&mut bound, "from");
+    let mut bind = Element::bare("bind", NS_BIND);
+    bind.append_child(stanza::text_element("jid", NS_BIND, &handle.full));
+    bound.append_child(bind);
+    handle.send_element(&bound);
+
+    let ctx = Ctx {
+        server: server.clone(),
+        session: handle.clone(),
+    };
+    loop {
+        let event = tokio::select! {
+            biased;
+            _ = handle.killed().cancelled() => break,
+            _ = server.shutdown.cancelled() => {
+                handle.kill(Some("system-shutdown"));
+                break;
+            }
+            e = reader.read_event() => e,
+        };
+        match event {
+            Ok(Some(StreamEvent::Stanza(el))) => {
+                Metrics::inc(&server.metrics.stanzas_in);
+                if let Err(condition) = handle_stanza(&ctx, el).await {
+                    handle.kill(Some(condition));
+                    break;
+                }
+            }
+            Ok(Some(StreamEvent::End)) | Ok(None) => {
+                handle.kill(None);
+                break;
+            }
+            Ok(Some(StreamEvent::Start(_))) => {
+                handle.kill(Some("not-well-formed"));
+                break;
+            }
+            Err(e) => {
+                tracing::debug!(session = %handle.full, "read error: {e}");
+                handle.kill(e.condition());
+                break;
+            }
+        }
+    }
+
+    server.registry.remove(&handle);
+    modules::presence::session_ended(&ctx).await;
+    server.metrics.sessions.fetch_sub(1, Ordering::Relaxed);
+    let _ = tokio::time::timeout(Duration::from_secs(5), writer_task).await;
+    tracing::info!(session = %handle.full, reason = handle.kill_reason().unwrap_or("closed"), "session ended");
+}
+
+/// Validate addressing, stamp `from` and hand the stanza to its module.
+/// Err is a stream error condition that ends the session.
+async fn handle_stanza(ctx: &Ctx, mut el: Element) -> Result<(), &'static str> {
+    if el.ns() != NS_CLIENT || !matches!(el.name(), "message" | "presence" | "iq") {
+        return Err("unsupported-stanza-type");
+    }
+    if let Some(from) = el.attr("from") {
+        if from != ctx.session.full && from != ctx.session.bare {
+            return Err("invalid-from");
+        }
+    }
+    stanza::set_attr(&mut el, "from", ctx.session.full.as_str());
+    if let Some(to) = el.attr("to") {
+        match jid::Jid::new(to) {
+            Ok(j) => {
+                let normalised = j.to_string();
+                if normalised != to {
+                    stanza::set_attr(&mut el, "to", normalised);
+                }
+            }
+            Err(_) => {
+                if stanza::stanza_type(&el) != "error" {
+                    let mut reply = stanza::error(&el, "jid-malformed");
+                    stanza::remove_attr(&mut reply, "from");
+                    ctx.session.send_element(&reply);
+                }
+                return Ok(());
+            }
+        }
+    }
+    match el.name() {
+        "presence" => modules::presence::from_client(ctx, el).await,
+        "message" => modules::message::from_client(ctx, el).await,
+        _ => modules::iq::from_client(ctx, el).await,
+    }
+    Ok(())
+}
+
+async fn write_loop<W: FrameWriter>(
+    mut writer: W,
+    mut rx: mpsc::Receiver<Bytes>,
+    handle: Arc<SessionHandle>,
+    framing: Framing,
+    server: Arc<Server>,
+) {
+    let mut batch = Vec::with_capacity(WRITE_BATCH);
+    loop {
+        tokio::select! {
+            biased;
+            first = rx.recv() => {
+                let Some(first) = first else { break };
+                batch.push(first);
+                while batch.len() < WRITE_BATCH {
+                    match rx.try_recv() {
+                        Ok(b) => batch.push(b),
+                        Err(_) => break,
+                    }
+                }
+                let n = batch.len() as u64;
+                let written = tokio::select! {
+                    r = writer.write_frames(&batch) => r.is_ok(),
+                    _ = handle.killed().cancelled() => false,
+                };
+                batch.clear();
+                if !written {
+                    break;
+                }
+                server.metrics.stanzas_out.fetch_add(n, Ordering::Relaxed);
+            }
+            _ = handle.killed().cancelled() => break,
+        }
+    }
+    // Write what is still queued (a polite close after e.g. a final error reply),
+    // unless the client stopped reading, then the stream error and close.
+    let reason = handle.kill_reason();
+    if reason != Some("policy-violation") {
+        while let Ok(b) = rx.try_recv() {
+            batch.push(b);
+        }
+    } else {
+        Metrics::inc(&server.metrics.slow_consumers);
+    }
+    match reason {
+        Some(c) => batch.extend(framing.error(c, None)),
+        None => batch.push(Bytes::from_static(framing.close().as_bytes())),
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(2), writer.write_frames(&batch)).await;
+    writer.shutdown().await;
+}

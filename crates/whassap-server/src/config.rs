@@ -1,0 +1,66 @@
+//! Settings of the XMPP core, filled in by the binary from its configuration.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Everything the XMPP core needs to know to run.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// The XMPP domain served (e.g. `localhost`).
+    pub domain: String,
+    /// Where the SQLite database and the generated certificate live.
+    pub data_dir: PathBuf,
+    /// c2s listener with STARTTLS (None: disabled).
+    pub c2s_listen: Option<SocketAddr>,
+    /// c2s listener with direct TLS, XEP-0368 (None: disabled).
+    pub c2s_tls_listen: Option<SocketAddr>,
+    /// Let clients skip TLS (and use PLAIN without it). For tests and benchmarks.
+    pub allow_plaintext: bool,
+    /// PEM certificate chain; generated into the data dir when None.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key; generated into the data dir when None.
+    pub tls_key: Option<PathBuf>,
+    /// XEP-0077 in-band registration over XMPP.
+    pub xmpp_registration: bool,
+    /// Largest stanza accepted, in bytes.
+    pub max_stanza_bytes: usize,
+    /// Deepest element nesting accepted inside a stanza.
+    pub max_depth: usize,
+    /// Time a stream may take to authenticate and bind before it is closed.
+    pub auth_timeout: Duration,
+    /// Stanzas queued for one session before it counts as not reading and is closed.
+    pub session_queue: usize,
+    /// Messages kept offline for one user at most.
+    pub max_offline_per_user: usize,
+    /// Failed logins (per IP or per account) tolerated before answers are slowed down.
+    pub login_failures_free: u32,
+    /// Longest delay imposed on a login attempt after repeated failures.
+    pub login_max_delay: Duration,
+    /// PBKDF2 iterations used for new SCRAM credentials.
+    pub scram_iterations: u32,
+}
+
+impl ServerConfig {
+    /// Defaults of SPEC §1 for a domain and data dir.
+    pub fn new(domain: impl Into<String>, data_dir: impl Into<PathBuf>) -> Self {
+        ServerConfig {
+            domain: domain.into(),
+            data_dir: data_dir.into(),
+            c2s_listen: Some(SocketAddr::from(([0, 0, 0, 0], 5222))),
+            c2s_tls_listen: Some(SocketAddr::from(([0, 0, 0, 0], 5223))),
+            allow_plaintext: false,
+            tls_cert: None,
+            tls_key: None,
+            xmpp_registration: false,
+            max_stanza_bytes: 256 * 1024,
+            max_depth: 64,
+            auth_timeout: Duration::from_secs(30),
+            session_queue: 1024,
+            max_offline_per_user: 1000,
+            login_failures_free: 3,
+            login_max_delay: Duration::from_secs(5),
+            scram_iterations: 4096,
+        }
+    }
+}

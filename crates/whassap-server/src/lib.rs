@@ -1,0 +1,20 @@
+//! Whassap's XMPP core: the c2s doors, the session registry, the router and
+//! the feature modules (roster, presence, messages, offline storage, disco,
+//! caps, blocking, registration, ping, version).
+
+pub mod accounts;
+pub mod c2s;
+pub mod config;
+pub mod error;
+pub mod metrics;
+pub mod modules;
+pub mod registry;
+pub mod router;
+mod server;
+pub mod stanza;
+pub mod throttle;
+pub mod tls;
+
+pub use config::ServerConfig;
+pub use error::ServerError;
+pub use server::{ConnectionGuard, RunningServer, Server};

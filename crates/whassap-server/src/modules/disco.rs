@@ -1,0 +1,139 @@
+//! XEP-0030 service discovery for the server and for accounts.
+
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use minidom::Element;
+
+use crate::c2s::Ctx;
+use crate::stanza::{self, element, stanza_type};
+use crate::Server;
+
+/// `http://jabber.org/protocol/disco#info`.
+pub const NS_DISCO_INFO: &str = "http://jabber.org/protocol/disco#info";
+/// `http://jabber.org/protocol/disco#items`.
+pub const NS_DISCO_ITEMS: &str = "http://jabber.org/protocol/disco#items";
+
+/// Features the server itself announces.
+fn server_features(server: &Server) -> Vec<&'static str> {
+    let mut f = vec![
+        NS_DISCO_INFO,
+        NS_DISCO_ITEMS,
+        "urn:xmpp:ping",
+        "jabber:iq:version",
+        "jabber:iq:roster",
+        "urn:xmpp:blocking",
+        "msgoffline",
+        "http://jabber.org/protocol/caps",
+        "urn:xmpp:delay",
+    ];
+    if server.config.xmpp_registration {
+        f.push("jabber:iq:register");
+    }
+    f.sort_unstable();
+    f
+}
+
+fn info(identity: (&str, &str, Option<&str>), features: &[&str]) -> Element {
+    let mut q = Element::bare("query", NS_DISCO_INFO);
+    let mut id = element(
+        "identity",
+        NS_DISCO_INFO,
+        &[("category", identity.0), ("type", identity.1)],
+    );
+    if let Some(name) = identity.2 {
+        stanza::set_attr(&mut id, "name", name);
+    }
+    q.append_child(id);
+    for f in features {
+        q.append_child(element("feature", NS_DISCO_INFO, &[("var", f)]));
+    }
+    q
+}
+
+fn node_given(iq: &Element) -> bool {
+    iq.children().next().and_then(|q| q.attr("node")).is_some()
+}
+
+/// disco#info of the server.
+pub fn server_info(ctx: Ctx, iq: Element) -> BoxFuture<'static, Option<Element>> {
+    Box::pin(async move {
+        if stanza_type(&iq) != "get" {
+            return Some(stanza::error(&iq, "bad-request"));
+        }
+        if node_given(&iq) {
+            return Some(stanza::error(&iq, "item-not-found"));
+        }
+        let q = info(
+            ("server", "im", Some("Whassap")),
+            &server_features(&ctx.server),
+        );
+        Some(stanza::iq_result(&iq, Some(q)))
+    })
+}
+
+/// disco#items of the server (services on subdomains, later).
+pub fn server_items(_ctx: Ctx, iq: Element) -> BoxFuture<'static, Option<Element>> {
+    Box::pin(async move {
+        if stanza_type(&iq) != "get" {
+            return Some(stanza::error(&iq, "bad-request"));
+        }
+        if node_given(&iq) {
+            return Some(stanza::error(&iq, "item-not-found"));
+        }
+        Some(stanza::iq_result(
+            &iq,
+            Some(Element::bare("query", NS_DISCO_ITEMS)),
+        ))
+    })
+}
+
+const ACCOUNT_FEATURES: &[&str] = &[NS_DISCO_INFO, NS_DISCO_ITEMS];
+
+fn account_info_reply(iq: &Element) -> Element {
+    if stanza_type(iq) != "get" {
+        return stanza::error(iq, "bad-request");
+    }
+    if node_given(iq) {
+        return stanza::error(iq, "item-not-found");
+    }
+    stanza::iq_result(
+        iq,
+        Some(info(("account", "registered", None), ACCOUNT_FEATURES)),
+    )
+}
+
+fn account_items_reply(iq: &Element) -> Element {
+    if stanza_type(iq) != "get" {
+        return stanza::error(iq, "bad-request");
+    }
+    stanza::iq_result(iq, Some(Element::bare("query", NS_DISCO_ITEMS)))
+}
+
+/// disco#info of the user's own account.
+pub fn own_account_info(_ctx: Ctx, iq: Element) -> BoxFuture<'static, Option<Element>> {
+    Box::pin(async move { Some(account_info_reply(&iq)) })
+}
+
+/// disco#items of the user's own account.
+pub fn own_account_items(_ctx: Ctx, iq: Element) -> BoxFuture<'static, Option<Element>> {
+    Box::pin(async move { Some(account_items_reply(&iq)) })
+}
+
+/// disco#info of another local account, answered by the server.
+pub fn account_info(
+    _server: Arc<Server>,
+    _bare: String,
+    iq: Element,
+) -> BoxFuture<'static, Option<Element>> {
+    Box::pin(async move { Some(account_info_reply(&iq)) })
+}
+
+/// disco#items of another local account.
+pub fn account_items(
+    _server: Arc<Server>,
+    _bare: String,
+    iq: Element,
+) -> BoxFuture<'static, Option<Element>> {
+    Box::pin(async move { Some(account_items_reply(&iq)) })
+}

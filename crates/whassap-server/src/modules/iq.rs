@@ -1,0 +1,164 @@
+//! IQ dispatch: by addressee (the client's own account, the server, another
+//! account, a full JID) and by payload element and namespace.
+
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use minidom::Element;
+
+use super::{blocking, disco, ping, register, roster, version};
+use crate::c2s::Ctx;
+use crate::router::{self, Destination};
+use crate::stanza::{self, stanza_type};
+use crate::Server;
+
+/// An IQ handler: gets the request, answers with the reply to send (or None
+/// when it already sent what it had to).
+pub type Handler = fn(Ctx, Element) -> BoxFuture<'static, Option<Element>>;
+
+/// A handler for requests from other entities to a local account (answered by
+/// the server on the account's behalf).
+pub type AccountHandler = fn(Arc<Server>, String, Element) -> BoxFuture<'static, Option<Element>>;
+
+/// Handlers for IQs a client sends to its own account (no `to`, or its bare JID).
+const SELF_HANDLERS: &[(&str, &str, Handler)] = &[
+    ("query", roster::NS_ROSTER, roster::handle),
+    ("blocklist", blocking::NS_BLOCKING, blocking::handle),
+    ("block", blocking::NS_BLOCKING, blocking::handle),
+    ("unblock", blocking::NS_BLOCKING, blocking::handle),
+    ("query", disco::NS_DISCO_INFO, disco::own_account_info),
+    ("query", disco::NS_DISCO_ITEMS, disco::own_account_items),
+    ("ping", ping::NS_PING, ping::handle),
+    (
+        "session",
+        "urn:ietf:params:xml:ns:xmpp-session",
+        ping::handle,
+    ),
+];
+
+/// Handlers for IQs a client sends to the server's domain.
+const SERVER_HANDLERS: &[(&str, &str, Handler)] = &[
+    ("query", disco::NS_DISCO_INFO, disco::server_info),
+    ("query", disco::NS_DISCO_ITEMS, disco::server_items),
+    ("ping", ping::NS_PING, ping::handle),
+    ("query", version::NS_VERSION, version::handle),
+    ("query", register::NS_REGISTER, register::in_session),
+    (
+        "session",
+        "urn:ietf:params:xml:ns:xmpp-session",
+        ping::handle,
+    ),
+];
+
+/// Handlers for IQs addressed to another local account's bare JID.
+const ACCOUNT_HANDLERS: &[(&str, &str, AccountHandler)] = &[
+    ("query", disco::NS_DISCO_INFO, disco::account_info),
+    ("query", disco::NS_DISCO_ITEMS, disco::account_items),
+];
+
+fn payload(iq: &Element) -> Option<&Element> {
+    iq.children().next()
+}
+
+fn find<H: Copy>(table: &[(&str, &str, H)], iq: &Element) -> Option<H> {
+    let p = payload(iq)?;
+    table
+        .iter()
+        .find(|(name, ns, _)| p.is(*name, *ns))
+        .map(|(_, _, h)| *h)
+}
+
+/// An IQ from a client (`from` stamped, `to` normalised).
+pub async fn from_client(ctx: &Ctx, iq: Element) {
+    let t = stanza_type(&iq);
+    if !matches!(t, "get" | "set" | "result" | "error") || iq.attr("id").is_none() {
+        if !matches!(t, "result" | "error") {
+            reply(ctx, stanza::error(&iq, "bad-request"));
+        }
+        return;
+    }
+    let to = iq.attr("to").map(str::to_owned);
+    let destination = match &to {
+        None => Some(Destination::Local {
+            user: String::new(),
+            bare: ctx.session.bare.clone(),
+            resource: None,
+        }),
+        Some(to) => router::destination(&ctx.server, to),
+    };
+    if matches!(t, "result" | "error") {
+        if destination == Some(Destination::Server) || to.is_none() {
+            ctx.server.resolve_iq(iq);
+        } else {
+            router::route(ctx.server.clone(), iq).await;
+        }
+        return;
+    }
+    if let Some(to) = &to {
+        if ctx.server.blocks(&ctx.session.bare, to).await {
+            reply(ctx, blocking::blocked_error(&iq));
+            return;
+        }
+    }
+    match destination {
+        Some(Destination::Local {
+            bare,
+            resource: None,
+            ..
+        }) if bare == ctx.session.bare => {
+            let answer = match (payload_count(&iq), find(SELF_HANDLERS, &iq)) {
+                (1, Some(h)) => h(ctx.clone(), iq).await,
+                _ => Some(stanza::error(&iq, "service-unavailable")),
+            };
+            if let Some(a) = answer {
+                reply(ctx, a);
+            }
+        }
+        Some(Destination::Server) => {
+            let answer = match (payload_count(&iq), find(SERVER_HANDLERS, &iq)) {
+                (1, Some(h)) => h(ctx.clone(), iq).await,
+                (1, None) => Some(stanza::error(&iq, "service-unavailable")),
+                _ => Some(stanza::error(&iq, "bad-request")),
+            };
+            if let Some(a) = answer {
+                reply(ctx, a);
+            }
+        }
+        _ => router::route(ctx.server.clone(), iq).await,
+    }
+}
+
+fn payload_count(iq: &Element) -> usize {
+    iq.children().count()
+}
+
+/// Send a reply to the session, addressed to it.
+fn reply(ctx: &Ctx, mut el: Element) {
+    if el.attr("to").is_some() {
+        stanza::set_attr(&mut el, "to", ctx.session.full.as_str());
+    }
+    ctx.session.send_element(&el);
+}
+
+/// An IQ routed to the server's domain from elsewhere than a client session.
+pub async fn to_server_routed(server: &Arc<Server>, iq: Element) {
+    if matches!(stanza_type(&iq), "result" | "error") {
+        server.resolve_iq(iq);
+        return;
+    }
+    router::bounce(server, &iq, "service-unavailable", None).await;
+}
+
+/// An IQ from someone else to a local account's bare JID: answered by the server.
+pub async fn to_account(server: &Arc<Server>, iq: Element, bare: &str) {
+    if matches!(stanza_type(&iq), "result" | "error") {
+        return;
+    }
+    let answer = match find(ACCOUNT_HANDLERS, &iq) {
+        Some(h) => h(server.clone(), bare.to_string(), iq).await,
+        None => Some(stanza::error(&iq, "service-unavailable")),
+    };
+    if let Some(a) = answer {
+        router::route(server.clone(), a).await;
+    }
+}

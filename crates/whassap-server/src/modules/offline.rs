@@ -1,0 +1,82 @@
+//! Offline storage (RFC 6121 §8.5.2.2, XEP-0160): messages to an account with
+//! no available resource are stored with a XEP-0203 delay stamp and delivered
+//! at its next initial presence.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use minidom::Element;
+
+use crate::c2s::Ctx;
+use crate::router;
+use crate::stanza;
+use crate::Server;
+
+const NS_CHATSTATES: &str = "http://jabber.org/protocol/chatstates";
+
+/// Is the message worth keeping? Chat-state notifications alone are not.
+fn storable(el: &Element) -> bool {
+    el.children().any(|c| c.ns() != NS_CHATSTATES)
+}
+
+/// Store a message for `bare`; bounce it when the account's queue is full.
+pub async fn store(server: &Arc<Server>, mut el: Element, bare: &str) {
+    if !storable(&el) {
+        return;
+    }
+    let stamp = stanza::now_stamp();
+    if el.get_child("delay", stanza::NS_DELAY).is_none() {
+        el.append_child(stanza::delay(&server.config.domain, &stamp));
+    }
+    let xml = String::from_utf8_lossy(&whassap_xml::to_bytes(&el)).into_owned();
+    let user = bare.split('@').next().unwrap_or(bare);
+    match server
+        .store
+        .offline_push(user, &xml, &stamp, server.config.max_offline_per_user)
+        .await
+    {
+        Ok(true) => {
+            server
+                .metrics
+                .offline_stored
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(false) => {
+            router::bounce(
+                server,
+                &el,
+                "service-unavailable",
+                Some("offline storage is full"),
+            )
+            .await
+        }
+        Err(e) => {
+            tracing::error!(%bare, "storing an offline message failed: {e}");
+            router::bounce(server, &el, "internal-server-error", None).await;
+        }
+    }
+}
+
+/// Deliver and then delete the stored messages of the session's account.
+pub async fn deliver(ctx: &Ctx) {
+    let user = ctx.session.username();
+    let messages = match ctx.server.store.offline_list(user).await {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::error!("loading offline messages failed: {e}");
+            return;
+        }
+    };
+    let Some(last) = messages.last().map(|m| m.id) else {
+        return;
+    };
+    for m in messages {
+        if !ctx.session.send(Bytes::from(m.stanza_xml)) {
+            return;
+        }
+    }
+    if let Err(e) = ctx.server.store.offline_delete_upto(user, last).await {
+        tracing::error!("deleting delivered offline messages failed: {e}");
+    }
+}

@@ -1,0 +1,115 @@
+//! XEP-0077 in-band registration: account creation before authentication
+//! (when enabled), password change and account removal in a session.
+
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use minidom::Element;
+
+use crate::accounts::{self, AccountError};
+use crate::c2s::Ctx;
+use crate::stanza::{self, stanza_type, text_element};
+use crate::Server;
+
+/// `jabber:iq:register`.
+pub const NS_REGISTER: &str = "jabber:iq:register";
+
+fn field(query: &Element, name: &str) -> Option<String> {
+    query.get_child(name, NS_REGISTER).map(|e| e.text())
+}
+
+fn error_for(iq: &Element, e: &AccountError) -> Element {
+    match e {
+        AccountError::Taken(_) | AccountError::Reserved(_) => stanza::error(iq, "conflict"),
+        AccountError::InvalidName(_) => stanza::error(iq, "jid-malformed"),
+        AccountError::InvalidPassword => stanza::error(iq, "not-acceptable"),
+        AccountError::NotFound(_) => stanza::error(iq, "item-not-found"),
+        AccountError::Store(_) => stanza::error(iq, "internal-server-error"),
+    }
+}
+
+/// Registration before authentication.
+pub async fn pre_auth(server: &Arc<Server>, iq: &Element, query: &Element) -> Element {
+    match stanza_type(iq) {
+        "get" => {
+            let mut q = Element::bare("query", NS_REGISTER);
+            q.append_child(text_element(
+                "instructions",
+                NS_REGISTER,
+                "Choose a username and password.",
+            ));
+            q.append_child(Element::bare("username", NS_REGISTER));
+            q.append_child(Element::bare("password", NS_REGISTER));
+            stanza::iq_result(iq, Some(q))
+        }
+        "set" => {
+            let (Some(user), Some(password)) = (field(query, "username"), field(query, "password"))
+            else {
+                return stanza::error(iq, "not-acceptable");
+            };
+            match accounts::add(
+                &server.store,
+                &user,
+                &password,
+                server.config.scram_iterations,
+            )
+            .await
+            {
+                Ok(name) => {
+                    tracing::info!(user = %name, "account registered in-band");
+                    stanza::iq_result(iq, None)
+                }
+                Err(e) => error_for(iq, &e),
+            }
+        }
+        _ => stanza::error(iq, "bad-request"),
+    }
+}
+
+/// Registration queries from an authenticated session: password change, removal.
+pub fn in_session(ctx: Ctx, iq: Element) -> BoxFuture<'static, Option<Element>> {
+    Box::pin(async move {
+        let query = iq.get_child("query", NS_REGISTER)?.clone();
+        let user = ctx.session.username().to_string();
+        match stanza_type(&iq) {
+            "get" => {
+                let mut q = Element::bare("query", NS_REGISTER);
+                q.append_child(Element::bare("registered", NS_REGISTER));
+                q.append_child(text_element("username", NS_REGISTER, &user));
+                Some(stanza::iq_result(&iq, Some(q)))
+            }
+            "set" if query.get_child("remove", NS_REGISTER).is_some() => {
+                if let Err(e) = accounts::delete(&ctx.server.store, &user).await {
+                    return Some(error_for(&iq, &e));
+                }
+                tracing::info!(%user, "account removed in-band");
+                ctx.session.send_element(&stanza::iq_result(&iq, None));
+                for s in ctx.server.registry.sessions(&ctx.session.bare) {
+                    s.kill(Some("not-authorized"));
+                }
+                None
+            }
+            "set" => {
+                let password = field(&query, "password");
+                let named = field(&query, "username");
+                match (password, named) {
+                    (Some(p), Some(n)) if n == user => {
+                        match accounts::set_password(
+                            &ctx.server.store,
+                            &user,
+                            &p,
+                            ctx.server.config.scram_iterations,
+                        )
+                        .await
+                        {
+                            Ok(()) => Some(stanza::iq_result(&iq, None)),
+                            Err(e) => Some(error_for(&iq, &e)),
+                        }
+                    }
+                    _ => Some(stanza::error(&iq, "bad-request")),
+                }
+            }
+            _ => Some(stanza::error(&iq, "bad-request")),
+        }
+    })
+}

@@ -1,0 +1,172 @@
+//! RFC 6121 §2: roster get (with versioning), set, remove, and roster pushes.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use minidom::Element;
+use whassap_store::{RosterItem, Subscription};
+
+use super::presence;
+use crate::c2s::Ctx;
+use crate::stanza::{self, element, stanza_type};
+use crate::Server;
+
+/// `jabber:iq:roster`.
+pub const NS_ROSTER: &str = "jabber:iq:roster";
+
+/// The `<item/>` of a roster item, as in results and pushes.
+pub fn item_element(item: &RosterItem) -> Element {
+    let mut el = element(
+        "item",
+        NS_ROSTER,
+        &[
+            ("jid", &item.contact),
+            ("subscription", item.subscription.as_str()),
+        ],
+    );
+    if let Some(name) = &item.name {
+        stanza::set_attr(&mut el, "name", name.as_str());
+    }
+    if item.ask_out {
+        stanza::set_attr(&mut el, "ask", "subscribe");
+    }
+    if item.approved && matches!(item.subscription, Subscription::None | Subscription::To) {
+        stanza::set_attr(&mut el, "approved", "true");
+    }
+    for g in &item.groups {
+        el.append_child(stanza::text_element("group", NS_ROSTER, g));
+    }
+    el
+}
+
+/// Send a roster push of `item` (an `<item/>`) to every session of `bare` that
+/// asked for its roster.
+pub fn push(server: &Server, bare: &str, item: Element, version: u64) {
+    let sessions = server.registry.sessions(bare);
+    if sessions.is_empty() {
+        return;
+    }
+    let mut query = element("query", NS_ROSTER, &[("ver", &version.to_string())]);
+    query.append_child(item);
+    for s in sessions
+        .iter()
+        .filter(|s| s.roster_interested.load(Ordering::Relaxed))
+    {
+        stanza::push_iq(s, query.clone());
+    }
+}
+
+/// Store an item and push it.
+pub async fn save_and_push(server: &Arc<Server>, bare: &str, item: &RosterItem) {
+    let user = bare.split('@').next().unwrap_or(bare);
+    match server.store.roster_put(user, item).await {
+        Ok(version) => push(server, bare, item_element(item), version),
+        Err(e) => tracing::error!(%bare, "storing roster item failed: {e}"),
+    }
+}
+
+/// `jabber:iq:roster` queries from the account's own client.
+pub fn handle(ctx: Ctx, iq: Element) -> BoxFuture<'static, Option<Element>> {
+    Box::pin(async move {
+        let user = ctx.session.username().to_string();
+        let query = iq.get_child("query", NS_ROSTER)?;
+        match stanza_type(&iq) {
+            "get" => {
+                ctx.session.roster_interested.store(true, Ordering::Relaxed);
+                let (version, items) = match ctx.server.store.roster(&user).await {
+                    Ok(r) => r,
+                    Err(_) => return Some(stanza::error(&iq, "internal-server-error")),
+                };
+                if query.attr("ver") == Some(version.to_string().as_str()) {
+                    return Some(stanza::iq_result(&iq, None));
+                }
+                let mut q = element("query", NS_ROSTER, &[("ver", &version.to_string())]);
+                for item in &items {
+                    q.append_child(item_element(item));
+                }
+                Some(stanza::iq_result(&iq, Some(q)))
+            }
+            "set" => set(&ctx, &user, &iq, query).await,
+            _ => Some(stanza::error(&iq, "bad-request")),
+        }
+    })
+}
+
+async fn set(ctx: &Ctx, user: &str, iq: &Element, query: &Element) -> Option<Element> {
+    let items: Vec<&Element> = query
+        .children()
+        .filter(|c| c.is("item", NS_ROSTER))
+        .collect();
+    if items.len() != 1 || query.children().count() != 1 {
+        return Some(stanza::error(iq, "bad-request"));
+    }
+    let it = items[0];
+    let Some(contact) = it
+        .attr("jid")
+        .and_then(|j| jid::BareJid::new(j).ok())
+        .map(|j| j.to_string())
+    else {
+        return Some(stanza::error(iq, "jid-malformed"));
+    };
+    if it.attr("jid").is_some_and(|j| j.contains('/')) {
+        return Some(stanza::error(iq, "jid-malformed"));
+    }
+    let server = &ctx.server;
+    let existing = server
+        .store
+        .roster_item(user, &contact)
+        .await
+        .ok()
+        .flatten();
+    if it.attr("subscription") == Some("remove") {
+        let Some(existing) = existing else {
+            return Some(stanza::error(iq, "item-not-found"));
+        };
+        ctx.session.send_element(&stanza::iq_result(iq, None));
+        presence::contact_removed(server, &ctx.session.bare, &existing).await;
+        match server.store.roster_remove(user, &contact).await {
+            Ok(Some(version)) => {
+                let removed = element(
+                    "item",
+                    NS_ROSTER,
+                    &[("jid", &contact), ("subscription", "remove")],
+                );
+                push(server, &ctx.session.bare, removed, version);
+            }
+            Ok(None) => {}
+            Err(e) => tracing::error!("removing roster item failed: {e}"),
+        }
+        return None;
+    }
+    if let Some(s) = it.attr("subscription") {
+        if !matches!(s, "none" | "to" | "from" | "both") {
+            return Some(stanza::error(iq, "bad-request"));
+        }
+    }
+    let mut groups: Vec<String> = Vec::new();
+    for g in it.children().filter(|c| c.is("group", NS_ROSTER)) {
+        let name = g.text();
+        if name.trim().is_empty() || groups.contains(&name) {
+            return Some(stanza::error(iq, "not-acceptable"));
+        }
+        groups.push(name);
+    }
+    let mut item = existing.unwrap_or_else(|| RosterItem {
+        contact: contact.clone(),
+        name: None,
+        subscription: Subscription::None,
+        ask_out: false,
+        approved: false,
+        groups: Vec::new(),
+    });
+    item.name = it.attr("name").filter(|n| !n.is_empty()).map(str::to_owned);
+    item.groups = groups;
+    let version = match server.store.roster_put(user, &item).await {
+        Ok(v) => v,
+        Err(_) => return Some(stanza::error(iq, "internal-server-error")),
+    };
+    ctx.session.send_element(&stanza::iq_result(iq, None));
+    push(server, &ctx.session.bare, item_element(&item), version);
+    None
+}

@@ -1,0 +1,27 @@
+//! XEP-0092 software version of the server.
+
+use futures::future::BoxFuture;
+use minidom::Element;
+
+use crate::c2s::Ctx;
+use crate::stanza::{self, text_element};
+
+/// `jabber:iq:version`.
+pub const NS_VERSION: &str = "jabber:iq:version";
+
+/// Name and version; the OS is not disclosed.
+pub fn handle(_ctx: Ctx, iq: Element) -> BoxFuture<'static, Option<Element>> {
+    Box::pin(async move {
+        if stanza::stanza_type(&iq) != "get" {
+            return Some(stanza::error(&iq, "bad-request"));
+        }
+        let mut q = Element::bare("query", NS_VERSION);
+        q.append_child(text_element("name", NS_VERSION, "Whassap"));
+        q.append_child(text_element(
+            "version",
+            NS_VERSION,
+            env!("CARGO_PKG_VERSION"),
+        ));
+        Some(stanza::iq_result(&iq, Some(q)))
+    })
+}

@@ -1,0 +1,243 @@
+//! Connected sessions by JID: the one place that knows who is online.
+//!
+//! Sharded (`DashMap`) by bare JID. Lookups clone `Arc` handles out of the map
+//! and drop the shard guard at once, so no lock is ever held across an
+//! `.await` or while writing to a socket.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use dashmap::DashMap;
+use minidom::Element;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// Presence-related state of one session.
+#[derive(Debug, Default)]
+pub struct PresenceState {
+    /// The session sent available presence (and not unavailable since).
+    pub available: bool,
+    /// Priority from its last available presence.
+    pub priority: i8,
+    /// Its last available presence as sent (with `from`), and when.
+    pub last: Option<(Element, String)>,
+    /// JIDs that got directed presence from this session (outside the roster).
+    pub directed: HashSet<String>,
+    /// Entity capabilities `node#ver` advertised in its presence.
+    pub caps: Option<String>,
+}
+
+/// A handle to one bound session, shared by the registry and routers.
+#[derive(Debug)]
+pub struct SessionHandle {
+    /// Unique number of the connection.
+    pub id: u64,
+    /// `user@domain`.
+    pub bare: String,
+    /// `user@domain/resource`.
+    pub full: String,
+    /// The resource part.
+    pub resource: String,
+    /// The session asked for its roster (gets roster pushes).
+    pub roster_interested: AtomicBool,
+    /// The session asked for its blocklist (gets blocklist pushes).
+    pub blocklist_interested: AtomicBool,
+    /// Presence state.
+    pub presence: Mutex<PresenceState>,
+    tx: mpsc::Sender<Bytes>,
+    kill: CancellationToken,
+    kill_reason: Mutex<Option<&'static str>>,
+    sent: AtomicU64,
+}
+
+impl SessionHandle {
+    /// A handle whose writer reads `tx`'s other end.
+    pub fn new(id: u64, bare: String, resource: String, tx: mpsc::Sender<Bytes>) -> Self {
+        let full = format!("{bare}/{resource}");
+        SessionHandle {
+            id,
+            bare,
+            full,
+            resource,
+            roster_interested: AtomicBool::new(false),
+            blocklist_interested: AtomicBool::new(false),
+            presence: Mutex::new(PresenceState::default()),
+            tx,
+            kill: CancellationToken::new(),
+            kill_reason: Mutex::new(None),
+            sent: AtomicU64::new(0),
+        }
+    }
+
+    /// Queue bytes for the client. A full queue means the client is not reading:
+    /// the session is closed with `policy-violation` and `false` is returned.
+    pub fn send(&self, data: Bytes) -> bool {
+        match self.tx.try_send(data) {
+            Ok(()) => {
+                self.sent.fetch_add(1, Ordering::Relaxed);
+                true
+            }
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                tracing::warn!(session = %self.full, "outbound queue full: the client is not reading; closing");
+                self.kill(Some("policy-violation"));
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+
+    /// Serialise and queue a stanza.
+    pub fn send_element(&self, el: &Element) -> bool {
+        self.send(whassap_xml::to_bytes(el))
+    }
+
+    /// Ask the session to end, with a stream error condition if any.
+    pub fn kill(&self, condition: Option<&'static str>) {
+        let mut reason = self.kill_reason.lock().unwrap_or_else(|e| e.into_inner());
+        if !self.kill.is_cancelled() {
+            *reason = condition;
+            self.kill.cancel();
+        }
+    }
+
+    /// Resolves when [`kill`](Self::kill) was called.
+    pub fn killed(&self) -> &CancellationToken {
+        &self.kill
+    }
+
+    /// Why the session was killed.
+    pub fn kill_reason(&self) -> Option<&'static str> {
+        *self.kill_reason.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The account name (localpart of the JID).
+    pub fn username(&self) -> &str {
+        self.bare.split('@').next().unwrap_or(&self.bare)
+    }
+
+    /// Is the session available with a non-negative priority?
+    pub fn is_available(&self) -> bool {
+        self.presence.lock().map(|p| p.available).unwrap_or(false)
+    }
+
+    /// `(available, priority)`.
+    pub fn availability(&self) -> (bool, i8) {
+        self.presence
+            .lock()
+            .map(|p| (p.available, p.priority))
+            .unwrap_or((false, 0))
+    }
+
+    /// Stanzas queued so far.
+    pub fn sent_count(&self) -> u64 {
+        self.sent.load(Ordering::Relaxed)
+    }
+}
+
+/// All bound sessions of this node.
+#[derive(Default)]
+pub struct Registry {
+    by_bare: DashMap<String, Vec<Arc<SessionHandle>>>,
+    next_id: AtomicU64,
+}
+
+impl Registry {
+    /// A fresh connection number.
+    pub fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Register a bound session; returns the session it replaces (same full JID), if any.
+    pub fn insert(&self, handle: Arc<SessionHandle>) -> Option<Arc<SessionHandle>> {
+        let mut entry = self.by_bare.entry(handle.bare.clone()).or_default();
+        let old = entry
+            .iter()
+            .position(|s| s.resource == handle.resource)
+            .map(|i| entry.swap_remove(i));
+        entry.push(handle);
+        old
+    }
+
+    /// Remove this exact session (by id); a newer one with the same JID stays.
+    pub fn remove(&self, handle: &SessionHandle) {
+        if let Some(mut entry) = self.by_bare.get_mut(&handle.bare) {
+            entry.retain(|s| s.id != handle.id);
+            if entry.is_empty() {
+                drop(entry);
+                self.by_bare.remove_if(&handle.bare, |_, v| v.is_empty());
+            }
+        }
+    }
+
+    /// Every session of a user.
+    pub fn sessions(&self, bare: &str) -> Vec<Arc<SessionHandle>> {
+        self.by_bare
+            .get(bare)
+            .map(|v| v.clone())
+            .unwrap_or_default()
+    }
+
+    /// The session bound to a full JID.
+    pub fn session(&self, bare: &str, resource: &str) -> Option<Arc<SessionHandle>> {
+        self.by_bare
+            .get(bare)
+            .and_then(|v| v.iter().find(|s| s.resource == resource).cloned())
+    }
+
+    /// Does a resource with this name exist for the user?
+    pub fn has_resource(&self, bare: &str, resource: &str) -> bool {
+        self.by_bare
+            .get(bare)
+            .is_some_and(|v| v.iter().any(|s| s.resource == resource))
+    }
+
+    /// Available sessions of a user.
+    pub fn available(&self, bare: &str) -> Vec<Arc<SessionHandle>> {
+        self.by_bare
+            .get(bare)
+            .map(|v| v.iter().filter(|s| s.is_available()).cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Sessions a message to the bare JID goes to: the available ones with the
+    /// highest non-negative priority (RFC 6121 §8.5.2.1.1).
+    pub fn message_targets(&self, bare: &str) -> Vec<Arc<SessionHandle>> {
+        let Some(v) = self.by_bare.get(bare) else {
+            return Vec::new();
+        };
+        let mut best: i8 = -1;
+        let mut out = Vec::new();
+        for s in v.iter() {
+            let (available, priority) = s.availability();
+            if !available || priority < 0 || priority < best {
+                continue;
+            }
+            if priority > best {
+                best = priority;
+                out.clear();
+            }
+            out.push(s.clone());
+        }
+        out
+    }
+
+    /// Every session on this node (for shutdown).
+    pub fn all(&self) -> Vec<Arc<SessionHandle>> {
+        self.by_bare
+            .iter()
+            .flat_map(|e| e.value().clone())
+            .collect()
+    }
+
+    /// Number of bound sessions.
+    pub fn len(&self) -> usize {
+        self.by_bare.iter().map(|e| e.value().len()).sum()
+    }
+
+    /// No session is bound.
+    pub fn is_empty(&self) -> bool {
+        self.by_bare.is_empty()
+    }
+}

@@ -1,0 +1,230 @@
+//! The server object shared by every task, its start-up and shutdown.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use dashmap::DashMap;
+use minidom::Element;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use whassap_store::Store;
+
+use crate::metrics::Metrics;
+use crate::modules::caps::CapsCache;
+use crate::registry::{Registry, SessionHandle};
+use crate::router::bare_of;
+use crate::throttle::LoginThrottle;
+use crate::{c2s, ServerConfig, ServerError};
+
+/// Everything the XMPP core shares between tasks. Passed as `Arc<Server>`.
+pub struct Server {
+    /// Settings.
+    pub config: ServerConfig,
+    /// Persistent state.
+    pub store: Store,
+    /// Bound sessions.
+    pub registry: Registry,
+    /// Counters for `/metrics`.
+    pub metrics: Metrics,
+    /// Failed-login slow-down.
+    pub throttle: LoginThrottle,
+    /// Verified entity capabilities.
+    pub caps: CapsCache,
+    /// Cancelled at shutdown.
+    pub shutdown: CancellationToken,
+    /// Connection tasks, awaited at shutdown.
+    pub tasks: TaskTracker,
+    /// TLS for STARTTLS and direct TLS.
+    pub tls: TlsAcceptor,
+    /// Keys the fake SCRAM salts of unknown users (kept in the store, so
+    /// they stay the same across restarts and nodes).
+    pub scram_secret: Vec<u8>,
+    blocklists: DashMap<String, Arc<HashSet<String>>>,
+    pending_iqs: DashMap<String, oneshot::Sender<Element>>,
+}
+
+/// A started server and the addresses it listens on.
+pub struct RunningServer {
+    /// The server.
+    pub server: Arc<Server>,
+    /// Bound address of the STARTTLS c2s listener.
+    pub c2s_addr: Option<SocketAddr>,
+    /// Bound address of the direct TLS c2s listener.
+    pub c2s_tls_addr: Option<SocketAddr>,
+}
+
+/// Counts an open connection while alive.
+pub struct ConnectionGuard(Arc<Server>);
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        self.0.metrics.connections.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+async fn bind(addr: Option<SocketAddr>, what: &str) -> Result<Option<TcpListener>, ServerError> {
+    match addr {
+        None => Ok(None),
+        Some(a) => TcpListener::bind(a)
+            .await
+            .map(Some)
+            .map_err(|source| ServerError::Io {
+                context: format!("binding the {what} listener on {a}"),
+                source,
+            }),
+    }
+}
+
+impl Server {
+    /// Build the server on an opened store (no listeners yet).
+    pub async fn new(config: ServerConfig, store: Store) -> Result<Arc<Server>, ServerError> {
+        let scram_secret = store.secret("scram-fake-salt", 32).await?;
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(|e| ServerError::io(&config.data_dir, e))?;
+        let tls = crate::tls::acceptor(
+            &config.domain,
+            &config.data_dir,
+            config.tls_cert.as_deref(),
+            config.tls_key.as_deref(),
+        )?;
+        Ok(Arc::new(Server {
+            throttle: LoginThrottle::new(config.login_failures_free, config.login_max_delay),
+            config,
+            store,
+            registry: Registry::default(),
+            metrics: Metrics::default(),
+            caps: CapsCache::default(),
+            shutdown: CancellationToken::new(),
+            tasks: TaskTracker::new(),
+            tls,
+            scram_secret,
+            blocklists: DashMap::new(),
+            pending_iqs: DashMap::new(),
+        }))
+    }
+
+    /// Bind the c2s listeners and start accepting.
+    pub async fn start(self: &Arc<Self>) -> Result<RunningServer, ServerError> {
+        if self.config.allow_plaintext {
+            tracing::warn!("--allow-plaintext: clients may log in without TLS; use only for tests and benchmarks");
+        }
+        let c2s = bind(self.config.c2s_listen, "c2s").await?;
+        let c2s_tls = bind(self.config.c2s_tls_listen, "c2s direct TLS").await?;
+        let c2s_addr = c2s.as_ref().and_then(|l| l.local_addr().ok());
+        let c2s_tls_addr = c2s_tls.as_ref().and_then(|l| l.local_addr().ok());
+        if let Some(l) = c2s {
+            tracing::info!(addr = %c2s_addr.unwrap(), "c2s listening (STARTTLS)");
+            self.tasks.spawn(c2s::accept_loop(self.clone(), l, false));
+        }
+        if let Some(l) = c2s_tls {
+            tracing::info!(addr = %c2s_tls_addr.unwrap(), "c2s listening (direct TLS)");
+            self.tasks.spawn(c2s::accept_loop(self.clone(), l, true));
+        }
+        Ok(RunningServer {
+            server: self.clone(),
+            c2s_addr,
+            c2s_tls_addr,
+        })
+    }
+
+    /// Stop accepting, close every stream politely, wait for the connection
+    /// tasks (at most `grace`), and close the store.
+    pub async fn shutdown(&self, grace: Duration) {
+        tracing::info!(sessions = self.registry.len(), "shutting down");
+        self.shutdown.cancel();
+        for s in self.registry.all() {
+            s.kill(Some("system-shutdown"));
+        }
+        self.tasks.close();
+        if tokio::time::timeout(grace, self.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("some connections did not close within {grace:?}");
+        }
+        self.store.close().await;
+        tracing::info!("shutdown complete");
+    }
+
+    /// Count an open connection until the guard drops.
+    pub fn connection_guard(self: &Arc<Self>) -> ConnectionGuard {
+        self.metrics.connections.fetch_add(1, Ordering::Relaxed);
+        ConnectionGuard(self.clone())
+    }
+
+    /// The blocklist of a local account (cached).
+    pub async fn blocklist(&self, bare: &str) -> Arc<HashSet<String>> {
+        if let Some(l) = self.blocklists.get(bare) {
+            return l.clone();
+        }
+        let user = bare.split('@').next().unwrap_or(bare);
+        let list: HashSet<String> = match self.store.blocklist(user).await {
+            Ok(l) => l.into_iter().collect(),
+            Err(e) => {
+                tracing::error!(%bare, "loading blocklist failed: {e}");
+                return Arc::new(HashSet::new());
+            }
+        };
+        let list = Arc::new(list);
+        if self.blocklists.len() > 100_000 {
+            self.blocklists.clear();
+        }
+        self.blocklists.insert(bare.to_string(), list.clone());
+        list
+    }
+
+    /// Drop the cached blocklist after a change.
+    pub fn forget_blocklist(&self, bare: &str) {
+        self.blocklists.remove(bare);
+    }
+
+    /// Has local account `bare` blocked `other` (by full JID, bare JID or domain)?
+    pub async fn blocks(&self, bare: &str, other: &str) -> bool {
+        let list = self.blocklist(bare).await;
+        if list.is_empty() {
+            return false;
+        }
+        let other_bare = bare_of(other);
+        let domain = other_bare.rsplit('@').next().unwrap_or(other_bare);
+        list.contains(other) || list.contains(other_bare) || list.contains(domain)
+    }
+
+    /// Is a stanza from `from` to local account `recipient` blocked by the recipient?
+    pub async fn is_blocked_by(&self, recipient: &str, from: &str) -> bool {
+        !from.is_empty() && self.blocks(recipient, from).await
+    }
+
+    /// Send an IQ from the server to a session and wait for its answer.
+    pub async fn request_iq(
+        &self,
+        session: &SessionHandle,
+        iq: Element,
+        timeout: Duration,
+    ) -> Option<Element> {
+        let id = iq.attr("id")?.to_string();
+        let (tx, rx) = oneshot::channel();
+        self.pending_iqs.insert(id.clone(), tx);
+        session.send_element(&iq);
+        let answer = tokio::time::timeout(timeout, rx)
+            .await
+            .ok()
+            .and_then(Result::ok);
+        self.pending_iqs.remove(&id);
+        answer
+    }
+
+    /// Hand an IQ result/error addressed to the server to whoever waits for it.
+    pub fn resolve_iq(&self, iq: Element) {
+        if let Some(id) = iq.attr("id") {
+            if let Some((_, tx)) = self.pending_iqs.remove(id) {
+                let _ = tx.send(iq);
+            }
+        }
+    }
+}

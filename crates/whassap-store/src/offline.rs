@@ -1,0 +1,96 @@
+//! Messages stored for accounts with no available resource (RFC 6121
+//! §8.5.2.2, XEP-0160), delivered oldest first at the next login.
+
+use sqlx::Row;
+
+use crate::{sqlite_write, Backend, Store, StoreError};
+
+/// A stored message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OfflineMessage {
+    /// Increasing id, never reused: pass the last delivered one to
+    /// [`Store::offline_delete_upto`].
+    pub id: i64,
+    /// The serialised stanza, as given to [`Store::offline_push`].
+    pub stanza_xml: String,
+    /// When it was stored (RFC 3339 UTC, as given by the caller).
+    pub stamp: String,
+}
+
+impl Store {
+    /// Store a message for `user`; false (and nothing stored) when the user
+    /// already has `max_per_user` messages waiting. NotFound without such
+    /// an account. The message is on disk when this returns.
+    pub async fn offline_push(
+        &self,
+        user: &str,
+        stanza_xml: &str,
+        stamp: &str,
+        max_per_user: usize,
+    ) -> Result<bool, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(pool) => {
+                let mut tx = sqlite_write(pool).await?;
+                let count: i64 =
+                    sqlx::query("SELECT COUNT(*) FROM offline_messages WHERE username = ?")
+                        .bind(user)
+                        .fetch_one(&mut *tx)
+                        .await?
+                        .try_get(0)?;
+                if usize::try_from(count).unwrap_or(usize::MAX) >= max_per_user {
+                    return Ok(false);
+                }
+                sqlx::query(
+                    "INSERT INTO offline_messages (username, stanza_xml, stamp) VALUES (?, ?, ?)",
+                )
+                .bind(user)
+                .bind(stanza_xml)
+                .bind(stamp)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| StoreError::missing_user(e, user))?;
+                tx.commit().await?;
+                Ok(true)
+            }
+        }
+    }
+
+    /// The user's stored messages, oldest first.
+    pub async fn offline_list(&self, user: &str) -> Result<Vec<OfflineMessage>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(pool) => {
+                let rows = sqlx::query(
+                    "SELECT id, stanza_xml, stamp FROM offline_messages \
+                     WHERE username = ? ORDER BY id",
+                )
+                .bind(user)
+                .fetch_all(pool)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(OfflineMessage {
+                            id: r.try_get("id")?,
+                            stanza_xml: r.try_get("stanza_xml")?,
+                            stamp: r.try_get("stamp")?,
+                        })
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    /// Delete the user's messages up to and including `id` (once delivered);
+    /// messages stored after the listing have higher ids and stay.
+    pub async fn offline_delete_upto(&self, user: &str, id: i64) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Sqlite(pool) => {
+                sqlx::query("DELETE FROM offline_messages WHERE username = ? AND id <= ?")
+                    .bind(user)
+                    .bind(id)
+                    .execute(pool)
+                    .await?;
+                Ok(())
+            }
+        }
+    }
+}

@@ -1,0 +1,366 @@
+//! Rosters (RFC 6121 §2) with a per-user version, and pending inbound
+//! subscription requests (RFC 6121 §3.1.3) kept with their full stanza.
+
+use std::collections::HashMap;
+
+use sqlx::sqlite::SqliteRow;
+use sqlx::Row;
+
+use crate::{sqlite_write, unsigned, Backend, Store, StoreError};
+
+/// Subscription state of a roster item (RFC 6121 §2.1.2.5).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Subscription {
+    /// Neither way.
+    None,
+    /// The user receives the contact's presence.
+    To,
+    /// The contact receives the user's presence.
+    From,
+    /// Both ways.
+    Both,
+}
+
+/// A subscription value that is none of `none`, `to`, `from`, `both`.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("unknown subscription state {0:?}")]
+pub struct UnknownSubscription(pub String);
+
+impl Subscription {
+    /// The value of the `subscription` attribute.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Subscription::None => "none",
+            Subscription::To => "to",
+            Subscription::From => "from",
+            Subscription::Both => "both",
+        }
+    }
+
+    /// Parse an attribute value; None for anything else (including
+    /// `remove`, which is a request, not a state).
+    pub fn parse(s: &str) -> Option<Subscription> {
+        match s {
+            "none" => Some(Subscription::None),
+            "to" => Some(Subscription::To),
+            "from" => Some(Subscription::From),
+            "both" => Some(Subscription::Both),
+            _ => None,
+        }
+    }
+}
+
+impl std::str::FromStr for Subscription {
+    type Err = UnknownSubscription;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Subscription::parse(s).ok_or_else(|| UnknownSubscription(s.to_string()))
+    }
+}
+
+/// One contact in a user's roster.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RosterItem {
+    /// The contact's bare JID.
+    pub contact: String,
+    /// Display name chosen by the user.
+    pub name: Option<String>,
+    /// Subscription state.
+    pub subscription: Subscription,
+    /// The user asked to subscribe and awaits an answer (`ask='subscribe'`).
+    pub ask_out: bool,
+    /// The user pre-approved the contact's subscription (RFC 6121 §3.4).
+    pub approved: bool,
+    /// Groups, in the order given.
+    pub groups: Vec<String>,
+}
+
+/// An item from a row with the columns contact, name, subscription, ask_out
+/// and approved, without its groups.
+fn item_from_row(r: &SqliteRow) -> Result<RosterItem, StoreError> {
+    let sub: String = r.try_get("subscription")?;
+    Ok(RosterItem {
+        contact: r.try_get("contact")?,
+        name: r.try_get("name")?,
+        subscription: sub
+            .parse()
+            .map_err(|e: UnknownSubscription| StoreError::Corrupt(e.to_string()))?,
+        ask_out: r.try_get("ask_out")?,
+        approved: r.try_get("approved")?,
+        groups: Vec::new(),
+    })
+}
+
+/// Increment the user's roster version inside `tx`; NotFound without account.
+async fn bump_version(
+    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    user: &str,
+) -> Result<u64, StoreError> {
+    let row = sqlx::query(
+        "UPDATE users SET roster_version = roster_version + 1 WHERE username = ? \
+         RETURNING roster_version",
+    )
+    .bind(user)
+    .fetch_optional(&mut **tx)
+    .await?
+    .ok_or_else(|| StoreError::NotFound(format!("user {user:?}")))?;
+    unsigned(row.try_get(0)?, "roster_version")
+}
+
+impl Store {
+    /// The user's roster version and items (sorted by contact). An unknown
+    /// user has version 0 and no items.
+    pub async fn roster(&self, user: &str) -> Result<(u64, Vec<RosterItem>), StoreError> {
+        match &self.backend {
+            Backend::Sqlite(pool) => {
+                // One read transaction: version and items from one snapshot.
+                let mut tx = pool.begin().await?;
+                let version = sqlx::query("SELECT roster_version FROM users WHERE username = ?")
+                    .bind(user)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .map(|r| r.try_get::<i64, _>(0))
+                    .transpose()?;
+                let Some(version) = version else {
+                    return Ok((0, Vec::new()));
+                };
+                let rows = sqlx::query(
+                    "SELECT contact, name, subscription, ask_out, approved FROM roster_items \
+                     WHERE username = ? ORDER BY contact",
+                )
+                .bind(user)
+                .fetch_all(&mut *tx)
+                .await?;
+                let groups = sqlx::query(
+                    "SELECT contact, name FROM roster_groups WHERE username = ? \
+                     ORDER BY contact, position",
+                )
+                .bind(user)
+                .fetch_all(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                let mut items = rows
+                    .iter()
+                    .map(item_from_row)
+                    .collect::<Result<Vec<_>, _>>()?;
+                let index: HashMap<String, usize> = items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, item)| (item.contact.clone(), i))
+                    .collect();
+                for g in &groups {
+                    let contact: String = g.try_get("contact")?;
+                    let i = index.get(&contact).ok_or_else(|| {
+                        StoreError::Corrupt(format!("group of a missing item {contact:?}"))
+                    })?;
+                    items[*i].groups.push(g.try_get("name")?);
+                }
+                Ok((unsigned(version, "roster_version")?, items))
+            }
+        }
+    }
+
+    /// The user's roster version (0 for an unknown user).
+    pub async fn roster_version(&self, user: &str) -> Result<u64, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(pool) => {
+                let row = sqlx::query("SELECT roster_version FROM users WHERE username = ?")
+                    .bind(user)
+                    .fetch_optional(pool)
+                    .await?;
+                match row {
+                    Some(r) => unsigned(r.try_get(0)?, "roster_version"),
+                    None => Ok(0),
+                }
+            }
+        }
+    }
+
+    /// One item of the user's roster.
+    pub async fn roster_item(
+        &self,
+        user: &str,
+        contact: &str,
+    ) -> Result<Option<RosterItem>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(pool) => {
+                let mut tx = pool.begin().await?;
+                let row = sqlx::query(
+                    "SELECT contact, name, subscription, ask_out, approved FROM roster_items \
+                     WHERE username = ? AND contact = ?",
+                )
+                .bind(user)
+                .bind(contact)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some(row) = row else {
+                    return Ok(None);
+                };
+                let mut item = item_from_row(&row)?;
+                let groups = sqlx::query(
+                    "SELECT name FROM roster_groups WHERE username = ? AND contact = ? \
+                     ORDER BY position",
+                )
+                .bind(user)
+                .bind(contact)
+                .fetch_all(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                item.groups = groups
+                    .iter()
+                    .map(|g| g.try_get(0))
+                    .collect::<Result<_, _>>()?;
+                Ok(Some(item))
+            }
+        }
+    }
+
+    /// Insert or replace an item (matched on its contact) with its groups;
+    /// returns the new roster version, which every call increments.
+    /// NotFound without such an account.
+    pub async fn roster_put(&self, user: &str, item: &RosterItem) -> Result<u64, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(pool) => {
+                let mut tx = sqlite_write(pool).await?;
+                let version = bump_version(&mut tx, user).await?;
+                sqlx::query(
+                    "INSERT INTO roster_items \
+                       (username, contact, name, subscription, ask_out, approved) \
+                     VALUES (?, ?, ?, ?, ?, ?) \
+                     ON CONFLICT (username, contact) DO UPDATE SET name = excluded.name, \
+                       subscription = excluded.subscription, ask_out = excluded.ask_out, \
+                       approved = excluded.approved",
+                )
+                .bind(user)
+                .bind(&item.contact)
+                .bind(&item.name)
+                .bind(item.subscription.as_str())
+                .bind(item.ask_out)
+                .bind(item.approved)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query("DELETE FROM roster_groups WHERE username = ? AND contact = ?")
+                    .bind(user)
+                    .bind(&item.contact)
+                    .execute(&mut *tx)
+                    .await?;
+                for (position, group) in item.groups.iter().enumerate() {
+                    sqlx::query(
+                        "INSERT INTO roster_groups (username, contact, position, name) \
+                         VALUES (?, ?, ?, ?)",
+                    )
+                    .bind(user)
+                    .bind(&item.contact)
+                    .bind(position as i64)
+                    .bind(group)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(version)
+            }
+        }
+    }
+
+    /// Remove an item; returns the new roster version, or None (and no
+    /// version change) if the contact was not in the roster.
+    pub async fn roster_remove(
+        &self,
+        user: &str,
+        contact: &str,
+    ) -> Result<Option<u64>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(pool) => {
+                let mut tx = sqlite_write(pool).await?;
+                let r = sqlx::query("DELETE FROM roster_items WHERE username = ? AND contact = ?")
+                    .bind(user)
+                    .bind(contact)
+                    .execute(&mut *tx)
+                    .await?;
+                if r.rows_affected() == 0 {
+                    return Ok(None);
+                }
+                let version = bump_version(&mut tx, user).await?;
+                tx.commit().await?;
+                Ok(Some(version))
+            }
+        }
+    }
+
+    /// Keep an inbound subscription request from `contact` (the whole
+    /// stanza, for redelivery); a newer request replaces an older one.
+    /// NotFound without such an account.
+    pub async fn pending_in_put(
+        &self,
+        user: &str,
+        contact: &str,
+        stanza_xml: &str,
+    ) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Sqlite(pool) => {
+                sqlx::query(
+                    "INSERT INTO pending_in (username, contact, stanza_xml) VALUES (?, ?, ?) \
+                     ON CONFLICT (username, contact) DO UPDATE SET stanza_xml = excluded.stanza_xml",
+                )
+                .bind(user)
+                .bind(contact)
+                .bind(stanza_xml)
+                .execute(pool)
+                .await
+                .map_err(|e| StoreError::missing_user(e, user))?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Forget the pending request from `contact`; true if there was one.
+    pub async fn pending_in_remove(&self, user: &str, contact: &str) -> Result<bool, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(pool) => {
+                let r = sqlx::query("DELETE FROM pending_in WHERE username = ? AND contact = ?")
+                    .bind(user)
+                    .bind(contact)
+                    .execute(pool)
+                    .await?;
+                Ok(r.rows_affected() > 0)
+            }
+        }
+    }
+
+    /// Every pending request of `user` as (contact, stanza), oldest first.
+    pub async fn pending_in(&self, user: &str) -> Result<Vec<(String, String)>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(pool) => {
+                let rows = sqlx::query(
+                    "SELECT contact, stanza_xml FROM pending_in WHERE username = ? ORDER BY rowid",
+                )
+                .bind(user)
+                .fetch_all(pool)
+                .await?;
+                rows.iter()
+                    .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+                    .collect()
+            }
+        }
+    }
+
+    /// The pending request from `contact`, if any.
+    pub async fn pending_in_get(
+        &self,
+        user: &str,
+        contact: &str,
+    ) -> Result<Option<String>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(pool) => {
+                let row = sqlx::query(
+                    "SELECT stanza_xml FROM pending_in WHERE username = ? AND contact = ?",
+                )
+                .bind(user)
+                .bind(contact)
+                .fetch_optional(pool)
+                .await?;
+                Ok(row.map(|r| r.try_get(0)).transpose()?)
+            }
+        }
+    }
+}

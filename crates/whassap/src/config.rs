@@ -1,0 +1,291 @@
+//! The one typed configuration: defaults ← TOML file ← `WHASSAP_*` environment
+//! ← command-line flags, validated at start with every problem reported.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+/// Self sign-up policy of the web page and REST API.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Registration {
+    /// Anyone may sign up.
+    Open,
+    /// Only `whassap user add` creates accounts.
+    Closed,
+}
+
+/// Every setting of `whassap serve`. Keys are the TOML keys; the environment
+/// variable of a key is `WHASSAP_` + the key in upper case.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// XMPP domain served.
+    pub domain: String,
+    /// Directory of the SQLite database and the generated certificate.
+    pub data_dir: PathBuf,
+    /// Database URL; empty means SQLite in the data dir.
+    pub database: String,
+    /// c2s listener with STARTTLS; empty disables it.
+    pub c2s_listen: String,
+    /// c2s listener with direct TLS (XEP-0368); empty disables it.
+    pub c2s_tls_listen: String,
+    /// HTTP listener: WebSocket XMPP, health, metrics; empty disables it.
+    pub http_listen: String,
+    /// Public base URL of the web page (links in statuses); empty: http://DOMAIN:3000.
+    pub public_url: String,
+    /// PEM certificate chain; empty: a self-signed one generated in the data dir.
+    pub tls_cert: String,
+    /// PEM private key for `tls_cert`.
+    pub tls_key: String,
+    /// Let clients skip TLS and use PLAIN without it (tests, benchmarks).
+    pub allow_plaintext: bool,
+    /// Self sign-up on the web page and REST API.
+    pub registration: Registration,
+    /// XEP-0077 in-band registration over XMPP.
+    pub xmpp_registration: bool,
+    /// WebSocket connections count as secure (behind a TLS-terminating proxy).
+    pub websocket_secure: bool,
+    /// Log filter (tracing `EnvFilter` syntax), e.g. `info` or `whassap_server=debug`.
+    pub log: String,
+    /// Log format: `text` or `json`.
+    pub log_format: String,
+    /// Largest stanza accepted, in bytes.
+    pub max_stanza_bytes: usize,
+    /// Seconds a connection has to authenticate and bind.
+    pub auth_timeout_secs: u64,
+    /// Stanzas queued per session before a non-reading client is disconnected.
+    pub session_queue: usize,
+    /// Messages stored per offline user at most.
+    pub max_offline_per_user: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            domain: "localhost".into(),
+            data_dir: PathBuf::from("./whassap-data"),
+            database: String::new(),
+            c2s_listen: "0.0.0.0:5222".into(),
+            c2s_tls_listen: "0.0.0.0:5223".into(),
+            http_listen: "0.0.0.0:3000".into(),
+            public_url: String::new(),
+            tls_cert: String::new(),
+            tls_key: String::new(),
+            allow_plaintext: false,
+            registration: Registration::Open,
+            xmpp_registration: false,
+            websocket_secure: false,
+            log: "info".into(),
+            log_format: "text".into(),
+            max_stanza_bytes: 256 * 1024,
+            auth_timeout_secs: 30,
+            session_queue: 1024,
+            max_offline_per_user: 1000,
+        }
+    }
+}
+
+/// Load the configuration: defaults, then the file (if any), then the
+/// environment, then `overrides` (the flags given on the command line).
+pub fn load(
+    file: Option<&Path>,
+    overrides: &impl Serialize,
+) -> Result<Config, Box<figment::Error>> {
+    let mut f = Figment::from(Serialized::defaults(Config::default()));
+    if let Some(path) = file {
+        f = f.merge(Toml::file_exact(path));
+    }
+    // Only the variables that name a key: other WHASSAP_* variables (such as
+    // the test suite's) are not configuration, and are reported, not fatal.
+    let keys = config_keys();
+    for (name, _) in std::env::vars() {
+        if let Some(key) = name.strip_prefix("WHASSAP_") {
+            let key = key.to_ascii_lowercase();
+            if key != "config" && !keys.contains(&key) && !key.starts_with("test_") {
+                eprintln!("warning: {name} is not a Whassap setting; ignored");
+            }
+        }
+    }
+    f.merge(Env::prefixed("WHASSAP_").filter(move |k| keys.iter().any(|key| k == key.as_str())))
+        .merge(Serialized::defaults(overrides))
+        .extract()
+        .map_err(Box::new)
+}
+
+/// Every configuration key (the fields of [`Config`]).
+fn config_keys() -> Vec<String> {
+    match serde_json::to_value(Config::default()) {
+        Ok(serde_json::Value::Object(map)) => map.keys().cloned().collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn listen(value: &str, key: &str, problems: &mut Vec<String>) -> Option<SocketAddr> {
+    if value.is_empty() {
+        return None;
+    }
+    match value.parse() {
+        Ok(a) => Some(a),
+        Err(_) => {
+            problems.push(format!(
+                "{key}: {value:?} is not an address like 0.0.0.0:5222"
+            ));
+            None
+        }
+    }
+}
+
+/// The validated settings, ready to start the server with.
+#[derive(Debug, Clone)]
+pub struct Validated {
+    /// Settings of the XMPP core.
+    pub server: whassap_server::ServerConfig,
+    /// HTTP listener.
+    pub http_listen: Option<SocketAddr>,
+    /// Settings of the HTTP door.
+    pub http: whassap_http::HttpConfig,
+}
+
+impl Config {
+    /// Check everything; Err lists every problem found.
+    pub fn validate(&self) -> Result<Validated, Vec<String>> {
+        let mut problems = Vec::new();
+        if jid::BareJid::new(&self.domain)
+            .map(|j| j.node().is_some())
+            .unwrap_or(true)
+        {
+            problems.push(format!(
+                "domain: {:?} is not a valid XMPP domain",
+                self.domain
+            ));
+        }
+        if !self.database.is_empty() && !self.database.starts_with("sqlite:") {
+            problems.push(format!(
+                "database: {:?}: only SQLite is supported in this version (leave it empty)",
+                self.database
+            ));
+        }
+        let c2s = listen(&self.c2s_listen, "c2s_listen", &mut problems);
+        let c2s_tls = listen(&self.c2s_tls_listen, "c2s_tls_listen", &mut problems);
+        let http_listen = listen(&self.http_listen, "http_listen", &mut problems);
+        if self.tls_cert.is_empty() != self.tls_key.is_empty() {
+            problems.push("tls_cert and tls_key must be given together".into());
+        }
+        for (key, path) in [("tls_cert", &self.tls_cert), ("tls_key", &self.tls_key)] {
+            if !path.is_empty() && !Path::new(path).is_file() {
+                problems.push(format!("{key}: {path} does not exist"));
+            }
+        }
+        if !matches!(self.log_format.as_str(), "text" | "json") {
+            problems.push(format!(
+                "log_format: {:?} is neither text nor json",
+                self.log_format
+            ));
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.log).is_err() {
+            problems.push(format!("log: {:?} is not a valid log filter", self.log));
+        }
+        if self.max_stanza_bytes < 10_000 {
+            problems.push("max_stanza_bytes: at least 10000 (RFC 6120 §13.12)".into());
+        }
+        if self.session_queue == 0 || self.auth_timeout_secs == 0 {
+            problems.push("session_queue and auth_timeout_secs must be positive".into());
+        }
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        let mut server =
+            whassap_server::ServerConfig::new(self.domain.clone(), self.data_dir.clone());
+        server.c2s_listen = c2s;
+        server.c2s_tls_listen = c2s_tls;
+        server.allow_plaintext = self.allow_plaintext;
+        server.tls_cert = (!self.tls_cert.is_empty()).then(|| PathBuf::from(&self.tls_cert));
+        server.tls_key = (!self.tls_key.is_empty()).then(|| PathBuf::from(&self.tls_key));
+        server.xmpp_registration = self.xmpp_registration;
+        server.max_stanza_bytes = self.max_stanza_bytes;
+        server.auth_timeout = Duration::from_secs(self.auth_timeout_secs);
+        server.session_queue = self.session_queue;
+        server.max_offline_per_user = self.max_offline_per_user;
+        Ok(Validated {
+            server,
+            http_listen,
+            http: whassap_http::HttpConfig {
+                websocket_secure: self.websocket_secure,
+            },
+        })
+    }
+
+    /// Path of the SQLite database.
+    pub fn sqlite_path(&self) -> PathBuf {
+        match self.database.strip_prefix("sqlite:") {
+            Some(p) if !p.is_empty() => PathBuf::from(p.trim_start_matches("//")),
+            _ => self.data_dir.join("whassap.db"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_config_is_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../whassap.example.toml");
+        let parsed: Config = Figment::new()
+            .merge(Toml::file_exact(&path))
+            .extract()
+            .expect("example parses");
+        assert_eq!(
+            parsed,
+            Config::default(),
+            "whassap.example.toml drifted from Config::default()"
+        );
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let c = Config {
+            domain: "not a domain".into(),
+            c2s_listen: "nope".into(),
+            tls_cert: "/x.pem".into(),
+            log_format: "xml".into(),
+            ..Config::default()
+        };
+        let problems = c.validate().unwrap_err();
+        assert!(problems.len() >= 4, "{problems:?}");
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment::Jail's closure signature
+    fn flags_win_over_environment_over_file() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "w.toml",
+                "domain = \"file.test\"\nlog = \"debug\"\nsession_queue = 7",
+            )?;
+            jail.set_env("WHASSAP_DOMAIN", "env.test");
+            jail.set_env("WHASSAP_LOG", "warn");
+            jail.set_env("WHASSAP_TEST_SOMETHING_ELSE", "1");
+            #[derive(Serialize)]
+            struct Flags {
+                domain: &'static str,
+            }
+            let c = load(
+                Some(Path::new("w.toml")),
+                &Flags {
+                    domain: "flag.test",
+                },
+            )
+            .unwrap();
+            assert_eq!(c.domain, "flag.test");
+            assert_eq!(c.log, "warn");
+            assert_eq!(c.session_queue, 7);
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,87 @@
+//! The `whassap` binary's library side: configuration, wiring of the XMPP core
+//! and the HTTP door, used by `main` and by the integration tests.
+
+pub mod config;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use whassap_server::Server;
+use whassap_store::Store;
+
+/// A running Whassap: the XMPP core and the HTTP door.
+pub struct App {
+    /// The XMPP core.
+    pub server: Arc<Server>,
+    /// Where the STARTTLS c2s listener is bound.
+    pub c2s_addr: Option<SocketAddr>,
+    /// Where the direct TLS c2s listener is bound.
+    pub c2s_tls_addr: Option<SocketAddr>,
+    /// Where the HTTP listener is bound.
+    pub http_addr: Option<SocketAddr>,
+    http_task: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// Install the process-wide rustls crypto provider (ring) once.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// Open the store of a configuration.
+pub async fn open_store(config: &config::Config) -> anyhow::Result<Store> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating the data dir {}", config.data_dir.display()))?;
+    let path = config.sqlite_path();
+    Store::open_sqlite(&path)
+        .await
+        .with_context(|| format!("opening the database {}", path.display()))
+}
+
+impl App {
+    /// Start everything the configuration asks for.
+    pub async fn start(config: &config::Config) -> anyhow::Result<App> {
+        install_crypto_provider();
+        let validated = config.validate().map_err(|problems| {
+            anyhow::anyhow!("invalid configuration:\n  - {}", problems.join("\n  - "))
+        })?;
+        let store = open_store(config).await?;
+        let server = Server::new(validated.server, store).await?;
+        let running = server.start().await?;
+        let (http_addr, http_task) = match validated.http_listen {
+            Some(addr) => {
+                let listener = TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("binding the HTTP listener on {addr}"))?;
+                let bound = listener.local_addr()?;
+                tracing::info!(addr = %bound, "HTTP listening (WebSocket at /xmpp-websocket, /healthz, /metrics)");
+                let s = server.clone();
+                let http = validated.http.clone();
+                let task = tokio::spawn(async move {
+                    if let Err(e) = whassap_http::serve(s, http, listener).await {
+                        tracing::error!("HTTP server failed: {e}");
+                    }
+                });
+                (Some(bound), Some(task))
+            }
+            None => (None, None),
+        };
+        Ok(App {
+            server,
+            c2s_addr: running.c2s_addr,
+            c2s_tls_addr: running.c2s_tls_addr,
+            http_addr,
+            http_task,
+        })
+    }
+
+    /// Graceful shutdown: streams closed politely, store flushed.
+    pub async fn shutdown(mut self) {
+        self.server.shutdown(Duration::from_secs(10)).await;
+        if let Some(t) = self.http_task.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
+        }
+    }
+}

@@ -1,0 +1,245 @@
+//! `whassap`: the server, and account management.
+
+use std::io::{IsTerminal, Read};
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use clap::{Args, Parser, Subcommand};
+use serde::Serialize;
+use whassap::config::{self, Config, Registration};
+use whassap::App;
+
+/// Whassap: an XMPP server, status service and firehose in one binary.
+#[derive(Parser)]
+#[command(version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (XMPP c2s on 5222/5223, HTTP on 3000).
+    Serve(Box<ServeArgs>),
+    /// Manage accounts (works while the server is running).
+    User {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+}
+
+/// Flags of `serve`; each overrides the config key of the same name.
+#[derive(Args, Serialize, Default)]
+struct ServeArgs {
+    /// TOML configuration file (see whassap.example.toml). Env: WHASSAP_CONFIG.
+    #[arg(long, env = "WHASSAP_CONFIG")]
+    #[serde(skip)]
+    config: Option<PathBuf>,
+    /// XMPP domain served [default: localhost].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    domain: Option<String>,
+    /// Data directory: SQLite database and generated certificate [default: ./whassap-data].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data_dir: Option<PathBuf>,
+    /// Database URL (empty: SQLite in the data dir).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    database: Option<String>,
+    /// c2s listener with STARTTLS [default: 0.0.0.0:5222]; empty disables.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    c2s_listen: Option<String>,
+    /// c2s listener with direct TLS, XEP-0368 [default: 0.0.0.0:5223]; empty disables.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    c2s_tls_listen: Option<String>,
+    /// HTTP listener: WebSocket XMPP, /healthz, /metrics [default: 0.0.0.0:3000]; empty disables.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    http_listen: Option<String>,
+    /// Public base URL used in links [default: http://DOMAIN:3000].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    public_url: Option<String>,
+    /// TLS certificate chain (PEM) [default: self-signed, generated in the data dir].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tls_cert: Option<String>,
+    /// TLS private key (PEM), with --tls-cert.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tls_key: Option<String>,
+    /// Let clients skip TLS and use PLAIN without it (tests and benchmarks only).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    allow_plaintext: bool,
+    /// Self sign-up on the web page and REST API [default: open].
+    #[arg(long, value_enum)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    registration: Option<Registration>,
+    /// Enable XEP-0077 in-band registration over XMPP.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    xmpp_registration: bool,
+    /// WebSocket connections count as secure (TLS-terminating proxy in front): offer PLAIN there.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    websocket_secure: bool,
+    /// Log filter, e.g. info, debug, whassap_server=debug [default: info].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    log: Option<String>,
+    /// Log format: text or json [default: text].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    log_format: Option<String>,
+    /// Largest stanza accepted, in bytes [default: 262144].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_stanza_bytes: Option<usize>,
+    /// Seconds a connection has to authenticate [default: 30].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    auth_timeout_secs: Option<u64>,
+    /// Stanzas queued per session before a non-reading client is dropped [default: 1024].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    session_queue: Option<usize>,
+    /// Messages stored per offline user [default: 1000].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_offline_per_user: Option<usize>,
+}
+
+/// Where the accounts are stored.
+#[derive(Args, Serialize)]
+struct StoreArgs {
+    /// TOML configuration file to read data_dir/database from. Env: WHASSAP_CONFIG.
+    #[arg(long, env = "WHASSAP_CONFIG", global = true)]
+    #[serde(skip)]
+    config: Option<PathBuf>,
+    /// Data directory [default: ./whassap-data].
+    #[arg(long, global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data_dir: Option<PathBuf>,
+    /// Database URL (empty: SQLite in the data dir).
+    #[arg(long, global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    database: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create an account. Without --password, the password is asked for (or read from stdin).
+    Add {
+        /// Username (the part before @ in the JID).
+        name: String,
+        /// Password (visible in the process list: prefer the prompt or stdin).
+        #[arg(long)]
+        password: Option<String>,
+    },
+    /// Delete an account with its roster and stored messages.
+    Del {
+        /// Username.
+        name: String,
+    },
+    /// Change an account's password.
+    Passwd {
+        /// Username.
+        name: String,
+        /// New password (else asked for, or read from stdin).
+        #[arg(long)]
+        password: Option<String>,
+    },
+    /// List accounts.
+    List,
+}
+
+fn init_logging(config: &Config) {
+    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| config.log.clone());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
+    if config.log_format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn read_password(given: Option<String>) -> anyhow::Result<String> {
+    if let Some(p) = given {
+        return Ok(p);
+    }
+    if std::io::stdin().is_terminal() {
+        let p = rpassword::prompt_password("Password: ")?;
+        let again = rpassword::prompt_password("Again: ")?;
+        if p != again {
+            bail!("the passwords differ");
+        }
+        return Ok(p);
+    }
+    let mut s = String::new();
+    std::io::stdin().read_to_string(&mut s)?;
+    Ok(s.trim_end_matches(['\r', '\n']).to_string())
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let config =
+        config::load(args.config.as_deref(), &args).context("reading the configuration")?;
+    init_logging(&config);
+    let app = App::start(&config).await?;
+    tracing::info!(domain = %config.domain, data_dir = %config.data_dir.display(), "whassap is running");
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => tracing::info!("interrupted"),
+        _ = term.recv() => tracing::info!("SIGTERM received"),
+    }
+    app.shutdown().await;
+    Ok(())
+}
+
+async fn user(store_args: StoreArgs, command: UserCommand) -> anyhow::Result<()> {
+    let config = config::load(store_args.config.as_deref(), &store_args)
+        .context("reading the configuration")?;
+    let store = whassap::open_store(&config).await?;
+    let iterations = whassap_server::ServerConfig::new("", "").scram_iterations;
+    use whassap_server::accounts;
+    match command {
+        UserCommand::Add { name, password } => {
+            let password = read_password(password)?;
+            let name = accounts::add(&store, &name, &password, iterations).await?;
+            println!("created {name}@{}", config.domain);
+        }
+        UserCommand::Del { name } => {
+            accounts::delete(&store, &name).await?;
+            println!("deleted {name}");
+        }
+        UserCommand::Passwd { name, password } => {
+            let password = read_password(password)?;
+            accounts::set_password(&store, &name, &password, iterations).await?;
+            println!("password of {name} changed");
+        }
+        UserCommand::List => {
+            for u in store.list_users().await? {
+                println!("{u}@{}", config.domain);
+            }
+        }
+    }
+    store.close().await;
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => serve(*args).await,
+        Command::User { store, command } => user(store, command).await,
+    }
+}

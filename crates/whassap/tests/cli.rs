@@ -1,0 +1,196 @@
+//! The `whassap` binary itself: account commands, `--help`, and `serve` with
+//! a graceful SIGTERM shutdown.
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Command, Stdio};
+
+fn whassap() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_whassap"));
+    c.env_remove("WHASSAP_CONFIG")
+        .env("RUST_LOG", "info")
+        .env("RUST_BACKTRACE", "0");
+    c
+}
+
+fn run(args: &[&str], dir: &std::path::Path) -> (bool, String) {
+    let out = whassap()
+        .args(args)
+        .arg("--data-dir")
+        .arg(dir)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[test]
+fn user_commands_manage_accounts() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (ok, out) = run(&["user", "add", "Alice", "--password", "pw"], d);
+    assert!(ok, "{out}");
+    assert!(out.contains("created alice@localhost"), "{out}");
+    let (ok, out) = run(&["user", "add", "alice", "--password", "pw"], d);
+    assert!(!ok && out.contains("taken"), "{out}");
+    let (ok, out) = run(&["user", "add", "whassap", "--password", "pw"], d);
+    assert!(!ok && out.contains("reserved"), "{out}");
+    let (ok, out) = run(&["user", "add", "bad name", "--password", "pw"], d);
+    assert!(!ok && out.contains("invalid username"), "{out}");
+
+    // The password can come from standard input.
+    let mut child = whassap()
+        .args(["user", "add", "bob", "--data-dir"])
+        .arg(d)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"from-stdin\n")
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+
+    let (ok, out) = run(&["user", "list"], d);
+    assert!(ok);
+    assert_eq!(
+        out.lines()
+            .filter(|l| !l.starts_with("warning:"))
+            .collect::<Vec<_>>(),
+        ["alice@localhost", "bob@localhost"]
+    );
+    let (ok, _) = run(&["user", "passwd", "alice", "--password", "new"], d);
+    assert!(ok);
+    let (ok, out) = run(&["user", "passwd", "carol", "--password", "x"], d);
+    assert!(!ok && out.contains("no such user"), "{out}");
+    let (ok, _) = run(&["user", "del", "bob"], d);
+    assert!(ok);
+    let (_, out) = run(&["user", "list"], d);
+    assert!(
+        out.lines().any(|l| l == "alice@localhost") && !out.contains("bob@"),
+        "{out}"
+    );
+}
+
+#[test]
+fn help_explains_the_settings() {
+    let out = whassap().args(["serve", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    for flag in [
+        "--domain",
+        "--data-dir",
+        "--c2s-listen",
+        "--c2s-tls-listen",
+        "--http-listen",
+        "--tls-cert",
+        "--allow-plaintext",
+        "--xmpp-registration",
+        "--config",
+    ] {
+        assert!(help.contains(flag), "serve --help mentions {flag}");
+    }
+}
+
+#[test]
+fn bad_configuration_is_reported_all_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = whassap()
+        .args([
+            "serve",
+            "--domain",
+            "no spaces allowed",
+            "--c2s-listen",
+            "nowhere",
+            "--log-format",
+            "xml",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("domain") && err.contains("c2s_listen") && err.contains("log_format"),
+        "{err}"
+    );
+}
+
+/// Kills the server if the test fails half-way.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn serve_starts_answers_health_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = whassap()
+        .args([
+            "serve",
+            "--c2s-listen",
+            "127.0.0.1:0",
+            "--c2s-tls-listen",
+            "127.0.0.1:0",
+            "--http-listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut child = KillOnDrop(child);
+    let mut lines = BufReader::new(stderr).lines();
+    let mut http = None;
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if line.contains("HTTP listening") {
+            http = line
+                .split("addr=")
+                .nth(1)
+                .map(|a| a.split_whitespace().next().unwrap().to_string());
+        }
+        if line.contains("whassap is running") {
+            break;
+        }
+    }
+    let http = http.expect("HTTP address logged");
+    let mut tcp = std::net::TcpStream::connect(&http).unwrap();
+    use std::io::Write;
+    tcp.write_all(b"GET /healthz HTTP/1.0\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    tcp.read_to_string(&mut answer).unwrap();
+    assert!(
+        answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200"),
+        "{answer}"
+    );
+    assert!(
+        dir.path().join("localhost.crt").exists(),
+        "a certificate was generated"
+    );
+
+    Command::new("kill")
+        .args(["-TERM", &child.0.id().to_string()])
+        .status()
+        .unwrap();
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let status = child.0.wait().unwrap();
+    assert!(status.success(), "clean exit after SIGTERM: {rest:?}");
+    assert!(
+        rest.iter().any(|l| l.contains("shutdown complete")),
+        "{rest:?}"
+    );
+}

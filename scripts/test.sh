@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs what the tests need (Debian and Python packages), then runs every
+# test: formatting, lints, unit and integration tests, interop tests.
+# SKIP_INSTALL=1 skips the installation step.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "${SKIP_INSTALL:-0}" != 1 ]; then
+  echo "==> installing test dependencies"
+  apt_packages=()
+  command -v python3 >/dev/null || apt_packages+=(python3 python3-pip)
+  if [ ${#apt_packages[@]} -gt 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${apt_packages[@]}"
+  fi
+  python3 -m pip install -q --disable-pip-version-check -r interop/requirements.txt 2>/dev/null ||
+    python3 -m pip install -q --disable-pip-version-check --break-system-packages -r interop/requirements.txt
+fi
+
+# Interop tests must run here: a missing tool is a failure, not a skip.
+export WHASSAP_TEST_REQUIRE_INTEROP=1
+
+echo "==> cargo fmt --check"
+cargo fmt --all -- --check
+echo "==> cargo clippy"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+echo "==> cargo test"
+cargo test --workspace

@@ -1,0 +1,345 @@
+//! Test support: [`TestServer`] starts the real server in-process on
+//! ephemeral ports with a temporary data dir; helpers connect real clients.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use minidom::Element;
+use whassap::config::Config;
+use whassap::App;
+use whassap_client::{Client, ConnectOptions, Mechanism, TlsMode};
+
+/// Password of every account made by [`TestServer::user`].
+pub const PASSWORD: &str = "password";
+/// How long a test waits for something that should arrive.
+pub const WAIT: Duration = Duration::from_secs(5);
+
+/// A running server with its own data dir.
+pub struct TestServer {
+    app: Option<App>,
+    dir: tempfile::TempDir,
+    config: Config,
+    /// STARTTLS c2s address.
+    pub c2s: SocketAddr,
+    /// Direct TLS c2s address.
+    pub c2s_tls: SocketAddr,
+    /// HTTP address.
+    pub http: SocketAddr,
+}
+
+fn test_config(dir: &std::path::Path) -> Config {
+    Config {
+        domain: "localhost".into(),
+        data_dir: dir.to_path_buf(),
+        c2s_listen: "127.0.0.1:0".into(),
+        c2s_tls_listen: "127.0.0.1:0".into(),
+        http_listen: "127.0.0.1:0".into(),
+        log: "warn".into(),
+        ..Config::default()
+    }
+}
+
+impl TestServer {
+    /// Start with the defaults (TLS required), on ephemeral ports.
+    pub async fn start() -> TestServer {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Start with changed settings.
+    pub async fn start_with(change: impl FnOnce(&mut Config)) -> TestServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = test_config(dir.path());
+        change(&mut config);
+        Self::launch(dir, config).await
+    }
+
+    async fn launch(dir: tempfile::TempDir, config: Config) -> TestServer {
+        let app = App::start(&config).await.expect("server starts");
+        TestServer {
+            c2s: app.c2s_addr.expect("c2s listener"),
+            c2s_tls: app.c2s_tls_addr.expect("direct TLS listener"),
+            http: app.http_addr.expect("http listener"),
+            app: Some(app),
+            dir,
+            config,
+        }
+    }
+
+    /// The running app.
+    pub fn app(&self) -> &App {
+        self.app.as_ref().expect("running")
+    }
+
+    /// The data dir.
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().to_path_buf()
+    }
+
+    /// Create an account with [`PASSWORD`].
+    pub async fn user(&self, name: &str) {
+        self.user_with_password(name, PASSWORD).await;
+    }
+
+    /// Create an account.
+    pub async fn user_with_password(&self, name: &str, password: &str) {
+        whassap_server::accounts::add(&self.app().server.store, name, password, 4096)
+            .await
+            .expect("account created");
+    }
+
+    /// Connection options for `user` over STARTTLS with SCRAM-SHA-256.
+    pub fn options(&self, user: &str) -> ConnectOptions {
+        ConnectOptions {
+            addr: self.c2s,
+            domain: "localhost".into(),
+            username: user.into(),
+            password: PASSWORD.into(),
+            resource: None,
+            tls: TlsMode::StartTls,
+            mechanism: Mechanism::ScramSha256,
+            accept_invalid_certs: true,
+            timeout: WAIT,
+        }
+    }
+
+    /// A connected, bound client for `user` (resource chosen by the server).
+    pub async fn client(&self, user: &str) -> Client {
+        Client::connect(self.options(user))
+            .await
+            .expect("client connects")
+    }
+
+    /// A connected client with a given resource.
+    pub async fn client_with_resource(&self, user: &str, resource: &str) -> Client {
+        let mut o = self.options(user);
+        o.resource = Some(resource.into());
+        Client::connect(o).await.expect("client connects")
+    }
+
+    /// Stop gracefully and start again on the same data dir (new ports).
+    pub async fn restart(mut self) -> TestServer {
+        let app = self.app.take().expect("running");
+        app.shutdown().await;
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("temp dir"));
+        let config = self.config.clone();
+        Self::launch(dir, config).await
+    }
+
+    /// Stop gracefully.
+    pub async fn stop(mut self) {
+        if let Some(app) = self.app.take() {
+            app.shutdown().await;
+        }
+    }
+}
+
+/// Parse XML written in a test.
+pub fn xml(s: &str) -> Element {
+    let root_end = s.find('>').expect("an element");
+    let with_ns = if s[..root_end].contains("xmlns=") {
+        s.to_string()
+    } else if s[..root_end].ends_with('/') {
+        format!(
+            "{} xmlns='jabber:client'/>{}",
+            &s[..root_end - 1],
+            &s[root_end + 1..]
+        )
+    } else {
+        format!(
+            "{} xmlns='jabber:client'>{}",
+            &s[..root_end],
+            &s[root_end + 1..]
+        )
+    };
+    with_ns
+        .parse()
+        .unwrap_or_else(|e| panic!("bad test XML {s}: {e}"))
+}
+
+/// Send available presence and read its echo.
+pub async fn go_online(c: &mut Client) {
+    c.send(&xml("<presence/>")).await.expect("presence sent");
+    let echo = recv_named(c, "presence").await;
+    assert_eq!(
+        echo.attr("from"),
+        Some(c.jid()),
+        "own presence echoed: {echo:?}"
+    );
+}
+
+/// Receive the next stanza with this name, failing after [`WAIT`].
+pub async fn recv_named(c: &mut Client, name: &str) -> Element {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match c.recv_timeout(left).await.expect("connection alive") {
+            Some(el) if el.name() == name => return el,
+            Some(_) => continue,
+            None => panic!("no <{name}/> within {WAIT:?}"),
+        }
+    }
+}
+
+/// Receive the next stanza matching a predicate, skipping others.
+pub async fn recv_matching(c: &mut Client, what: &str, f: impl Fn(&Element) -> bool) -> Element {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match c.recv_timeout(left).await.expect("connection alive") {
+            Some(el) if f(&el) => return el,
+            Some(_) => continue,
+            None => panic!("nothing matching {what} within {WAIT:?}"),
+        }
+    }
+}
+
+/// Fail if anything but the skipped stanzas arrives within `d`.
+pub async fn assert_nothing(c: &mut Client, d: Duration) {
+    if let Some(el) = c.recv_timeout(d).await.expect("connection alive") {
+        panic!(
+            "expected nothing, got {}",
+            String::from_utf8_lossy(&whassap_xml::to_bytes(&el))
+        );
+    }
+}
+
+/// Whether interop tests must run (set by scripts/test.sh): a missing tool is then an error.
+pub fn interop_required() -> bool {
+    std::env::var("WHASSAP_TEST_REQUIRE_INTEROP").is_ok_and(|v| v == "1")
+}
+
+/// Report a skipped interop test loudly, or fail when interop is required.
+pub fn skip_interop(test: &str, why: &str) {
+    if interop_required() {
+        panic!("{test}: required interop tool missing: {why}");
+    }
+    eprintln!("\n*** SKIPPED interop test {test}: {why}. Run ./scripts/test.sh to install it and run everything. ***\n");
+}
+
+/// A raw XMPP connection over plain TCP for exact-transcript tests (bad input,
+/// stream errors). Use with a server started with `allow_plaintext`.
+pub struct Raw {
+    stream: tokio::net::TcpStream,
+    parser: whassap_xml::StreamParser,
+}
+
+/// What a raw read produced.
+#[derive(Debug)]
+pub enum RawEvent {
+    /// A stream header from the server.
+    Header,
+    /// An element.
+    Element(Element),
+    /// `</stream:stream>` or EOF.
+    Closed,
+}
+
+impl Raw {
+    /// Connect (no stream opened yet).
+    pub async fn connect(addr: SocketAddr) -> Raw {
+        Raw {
+            stream: tokio::net::TcpStream::connect(addr).await.expect("connect"),
+            parser: whassap_xml::StreamParser::new(whassap_xml::Limits::default()),
+        }
+    }
+
+    /// Write bytes as they are.
+    pub async fn send(&mut self, data: impl AsRef<[u8]>) {
+        use tokio::io::AsyncWriteExt;
+        let _ = self.stream.write_all(data.as_ref()).await;
+    }
+
+    /// Open a client stream to localhost.
+    pub async fn open(&mut self) {
+        self.parser.reset();
+        self.send(
+            "<?xml version='1.0'?><stream:stream xmlns='jabber:client' \
+             xmlns:stream='http://etherx.jabber.org/streams' to='localhost' version='1.0'>",
+        )
+        .await;
+    }
+
+    /// Next event from the server (fails after [`WAIT`]).
+    pub async fn next(&mut self) -> RawEvent {
+        use tokio::io::AsyncReadExt;
+        let deadline = tokio::time::Instant::now() + WAIT;
+        let mut buf = vec![0u8; 65536];
+        loop {
+            match self.parser.next_event() {
+                Ok(Some(whassap_xml::StreamEvent::Start(_))) => return RawEvent::Header,
+                Ok(Some(whassap_xml::StreamEvent::Stanza(el))) => return RawEvent::Element(el),
+                Ok(Some(whassap_xml::StreamEvent::End)) => return RawEvent::Closed,
+                Ok(None) => {}
+                Err(e) => panic!("server sent bad XML: {e}"),
+            }
+            let read = tokio::time::timeout_at(deadline, self.stream.read(&mut buf)).await;
+            match read {
+                Ok(Ok(0)) | Ok(Err(_)) => return RawEvent::Closed,
+                Ok(Ok(n)) => self.parser.feed(&buf[..n]),
+                Err(_) => panic!("server said nothing within {WAIT:?}"),
+            }
+        }
+    }
+
+    /// Next element, skipping the stream header.
+    pub async fn element(&mut self) -> Element {
+        loop {
+            match self.next().await {
+                RawEvent::Header => continue,
+                RawEvent::Element(el) => return el,
+                RawEvent::Closed => panic!("stream closed while an element was expected"),
+            }
+        }
+    }
+
+    /// Read until a `<stream:error/>`; return its condition; then expect the close.
+    pub async fn stream_error(&mut self) -> String {
+        loop {
+            match self.next().await {
+                RawEvent::Header => continue,
+                RawEvent::Element(el) if el.name() == "error" => {
+                    let cond = el
+                        .children()
+                        .find(|c| {
+                            c.ns() == "urn:ietf:params:xml:ns:xmpp-streams" && c.name() != "text"
+                        })
+                        .map(|c| c.name().to_string())
+                        .expect("a defined condition");
+                    assert!(
+                        matches!(self.next().await, RawEvent::Closed),
+                        "stream closed after the error"
+                    );
+                    return cond;
+                }
+                RawEvent::Element(_) => continue,
+                RawEvent::Closed => panic!("stream closed without a stream error"),
+            }
+        }
+    }
+
+    /// Open, authenticate with PLAIN (plaintext server) and bind; returns the full JID.
+    pub async fn login(&mut self, user: &str, password: &str) -> String {
+        use base64::Engine;
+        self.open().await;
+        let _features = self.element().await;
+        let token =
+            base64::engine::general_purpose::STANDARD.encode(format!("\0{user}\0{password}"));
+        self.send(format!(
+            "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{token}</auth>"
+        ))
+        .await;
+        let answer = self.element().await;
+        assert_eq!(answer.name(), "success", "PLAIN login of {user}");
+        self.open().await;
+        let _features = self.element().await;
+        self.send("<iq type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>")
+            .await;
+        let bound = self.element().await;
+        bound
+            .get_child("bind", "urn:ietf:params:xml:ns:xmpp-bind")
+            .and_then(|b| b.get_child("jid", "urn:ietf:params:xml:ns:xmpp-bind"))
+            .map(|j| j.text())
+            .expect("bound JID")
+    }
+}

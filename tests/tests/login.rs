@@ -1,0 +1,223 @@
+//! Logging in: SASL mechanisms, TLS modes, resource binding, failures.
+
+use std::time::{Duration, Instant};
+
+use whassap_client::{Client, ClientError, Mechanism, TlsMode};
+use whassap_tests::*;
+
+#[tokio::test]
+async fn login_with_each_sasl_mechanism_over_starttls() {
+    let s = TestServer::start().await;
+    s.user("alice").await;
+    for mechanism in [
+        Mechanism::ScramSha256,
+        Mechanism::ScramSha1,
+        Mechanism::Plain,
+    ] {
+        let mut o = s.options("alice");
+        o.mechanism = mechanism;
+        let c = Client::connect(o)
+            .await
+            .unwrap_or_else(|e| panic!("{mechanism:?}: {e}"));
+        assert!(
+            c.jid().starts_with("alice@localhost/"),
+            "bound JID {}",
+            c.jid()
+        );
+        c.close().await.unwrap();
+    }
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn login_over_direct_tls() {
+    let s = TestServer::start().await;
+    s.user("alice").await;
+    let mut o = s.options("alice");
+    o.addr = s.c2s_tls;
+    o.tls = TlsMode::Direct;
+    let c = Client::connect(o).await.expect("direct TLS login");
+    assert!(c.jid().starts_with("alice@localhost/"));
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn wrong_password_and_unknown_user_are_refused_alike() {
+    let s = TestServer::start().await;
+    s.user("alice").await;
+    for (user, mechanism) in [
+        ("alice", Mechanism::ScramSha256),
+        ("nobody", Mechanism::ScramSha256),
+        ("alice", Mechanism::Plain),
+    ] {
+        let mut o = s.options(user);
+        o.password = "wrong".into();
+        o.mechanism = mechanism;
+        match Client::connect(o).await {
+            Err(ClientError::AuthFailed(cond)) => {
+                assert_eq!(cond, "not-authorized", "{user} {mechanism:?}")
+            }
+            Err(e) => panic!("expected an authentication failure, got {e}"),
+            Ok(_) => panic!("{user} logged in with a wrong password"),
+        }
+    }
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn tls_is_required_by_default() {
+    let s = TestServer::start().await;
+    s.user("alice").await;
+    let mut o = s.options("alice");
+    o.tls = TlsMode::Plain;
+    assert!(
+        Client::connect(o).await.is_err(),
+        "login without TLS must fail by default"
+    );
+
+    // Raw: before TLS only STARTTLS is offered, and it is required.
+    let mut raw = Raw::connect(s.c2s).await;
+    raw.open().await;
+    let features = raw.element().await;
+    let starttls = features
+        .get_child("starttls", "urn:ietf:params:xml:ns:xmpp-tls")
+        .expect("STARTTLS offered");
+    assert!(starttls
+        .get_child("required", "urn:ietf:params:xml:ns:xmpp-tls")
+        .is_some());
+    assert!(
+        features
+            .get_child("mechanisms", "urn:ietf:params:xml:ns:xmpp-sasl")
+            .is_none(),
+        "no SASL before TLS"
+    );
+    raw.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>AGFsaWNlAHBhc3N3b3Jk</auth>").await;
+    let failure = raw.element().await;
+    assert_eq!(failure.name(), "failure");
+    assert!(failure
+        .get_child("encryption-required", "urn:ietf:params:xml:ns:xmpp-sasl")
+        .is_some());
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn allow_plaintext_lets_clients_log_in_without_tls() {
+    let s = TestServer::start_with(|c| c.allow_plaintext = true).await;
+    s.user("alice").await;
+    let mut o = s.options("alice");
+    o.tls = TlsMode::Plain;
+    let c = Client::connect(o)
+        .await
+        .expect("SCRAM without TLS when plaintext is allowed");
+    assert!(c.jid().starts_with("alice@"));
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn requested_resource_is_bound_and_a_duplicate_replaces_the_old_session() {
+    let s = TestServer::start().await;
+    s.user("alice").await;
+    let mut first = s.client_with_resource("alice", "laptop").await;
+    assert_eq!(first.jid(), "alice@localhost/laptop");
+    let second = s.client_with_resource("alice", "laptop").await;
+    assert_eq!(second.jid(), "alice@localhost/laptop");
+    match first.recv_timeout(WAIT).await {
+        Err(ClientError::StreamError { condition, .. }) => assert_eq!(condition, "conflict"),
+        other => panic!("old session should get a conflict stream error, got {other:?}"),
+    }
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn repeated_failures_slow_down_further_attempts() {
+    let s = TestServer::start().await;
+    s.user("alice").await;
+    let attempt = || async {
+        let mut o = s.options("alice");
+        o.password = "wrong".into();
+        o.mechanism = Mechanism::Plain;
+        let started = Instant::now();
+        assert!(Client::connect(o).await.is_err());
+        started.elapsed()
+    };
+    for _ in 0..3 {
+        attempt().await;
+    }
+    // Past the free allowance (3) each attempt waits at least 250 ms.
+    let slowed = attempt().await;
+    assert!(
+        slowed >= Duration::from_millis(250),
+        "attempt after failures took only {slowed:?}"
+    );
+    // The right password still works, after the same delay.
+    let c = s.client("alice").await;
+    assert!(c.jid().starts_with("alice@"));
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn unauthenticated_streams_are_closed_after_the_timeout() {
+    let s = TestServer::start_with(|c| {
+        c.allow_plaintext = true;
+        c.auth_timeout_secs = 1;
+    })
+    .await;
+    let mut raw = Raw::connect(s.c2s).await;
+    raw.open().await;
+    assert_eq!(raw.stream_error().await, "connection-timeout");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn in_band_registration_when_enabled() {
+    let s = TestServer::start_with(|c| {
+        c.allow_plaintext = true;
+        c.xmpp_registration = true;
+    })
+    .await;
+    let mut raw = Raw::connect(s.c2s).await;
+    raw.open().await;
+    let features = raw.element().await;
+    assert!(features
+        .get_child("register", "http://jabber.org/features/iq-register")
+        .is_some());
+    raw.send("<iq type='set' id='r1'><query xmlns='jabber:iq:register'><username>newbie</username><password>pw</password></query></iq>").await;
+    let result = raw.element().await;
+    assert_eq!(result.attr("type"), Some("result"), "{result:?}");
+    raw.send("<iq type='set' id='r2'><query xmlns='jabber:iq:register'><username>newbie</username><password>pw</password></query></iq>").await;
+    let conflict = raw.element().await;
+    assert!(conflict
+        .get_child("error", "jabber:client")
+        .and_then(|e| e.get_child("conflict", "urn:ietf:params:xml:ns:xmpp-stanzas"))
+        .is_some());
+    raw.send("<iq type='set' id='r3'><query xmlns='jabber:iq:register'><username>whassap</username><password>pw</password></query></iq>").await;
+    let reserved = raw.element().await;
+    assert_eq!(
+        reserved.attr("type"),
+        Some("error"),
+        "the bot's name is reserved"
+    );
+
+    let mut o = s.options("newbie");
+    o.password = "pw".into();
+    let c = Client::connect(o)
+        .await
+        .expect("registered account logs in");
+    assert!(c.jid().starts_with("newbie@"));
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn registration_is_off_by_default() {
+    let s = TestServer::start_with(|c| c.allow_plaintext = true).await;
+    let mut raw = Raw::connect(s.c2s).await;
+    raw.open().await;
+    let features = raw.element().await;
+    assert!(features
+        .get_child("register", "http://jabber.org/features/iq-register")
+        .is_none());
+    raw.send("<iq type='set' id='r1'><query xmlns='jabber:iq:register'><username>x</username><password>pw</password></query></iq>").await;
+    assert_eq!(raw.stream_error().await, "not-authorized");
+    assert!(!s.app().server.store.user_exists("x").await.unwrap());
+    s.stop().await;
+}
