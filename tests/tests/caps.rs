@@ -1,5 +1,6 @@
-//! XEP-0115: the server asks a client for the features behind an unknown caps
-//! hash, verifies the answer against the hash, and caches verified hashes.
+//! XEP-0115: the server (the account's PEP service) asks a client for the
+//! features behind an unknown caps hash, verifies the answer against the
+//! hash, and caches verified hashes for every session.
 
 use std::time::Duration;
 
@@ -26,7 +27,9 @@ async fn answer_caps_query(c: &mut Client, ver: &str, info: &str) {
         e.name() == "iq" && e.attr("type") == Some("get")
     })
     .await;
-    assert_eq!(q.attr("from"), Some("localhost"));
+    // Asked by the account's own PEP service, from its bare JID.
+    let own_bare = c.jid().split('/').next().unwrap().to_string();
+    assert_eq!(q.attr("from"), Some(own_bare.as_str()));
     let query = q
         .get_child("query", "http://jabber.org/protocol/disco#info")
         .expect("disco#info query");
@@ -34,7 +37,7 @@ async fn answer_caps_query(c: &mut Client, ver: &str, info: &str) {
     let id = q.attr("id").unwrap();
     c.send_raw(
         format!(
-            "<iq type='result' to='localhost' id='{id}'><query xmlns='http://jabber.org/protocol/disco#info' node='{NODE}#{ver}'>{info}</query></iq>"
+            "<iq type='result' to='{own_bare}' id='{id}'><query xmlns='http://jabber.org/protocol/disco#info' node='{NODE}#{ver}'>{info}</query></iq>"
         )
         .as_bytes(),
     )

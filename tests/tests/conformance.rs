@@ -1,6 +1,6 @@
 //! Prosody's scansion transcripts (../shared/conformance) against the real
-//! server: the core IM group must pass. Needs python3 >= 3.11 (standard
-//! library only); skipped loudly without it.
+//! server: the core IM, PEP and PubSub groups must pass. Needs python3 >=
+//! 3.11 (standard library only); skipped loudly without it.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -18,6 +18,26 @@ const CORE_IM: &[&str] = &[
     "keep_full_sub_req.scs",
     "presence_preapproval.scs",
     "blocking.scs",
+];
+
+/// The PEP group.
+const PEP: &[&str] = &[
+    "pep_nickname.scs",
+    "pep_publish_subscribe.scs",
+    "pep_pubsub_max.scs",
+    "pep_itemreply.scs",
+];
+
+/// The PubSub service group.
+const PUBSUB: &[&str] = &[
+    "pubsub_advanced.scs",
+    "pubsub_basic.scs",
+    "pubsub_config.scs",
+    "pubsub_createdelete.scs",
+    "pubsub_max_items.scs",
+    "pubsub_multi_items.scs",
+    "pubsub_preconditions.scs",
+    "pubsub_resend_on_sub.scs",
 ];
 
 fn conformance_dir() -> PathBuf {
@@ -41,7 +61,20 @@ async fn run_script(python: &str, script: &str) -> Result<(), String> {
     let dir = conformance_dir();
     let runner = dir.join("scansion_runner.py");
     let path = dir.join("prosody-scansion").join(script);
-    let s = TestServer::start().await;
+    // As the scripts assume: only the administrators (admins.txt) create
+    // nodes on pubsub.localhost.
+    let admins: Vec<String> = std::fs::read_to_string(dir.join("prosody-scansion/admins.txt"))
+        .unwrap_or_default()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let s = TestServer::start_with(move |c| {
+        c.pubsub_create = whassap::config::PubsubCreate::Admins;
+        c.admins = admins;
+    })
+    .await;
     let list = Command::new(python)
         .arg(&runner)
         .arg("--list-accounts")
@@ -91,24 +124,18 @@ async fn run_script(python: &str, script: &str) -> Result<(), String> {
     }
 }
 
-#[tokio::test]
-async fn prosody_core_im_transcripts_pass() {
+/// Run a group, one fresh server per script; all must pass.
+async fn run_group(test: &str, scripts: &[&str]) {
     let Some(python) = python() else {
-        skip_interop(
-            "prosody_core_im_transcripts_pass",
-            "python3 >= 3.11 not found",
-        );
+        skip_interop(test, "python3 >= 3.11 not found");
         return;
     };
     if !conformance_dir().join("scansion_runner.py").exists() {
-        skip_interop(
-            "prosody_core_im_transcripts_pass",
-            "../shared/conformance is not beside the checkout",
-        );
+        skip_interop(test, "../shared/conformance is not beside the checkout");
         return;
     }
     let mut failures = Vec::new();
-    for script in CORE_IM {
+    for script in scripts {
         if let Err(out) = run_script(&python, script).await {
             failures.push(format!("{script}:\n{out}"));
         }
@@ -118,4 +145,19 @@ async fn prosody_core_im_transcripts_pass() {
         "conformance failures:\n{}",
         failures.join("\n")
     );
+}
+
+#[tokio::test]
+async fn prosody_core_im_transcripts_pass() {
+    run_group("prosody_core_im_transcripts_pass", CORE_IM).await;
+}
+
+#[tokio::test]
+async fn prosody_pep_transcripts_pass() {
+    run_group("prosody_pep_transcripts_pass", PEP).await;
+}
+
+#[tokio::test]
+async fn prosody_pubsub_transcripts_pass() {
+    run_group("prosody_pubsub_transcripts_pass", PUBSUB).await;
 }

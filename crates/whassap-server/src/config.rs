@@ -39,6 +39,20 @@ pub struct ServerConfig {
     pub login_max_delay: Duration,
     /// PBKDF2 iterations used for new SCRAM credentials.
     pub scram_iterations: u32,
+    /// Who may create nodes on `pubsub.<domain>`.
+    pub pubsub_create: PubsubCreate,
+    /// Server administrators (bare JIDs).
+    pub admins: Vec<String>,
+}
+
+/// Who may create nodes on the PubSub service.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum PubsubCreate {
+    /// Any local user.
+    #[default]
+    Local,
+    /// Only administrators.
+    Admins,
 }
 
 impl ServerConfig {
@@ -61,6 +75,8 @@ impl ServerConfig {
             login_failures_free: 3,
             login_max_delay: Duration::from_secs(5),
             scram_iterations: 4096,
+            pubsub_create: PubsubCreate::Local,
+            admins: Vec::new(),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Whassap's XMPP core: the c2s doors, the session registry, the router and
 //! the feature modules (roster, presence, messages, offline storage, disco,
-//! caps, blocking, registration, ping, version).
+//! caps, blocking, registration, ping, version) and publish-subscribe
+//! (XEP-0060 on `pubsub.<domain>`, XEP-0163 PEP on every account).
 
 pub mod accounts;
 pub mod c2s;
@@ -8,6 +9,7 @@ pub mod config;
 pub mod error;
 pub mod metrics;
 pub mod modules;
+pub mod pubsub;
 pub mod registry;
 pub mod router;
 mod server;

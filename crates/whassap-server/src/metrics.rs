@@ -25,6 +25,8 @@ pub struct Metrics {
     pub offline_stored: AtomicU64,
     /// Sessions closed because they did not read their queue.
     pub slow_consumers: AtomicU64,
+    /// PubSub and PEP event notifications queued for sessions.
+    pub pubsub_deliveries: AtomicU64,
 }
 
 impl Metrics {
@@ -85,6 +87,11 @@ impl Metrics {
                 "whassap_slow_consumers_total",
                 "Sessions closed for not reading.",
                 &self.slow_consumers,
+            ),
+            (
+                "whassap_pubsub_deliveries_total",
+                "PubSub and PEP event notifications queued for sessions.",
+                &self.pubsub_deliveries,
             ),
         ];
         for (name, help, v) in counters {

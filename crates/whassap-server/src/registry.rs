@@ -25,8 +25,31 @@ pub struct PresenceState {
     pub last: Option<(Element, String)>,
     /// JIDs that got directed presence from this session (outside the roster).
     pub directed: HashSet<String>,
-    /// Entity capabilities `node#ver` advertised in its presence.
+    /// Entity capabilities `ver` advertised in its presence.
     pub caps: Option<String>,
+    /// The caps `node` advertised with it.
+    pub caps_node: Option<String>,
+    /// PEP services (bare JIDs) that have seen this session available, with
+    /// the caps `ver` they saw (their last items were sent for it).
+    pub pep_seen: std::collections::HashMap<String, String>,
+}
+
+/// What a session's writer task is asked to write.
+#[derive(Debug)]
+pub enum Outbound {
+    /// Serialised stanza bytes, written as they are.
+    Data(Bytes),
+    /// A stanza addressed to this session, shared by many recipients:
+    /// `head` ends inside the `to` attribute's opening quote and `tail`
+    /// starts at its closing quote; the writer puts the session's own full
+    /// JID in between. This is how one serialisation of a notification
+    /// serves every recipient without an allocation per recipient.
+    Addressed {
+        /// Up to and including `to='`.
+        head: Bytes,
+        /// From the closing `'` of `to` to the end of the stanza.
+        tail: Bytes,
+    },
 }
 
 /// A handle to one bound session, shared by the registry and routers.
@@ -46,7 +69,9 @@ pub struct SessionHandle {
     pub blocklist_interested: AtomicBool,
     /// Presence state.
     pub presence: Mutex<PresenceState>,
-    tx: mpsc::Sender<Bytes>,
+    /// The full JID escaped for an XML attribute (for [`Outbound::Addressed`]).
+    pub full_escaped: Bytes,
+    tx: mpsc::Sender<Outbound>,
     kill: CancellationToken,
     kill_reason: Mutex<Option<&'static str>>,
     sent: AtomicU64,
@@ -54,9 +79,10 @@ pub struct SessionHandle {
 
 impl SessionHandle {
     /// A handle whose writer reads `tx`'s other end.
-    pub fn new(id: u64, bare: String, resource: String, tx: mpsc::Sender<Bytes>) -> Self {
+    pub fn new(id: u64, bare: String, resource: String, tx: mpsc::Sender<Outbound>) -> Self {
         let full = format!("{bare}/{resource}");
         SessionHandle {
+            full_escaped: Bytes::from(crate::stanza::escape(&full)),
             id,
             bare,
             full,
@@ -74,7 +100,20 @@ impl SessionHandle {
     /// Queue bytes for the client. A full queue means the client is not reading:
     /// the session is closed with `policy-violation` and `false` is returned.
     pub fn send(&self, data: Bytes) -> bool {
-        match self.tx.try_send(data) {
+        self.push(Outbound::Data(data))
+    }
+
+    /// Queue a shared stanza addressed to this session (see
+    /// [`Outbound::Addressed`]); same backpressure as [`send`](Self::send).
+    pub fn send_addressed(&self, head: &Bytes, tail: &Bytes) -> bool {
+        self.push(Outbound::Addressed {
+            head: head.clone(),
+            tail: tail.clone(),
+        })
+    }
+
+    fn push(&self, item: Outbound) -> bool {
+        match self.tx.try_send(item) {
             Ok(()) => {
                 self.sent.fetch_add(1, Ordering::Relaxed);
                 true
@@ -199,6 +238,20 @@ impl Registry {
             .get(bare)
             .map(|v| v.iter().filter(|s| s.is_available()).cloned().collect())
             .unwrap_or_default()
+    }
+
+    /// Call `f` for each available session of a user with a non-negative
+    /// priority (headline delivery, RFC 6121 §8.5.2.1.1), under the shard's
+    /// read lock: `f` must not block (queueing a stanza is fine).
+    pub fn for_each_available(&self, bare: &str, mut f: impl FnMut(&Arc<SessionHandle>)) {
+        if let Some(v) = self.by_bare.get(bare) {
+            for s in v.iter() {
+                let (available, priority) = s.availability();
+                if available && priority >= 0 {
+                    f(s);
+                }
+            }
+        }
     }
 
     /// Sessions a message to the bare JID goes to: the available ones with the

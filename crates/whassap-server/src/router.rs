@@ -24,6 +24,8 @@ pub enum Destination {
         /// Resource, if a full JID.
         resource: Option<String>,
     },
+    /// The PubSub service, `pubsub.<domain>`.
+    PubSub,
     /// Another domain.
     Remote(String),
 }
@@ -32,6 +34,11 @@ pub enum Destination {
 pub fn destination(server: &Server, to: &str) -> Option<Destination> {
     let j = jid::Jid::new(to).ok()?;
     let domain = j.domain().as_str();
+    if j.node().is_none()
+        && domain.strip_suffix(server.config.domain.as_str()) == Some("pubsub.")
+    {
+        return Some(Destination::PubSub);
+    }
     if domain != server.config.domain {
         return Some(Destination::Remote(domain.to_string()));
     }
@@ -69,6 +76,11 @@ pub fn route(server: Arc<Server>, el: Element) -> BoxFuture<'static, ()> {
                 resource,
             }) => {
                 to_local(&server, el, &user, &bare, resource.as_deref()).await;
+            }
+            Some(Destination::PubSub) => {
+                if el.name() == "iq" {
+                    iq::to_pubsub_service(&server, el).await;
+                }
             }
             Some(Destination::Remote(domain)) => {
                 tracing::debug!(%domain, "no route to remote domain (federation is not enabled)");

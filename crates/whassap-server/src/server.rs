@@ -36,6 +36,8 @@ pub struct Server {
     pub throttle: LoginThrottle,
     /// Verified entity capabilities.
     pub caps: CapsCache,
+    /// PubSub and PEP nodes in memory.
+    pub pubsub: crate::pubsub::PubSub,
     /// Cancelled at shutdown.
     pub shutdown: CancellationToken,
     /// Connection tasks, awaited at shutdown.
@@ -93,20 +95,23 @@ impl Server {
             config.tls_cert.as_deref(),
             config.tls_key.as_deref(),
         )?;
-        Ok(Arc::new(Server {
+        let server = Arc::new(Server {
             throttle: LoginThrottle::new(config.login_failures_free, config.login_max_delay),
             config,
             store,
             registry: Registry::default(),
             metrics: Metrics::default(),
             caps: CapsCache::default(),
+            pubsub: crate::pubsub::PubSub::default(),
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
             tls,
             scram_secret,
             blocklists: DashMap::new(),
             pending_iqs: DashMap::new(),
-        }))
+        });
+        server.pubsub.ensure_firehose(&server).await?;
+        Ok(server)
     }
 
     /// Bind the c2s listeners and start accepting.

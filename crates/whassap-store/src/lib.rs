@@ -1,6 +1,6 @@
 //! Whassap's storage, one module per concern: accounts and credentials,
 //! rosters and pending subscription requests, offline messages, blocklists,
-//! server secrets.
+//! publish-subscribe nodes and items, server secrets.
 //!
 //! The store knows nothing of XML or HTTP: stanzas are opaque strings, JIDs
 //! are strings the caller has already normalised, usernames are JID
@@ -19,6 +19,7 @@
 mod accounts;
 mod blocking;
 mod offline;
+mod pubsub;
 mod roster;
 mod secrets;
 
@@ -30,6 +31,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::SqlitePool;
 
 pub use offline::OfflineMessage;
+pub use pubsub::{ItemsPage, StoredItem, StoredSubscription};
 pub use roster::{RosterItem, Subscription, UnknownSubscription};
 pub use whassap_proto::scram::{Hash, StoredCredentials};
 

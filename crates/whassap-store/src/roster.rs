@@ -298,6 +298,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         match &self.backend {
             Backend::Sqlite(pool) => {
+                let mut tx = sqlite_write(pool).await?;
                 sqlx::query(
                     "INSERT INTO pending_in (username, contact, stanza_xml) VALUES (?, ?, ?) \
                      ON CONFLICT (username, contact) DO UPDATE SET stanza_xml = excluded.stanza_xml",
@@ -305,9 +306,16 @@ impl Store {
                 .bind(user)
                 .bind(contact)
                 .bind(stanza_xml)
-                .execute(pool)
+                .execute(&mut *tx)
                 .await
                 .map_err(|e| StoreError::missing_user(e, user))?;
+                // A waiting request is roster state too (as in Prosody, whose
+                // roster versions the conformance transcripts pin).
+                sqlx::query("UPDATE users SET roster_version = roster_version + 1 WHERE username = ?")
+                    .bind(user)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
                 Ok(())
             }
         }

@@ -378,3 +378,78 @@ async fn file_databases_use_wal_full_sync_and_foreign_keys() {
     s.close().await;
     assert!(s.ping().await.is_err(), "closed");
 }
+
+fn stored(id: &str, payload: &str) -> StoredItem {
+    StoredItem {
+        seq: 0,
+        id: id.into(),
+        publisher: "alice@x".into(),
+        payload: payload.into(),
+        published_at: "2026-11-24T00:00:00Z".into(),
+    }
+}
+
+#[tokio::test]
+async fn pubsub_nodes_items_and_subscriptions() {
+    let s = Store::open_memory().await.unwrap();
+    s.create_user("alice", &[]).await.unwrap();
+    assert!(s
+        .pubsub_create_node("alice@x", "n", Some("alice"), "{}", "alice@x")
+        .await
+        .unwrap());
+    assert!(
+        !s.pubsub_create_node("alice@x", "n", Some("alice"), "{}", "alice@x")
+            .await
+            .unwrap(),
+        "exists"
+    );
+    for (id, p) in [("a", "1"), ("b", "2"), ("c", "3")] {
+        s.pubsub_publish("alice@x", "n", &stored(id, p), Some(2))
+            .await
+            .unwrap();
+    }
+    let all = s
+        .pubsub_items("alice@x", "n", ItemsPage::Newest, 10)
+        .await
+        .unwrap();
+    let ids: Vec<_> = all.iter().map(|i| i.id.as_str()).collect();
+    assert_eq!(ids, ["b", "c"], "trimmed to the 2 newest, oldest first");
+    // Re-publishing an id makes it the newest.
+    s.pubsub_publish("alice@x", "n", &stored("b", "4"), Some(2))
+        .await
+        .unwrap();
+    let newest = s
+        .pubsub_items("alice@x", "n", ItemsPage::Newest, 1)
+        .await
+        .unwrap();
+    assert_eq!((newest[0].id.as_str(), newest[0].payload.as_str()), ("b", "4"));
+    let before = s
+        .pubsub_items("alice@x", "n", ItemsPage::Before(newest[0].seq), 5)
+        .await
+        .unwrap();
+    assert_eq!(before.len(), 1);
+    assert_eq!(before[0].id, "c");
+    assert!(s.pubsub_retract("alice@x", "n", "c").await.unwrap());
+    assert!(!s.pubsub_retract("alice@x", "n", "c").await.unwrap());
+
+    let sub = StoredSubscription {
+        jid: "bob@x".into(),
+        subid: "s1".into(),
+        state: "subscribed".into(),
+    };
+    s.pubsub_put_subscription("alice@x", "n", &sub).await.unwrap();
+    assert_eq!(s.pubsub_subscriptions("alice@x", "n").await.unwrap(), [sub]);
+    assert!(matches!(
+        s.pubsub_put_subscription("alice@x", "nope", &StoredSubscription {
+            jid: "bob@x".into(),
+            subid: "s".into(),
+            state: "subscribed".into()
+        })
+        .await,
+        Err(StoreError::NotFound(_))
+    ));
+    // Deleting the account deletes its PEP nodes and everything in them.
+    s.delete_user("alice").await.unwrap();
+    assert_eq!(s.pubsub_node_config("alice@x", "n").await.unwrap(), None);
+    assert!(s.pubsub_subscriptions("alice@x", "n").await.unwrap().is_empty());
+}

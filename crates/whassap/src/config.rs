@@ -19,6 +19,16 @@ pub enum Registration {
     Closed,
 }
 
+/// Who may create nodes on `pubsub.<domain>`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum PubsubCreate {
+    /// Any local user.
+    Local,
+    /// Only the administrators (`admins`).
+    Admins,
+}
+
 /// Every setting of `whassap serve`. Keys are the TOML keys; the environment
 /// variable of a key is `WHASSAP_` + the key in upper case.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -48,6 +58,10 @@ pub struct Config {
     pub registration: Registration,
     /// XEP-0077 in-band registration over XMPP.
     pub xmpp_registration: bool,
+    /// Who may create nodes on the PubSub service.
+    pub pubsub_create: PubsubCreate,
+    /// Administrators: bare JIDs of local users.
+    pub admins: Vec<String>,
     /// WebSocket connections count as secure (behind a TLS-terminating proxy).
     pub websocket_secure: bool,
     /// Log filter (tracing `EnvFilter` syntax), e.g. `info` or `whassap_server=debug`.
@@ -79,6 +93,8 @@ impl Default for Config {
             allow_plaintext: false,
             registration: Registration::Open,
             xmpp_registration: false,
+            pubsub_create: PubsubCreate::Local,
+            admins: Vec::new(),
             websocket_secure: false,
             log: "info".into(),
             log_format: "text".into(),
@@ -196,6 +212,16 @@ impl Config {
         if self.session_queue == 0 || self.auth_timeout_secs == 0 {
             problems.push("session_queue and auth_timeout_secs must be positive".into());
         }
+        for admin in &self.admins {
+            if !jid::BareJid::new(admin).is_ok_and(|j| {
+                j.node().is_some() && j.domain().as_str() == self.domain
+            }) {
+                problems.push(format!(
+                    "admins: {admin:?} is not the bare JID of a user of {}",
+                    self.domain
+                ));
+            }
+        }
         if !problems.is_empty() {
             return Err(problems);
         }
@@ -207,6 +233,11 @@ impl Config {
         server.tls_cert = (!self.tls_cert.is_empty()).then(|| PathBuf::from(&self.tls_cert));
         server.tls_key = (!self.tls_key.is_empty()).then(|| PathBuf::from(&self.tls_key));
         server.xmpp_registration = self.xmpp_registration;
+        server.pubsub_create = match self.pubsub_create {
+            PubsubCreate::Local => whassap_server::config::PubsubCreate::Local,
+            PubsubCreate::Admins => whassap_server::config::PubsubCreate::Admins,
+        };
+        server.admins = self.admins.clone();
         server.max_stanza_bytes = self.max_stanza_bytes;
         server.auth_timeout = Duration::from_secs(self.auth_timeout_secs);
         server.session_queue = self.session_queue;

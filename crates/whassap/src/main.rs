@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
-use whassap::config::{self, Config, Registration};
+use whassap::config::{self, Config, PubsubCreate, Registration};
 use whassap::App;
 
 /// Whassap: an XMPP server, status service and firehose in one binary.
@@ -85,6 +85,14 @@ struct ServeArgs {
     #[arg(long)]
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     xmpp_registration: bool,
+    /// Who may create nodes on pubsub.DOMAIN: local (any local user) or admins [default: local].
+    #[arg(long, value_enum)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pubsub_create: Option<PubsubCreate>,
+    /// An administrator's bare JID (repeatable); replaces the configured list.
+    #[arg(long = "admin", value_name = "JID")]
+    #[serde(rename = "admins", skip_serializing_if = "Vec::is_empty")]
+    admins: Vec<String>,
     /// WebSocket connections count as secure (TLS-terminating proxy in front): offer PLAIN there.
     #[arg(long)]
     #[serde(skip_serializing_if = "std::ops::Not::not")]

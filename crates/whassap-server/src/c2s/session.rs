@@ -14,7 +14,7 @@ use whassap_xml::StreamEvent;
 use super::transport::{EventReader, FrameWriter, Framing, Transport};
 use crate::metrics::Metrics;
 use crate::modules;
-use crate::registry::SessionHandle;
+use crate::registry::{Outbound, SessionHandle};
 use crate::stanza::{self, NS_CLIENT};
 use crate::Server;
 
@@ -158,7 +158,7 @@ async fn handle_stanza(ctx: &Ctx, mut el: Element) -> Result<(), &'static str> {
 
 async fn write_loop<W: FrameWriter>(
     mut writer: W,
-    mut rx: mpsc::Receiver<Bytes>,
+    mut rx: mpsc::Receiver<Outbound>,
     handle: Arc<SessionHandle>,
     framing: Framing,
     server: Arc<Server>,
@@ -169,14 +169,18 @@ async fn write_loop<W: FrameWriter>(
             biased;
             first = rx.recv() => {
                 let Some(first) = first else { break };
-                batch.push(first);
-                while batch.len() < WRITE_BATCH {
+                let mut n = 1;
+                push_frames(&mut batch, first, &handle, framing);
+                while n < WRITE_BATCH {
                     match rx.try_recv() {
-                        Ok(b) => batch.push(b),
+                        Ok(b) => {
+                            push_frames(&mut batch, b, &handle, framing);
+                            n += 1;
+                        }
                         Err(_) => break,
                     }
                 }
-                let n = batch.len() as u64;
+                let n = n as u64;
                 let written = tokio::select! {
                     r = writer.write_frames(&batch) => r.is_ok(),
                     _ = handle.killed().cancelled() => false,
@@ -195,7 +199,7 @@ async fn write_loop<W: FrameWriter>(
     let reason = handle.kill_reason();
     if reason != Some("policy-violation") {
         while let Ok(b) = rx.try_recv() {
-            batch.push(b);
+            push_frames(&mut batch, b, &handle, framing);
         }
     } else {
         Metrics::inc(&server.metrics.slow_consumers);
@@ -206,4 +210,28 @@ async fn write_loop<W: FrameWriter>(
     }
     let _ = tokio::time::timeout(Duration::from_secs(2), writer.write_frames(&batch)).await;
     writer.shutdown().await;
+}
+
+/// Turn a queued item into frames: an addressed stanza becomes head, own
+/// JID, tail (three writes of shared bytes on a byte stream; one message on
+/// WebSocket, where a frame must hold a whole stanza).
+fn push_frames(batch: &mut Vec<Bytes>, item: Outbound, handle: &SessionHandle, framing: Framing) {
+    match item {
+        Outbound::Data(b) => batch.push(b),
+        Outbound::Addressed { head, tail } => match framing {
+            Framing::Tcp => {
+                batch.push(head);
+                batch.push(handle.full_escaped.clone());
+                batch.push(tail);
+            }
+            Framing::WebSocket => {
+                let mut whole =
+                    bytes::BytesMut::with_capacity(head.len() + handle.full_escaped.len() + tail.len());
+                whole.extend_from_slice(&head);
+                whole.extend_from_slice(&handle.full_escaped);
+                whole.extend_from_slice(&tail);
+                batch.push(whole.freeze());
+            }
+        },
+    }
 }

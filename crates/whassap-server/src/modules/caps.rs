@@ -5,23 +5,18 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::Duration;
 
-use dashmap::{DashMap, DashSet};
+use dashmap::DashMap;
 use minidom::Element;
 use whassap_proto::xmpp_parsers::caps::{compute_disco, hash_caps};
 use whassap_proto::xmpp_parsers::disco::DiscoInfoResult;
 use whassap_proto::xmpp_parsers::hashes::Algo;
 
-use super::disco::NS_DISCO_INFO;
 use crate::c2s::Ctx;
 use crate::registry::SessionHandle;
-use crate::stanza::{self, element};
 
 /// `http://jabber.org/protocol/caps`.
 pub const NS_CAPS: &str = "http://jabber.org/protocol/caps";
-/// How long a client has to answer the caps disco#info.
-const QUERY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Hashes remembered at most (verified hashes are shared by all clients of a kind).
 const MAX_ENTRIES: usize = 100_000;
 
@@ -29,7 +24,6 @@ const MAX_ENTRIES: usize = 100_000;
 #[derive(Default)]
 pub struct CapsCache {
     known: DashMap<String, Arc<HashSet<String>>>,
-    in_flight: DashSet<String>,
 }
 
 impl CapsCache {
@@ -44,7 +38,8 @@ impl CapsCache {
         self.features(&ver)
     }
 
-    fn insert(&self, ver: String, features: HashSet<String>) {
+    /// Remember a verified hash.
+    pub fn insert(&self, ver: String, features: HashSet<String>) {
         if self.known.len() >= MAX_ENTRIES {
             self.known.clear();
         }
@@ -59,62 +54,27 @@ pub fn verify(query: &Element, ver: &str) -> Option<HashSet<String>> {
     (hash.to_base64() == ver).then(|| info.features.iter().cloned().collect())
 }
 
-/// A session sent available presence: note its caps and resolve unknown ones.
+/// A session sent available presence: note its caps. Unknown hashes are
+/// resolved by the PEP services that see the session (`pubsub::pep`).
 pub fn presence_changed(ctx: &Ctx, presence: &Element) {
-    let Some(c) = presence.get_child("c", NS_CAPS) else {
-        if let Ok(mut p) = ctx.session.presence.lock() {
-            p.caps = None;
+    let caps = presence.get_child("c", NS_CAPS).and_then(|c| {
+        match (c.attr("node"), c.attr("ver"), c.attr("hash")) {
+            (Some(node), Some(ver), Some("sha-1")) => Some((node.to_string(), ver.to_string())),
+            _ => None,
         }
-        return;
-    };
-    let (Some(node), Some(ver), Some("sha-1")) = (c.attr("node"), c.attr("ver"), c.attr("hash"))
-    else {
-        return;
-    };
-    let (node, ver) = (node.to_string(), ver.to_string());
+    });
     if let Ok(mut p) = ctx.session.presence.lock() {
-        p.caps = Some(ver.clone());
-    }
-    let caps = &ctx.server.caps;
-    if caps.known.contains_key(&ver) || !caps.in_flight.insert(ver.clone()) {
-        return;
-    }
-    let ctx = ctx.clone();
-    tokio::spawn(async move {
-        let id = stanza::random_id();
-        let mut iq = element(
-            "iq",
-            stanza::NS_CLIENT,
-            &[
-                ("type", "get"),
-                ("id", &id),
-                ("from", &ctx.server.config.domain),
-                ("to", &ctx.session.full),
-            ],
-        );
-        iq.append_child(element(
-            "query",
-            NS_DISCO_INFO,
-            &[("node", &format!("{node}#{ver}"))],
-        ));
-        let answer = ctx.server.request_iq(&ctx.session, iq, QUERY_TIMEOUT).await;
-        let verified = answer
-            .filter(|a| stanza::stanza_type(a) == "result")
-            .and_then(|a| {
-                a.get_child("query", NS_DISCO_INFO)
-                    .and_then(|q| verify(q, &ver))
-            });
-        match verified {
-            Some(features) => {
-                tracing::debug!(%ver, features = features.len(), "caps verified");
-                ctx.server.caps.insert(ver.clone(), features);
+        match caps {
+            Some((node, ver)) => {
+                p.caps = Some(ver);
+                p.caps_node = Some(node);
             }
             None => {
-                tracing::debug!(%ver, session = %ctx.session.full, "caps could not be verified")
+                p.caps = None;
+                p.caps_node = None;
             }
         }
-        ctx.server.caps.in_flight.remove(&ver);
-    });
+    }
 }
 
 #[cfg(test)]

@@ -72,8 +72,8 @@ pub fn server_info(ctx: Ctx, iq: Element) -> BoxFuture<'static, Option<Element>>
     })
 }
 
-/// disco#items of the server (services on subdomains, later).
-pub fn server_items(_ctx: Ctx, iq: Element) -> BoxFuture<'static, Option<Element>> {
+/// disco#items of the server: the PubSub service.
+pub fn server_items(ctx: Ctx, iq: Element) -> BoxFuture<'static, Option<Element>> {
     Box::pin(async move {
         if stanza_type(&iq) != "get" {
             return Some(stanza::error(&iq, "bad-request"));
@@ -81,10 +81,16 @@ pub fn server_items(_ctx: Ctx, iq: Element) -> BoxFuture<'static, Option<Element
         if node_given(&iq) {
             return Some(stanza::error(&iq, "item-not-found"));
         }
-        Some(stanza::iq_result(
-            &iq,
-            Some(Element::bare("query", NS_DISCO_ITEMS)),
-        ))
+        let mut q = Element::bare("query", NS_DISCO_ITEMS);
+        q.append_child(element(
+            "item",
+            NS_DISCO_ITEMS,
+            &[
+                ("jid", &crate::pubsub::service_jid(&ctx.server)),
+                ("name", "Whassap PubSub"),
+            ],
+        ));
+        Some(stanza::iq_result(&iq, Some(q)))
     })
 }
 
@@ -97,17 +103,26 @@ fn account_info_reply(iq: &Element) -> Element {
     if node_given(iq) {
         return stanza::error(iq, "item-not-found");
     }
-    stanza::iq_result(
-        iq,
-        Some(info(("account", "registered", None), ACCOUNT_FEATURES)),
-    )
+    let mut q = info(("account", "registered", None), ACCOUNT_FEATURES);
+    crate::pubsub::disco::add_pep_info(&mut q);
+    stanza::iq_result(iq, Some(q))
 }
 
-fn account_items_reply(iq: &Element) -> Element {
+/// An account's disco#items: the PEP nodes the requester may see.
+async fn account_items_reply(server: &Arc<Server>, bare: &str, iq: &Element) -> Element {
     if stanza_type(iq) != "get" {
         return stanza::error(iq, "bad-request");
     }
-    stanza::iq_result(iq, Some(Element::bare("query", NS_DISCO_ITEMS)))
+    if node_given(iq) {
+        return stanza::error(iq, "item-not-found");
+    }
+    let requester = iq
+        .attr("from")
+        .map(crate::router::bare_of)
+        .unwrap_or(bare)
+        .to_string();
+    let items = crate::pubsub::disco::node_items(server, bare, &requester).await;
+    stanza::iq_result(iq, Some(items))
 }
 
 /// disco#info of the user's own account.
@@ -116,8 +131,11 @@ pub fn own_account_info(_ctx: Ctx, iq: Element) -> BoxFuture<'static, Option<Ele
 }
 
 /// disco#items of the user's own account.
-pub fn own_account_items(_ctx: Ctx, iq: Element) -> BoxFuture<'static, Option<Element>> {
-    Box::pin(async move { Some(account_items_reply(&iq)) })
+pub fn own_account_items(ctx: Ctx, iq: Element) -> BoxFuture<'static, Option<Element>> {
+    Box::pin(async move {
+        let bare = ctx.session.bare.clone();
+        Some(account_items_reply(&ctx.server, &bare, &iq).await)
+    })
 }
 
 /// disco#info of another local account, answered by the server.
@@ -129,11 +147,11 @@ pub fn account_info(
     Box::pin(async move { Some(account_info_reply(&iq)) })
 }
 
-/// disco#items of another local account.
+/// disco#items of another local account: its PEP nodes.
 pub fn account_items(
-    _server: Arc<Server>,
-    _bare: String,
+    server: Arc<Server>,
+    bare: String,
     iq: Element,
 ) -> BoxFuture<'static, Option<Element>> {
-    Box::pin(async move { Some(account_items_reply(&iq)) })
+    Box::pin(async move { Some(account_items_reply(&server, &bare, &iq).await) })
 }

@@ -7,7 +7,10 @@ use futures::future::BoxFuture;
 use minidom::Element;
 
 use super::{blocking, disco, ping, register, roster, version};
+use whassap_proto::ns;
+
 use crate::c2s::Ctx;
+use crate::pubsub::{disco as pubsub_disco, handlers, pep};
 use crate::router::{self, Destination};
 use crate::stanza::{self, stanza_type};
 use crate::Server;
@@ -87,7 +90,9 @@ pub async fn from_client(ctx: &Ctx, iq: Element) {
         Some(to) => router::destination(&ctx.server, to),
     };
     if matches!(t, "result" | "error") {
-        if destination == Some(Destination::Server) || to.is_none() {
+        if to.is_none() && iq.get_child("query", disco::NS_DISCO_INFO).is_some() {
+            pep::caps_answer(&ctx.server, &ctx.session.bare, &ctx.session.full, &iq).await;
+        } else if destination == Some(Destination::Server) || to.is_none() {
             ctx.server.resolve_iq(iq);
         } else {
             router::route(ctx.server.clone(), iq).await;
@@ -101,6 +106,30 @@ pub async fn from_client(ctx: &Ctx, iq: Element) {
         }
     }
     match destination {
+        Some(Destination::Local {
+            bare,
+            resource: None,
+            ..
+        }) if bare == ctx.session.bare && is_pubsub(&iq) => {
+            let (answer, after) =
+                handlers::handle(&ctx.server, &bare, &ctx.session.full, &iq).await;
+            reply(ctx, answer);
+            if let Some(a) = after {
+                a.run(&ctx.server).await;
+            }
+        }
+        Some(Destination::PubSub) => {
+            let (answer, after) = if payload_count(&iq) == 1 && is_pubsub(&iq) {
+                let service = crate::pubsub::service_jid(&ctx.server);
+                handlers::handle(&ctx.server, &service, &ctx.session.full, &iq).await
+            } else {
+                (pubsub_disco::answer(&ctx.server, &iq, ctx.session.bare.as_str()).await, None)
+            };
+            reply(ctx, answer);
+            if let Some(a) = after {
+                a.run(&ctx.server).await;
+            }
+        }
         Some(Destination::Local {
             bare,
             resource: None,
@@ -128,6 +157,11 @@ pub async fn from_client(ctx: &Ctx, iq: Element) {
     }
 }
 
+/// Is the payload a XEP-0060 request (`pubsub` or `pubsub#owner`)?
+fn is_pubsub(iq: &Element) -> bool {
+    payload(iq).is_some_and(|p| p.is("pubsub", ns::PUBSUB) || p.is("pubsub", ns::PUBSUB_OWNER))
+}
+
 fn payload_count(iq: &Element) -> usize {
     iq.children().count()
 }
@@ -149,9 +183,41 @@ pub async fn to_server_routed(server: &Arc<Server>, iq: Element) {
     router::bounce(server, &iq, "service-unavailable", None).await;
 }
 
+/// An IQ routed to the PubSub service from elsewhere than a client session.
+pub async fn to_pubsub_service(server: &Arc<Server>, iq: Element) {
+    if matches!(stanza_type(&iq), "result" | "error") {
+        return;
+    }
+    let from = iq.attr("from").unwrap_or_default().to_string();
+    let (answer, after) = if is_pubsub(&iq) {
+        let service = crate::pubsub::service_jid(server);
+        handlers::handle(server, &service, &from, &iq).await
+    } else {
+        (pubsub_disco::answer(server, &iq, router::bare_of(&from)).await, None)
+    };
+    router::route(server.clone(), answer).await;
+    if let Some(a) = after {
+        a.run(server).await;
+    }
+}
+
 /// An IQ from someone else to a local account's bare JID: answered by the server.
 pub async fn to_account(server: &Arc<Server>, iq: Element, bare: &str) {
     if matches!(stanza_type(&iq), "result" | "error") {
+        if stanza_type(&iq) == "result" {
+            if let Some(from) = iq.attr("from") {
+                pep::caps_answer(server, bare, from, &iq).await;
+            }
+        }
+        return;
+    }
+    if is_pubsub(&iq) {
+        let from = iq.attr("from").unwrap_or_default().to_string();
+        let (answer, after) = handlers::handle(server, bare, &from, &iq).await;
+        router::route(server.clone(), answer).await;
+        if let Some(a) = after {
+            a.run(server).await;
+        }
         return;
     }
     let answer = match find(ACCOUNT_HANDLERS, &iq) {

@@ -8,6 +8,7 @@ use whassap_store::{RosterItem, Subscription};
 
 use super::{caps, offline, roster};
 use crate::c2s::Ctx;
+use crate::pubsub::pep;
 use crate::router::{self, bare_of};
 use crate::stanza::{self, element, stanza_type, NS_CLIENT};
 use crate::Server;
@@ -104,6 +105,14 @@ async fn broadcast(ctx: &Ctx, mut el: Element) {
         (was, directed)
     };
     let initial = available && !was_available;
+    if available {
+        // The caps first: the account's own PEP service sees the session
+        // (and may ask about its caps) before the presence is echoed.
+        caps::presence_changed(ctx, &el);
+        pep::own_presence(server, session).await;
+    } else {
+        pep::forget_session(session);
+    }
 
     // 1. To the user's own available resources, this one included.
     let own = whassap_xml::to_bytes(&el);
@@ -163,7 +172,8 @@ async fn broadcast(ctx: &Ctx, mut el: Element) {
         offline::deliver(ctx).await;
     }
     if available {
-        caps::presence_changed(ctx, &el);
+        // The PEP services of contacts the user is subscribed to.
+        pep::contacts_see(server, session, &roster).await;
     }
 }
 
@@ -318,11 +328,12 @@ pub async fn outbound_subscription(
             };
             item.approved = false;
             roster::save_and_push(server, user, &item).await;
+            // RFC 6121 §3.1.5: the approval, then the approver's presence.
+            router::route(server.clone(), el).await;
             send_available_presence(server, user, contact).await;
             if matches!(item.subscription, Subscription::Both) {
                 probe(server, user, contact).await;
             }
-            router::route(server.clone(), el).await;
         }
         "unsubscribe" => {
             if let Some(mut item) = existing {

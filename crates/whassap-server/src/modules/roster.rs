@@ -78,7 +78,12 @@ pub fn handle(ctx: Ctx, iq: Element) -> BoxFuture<'static, Option<Element>> {
                     Ok(r) => r,
                     Err(_) => return Some(stanza::error(&iq, "internal-server-error")),
                 };
-                if query.attr("ver") == Some(version.to_string().as_str()) {
+                // A roster never changed reports version 1, as Prosody's does,
+                // and its first change is version 1 too: so version 1 is
+                // ambiguous and always answered with the whole roster.
+                let ambiguous = version <= 1;
+                let version = version.max(1);
+                if !ambiguous && query.attr("ver") == Some(version.to_string().as_str()) {
                     return Some(stanza::iq_result(&iq, None));
                 }
                 let mut q = element("query", NS_ROSTER, &[("ver", &version.to_string())]);

@@ -1,0 +1,398 @@
+//! XEP-0060 publish-subscribe, for the service at `pubsub.<domain>` and for
+//! every account's PEP service (XEP-0163), with one implementation: a
+//! service is named by its JID, and PEP differs only in its defaults, its
+//! owner and its presence-based delivery ([`pep`]).
+//!
+//! Nodes live in the store; each node touched is also held in memory (its
+//! configuration, affiliations and subscriptions) so that a publish reads
+//! nothing but its own write, and subscribing touches one row and one map
+//! entry, whatever the size of the node.
+
+pub mod config;
+pub mod disco;
+pub mod handlers;
+pub mod notify;
+pub mod pep;
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use dashmap::{DashMap, DashSet};
+use minidom::Element;
+use whassap_proto::ns;
+use whassap_store::{StoreError, StoredSubscription};
+
+use crate::stanza;
+use crate::Server;
+use config::{AccessModel, NodeConfig};
+
+/// The node every status goes to, on the PubSub service.
+pub const FIREHOSE_NODE: &str = "firehose";
+/// How many statuses the firehose node keeps.
+pub const FIREHOSE_MAX_ITEMS: u64 = 10_000;
+
+/// A JID's affiliation with a node (XEP-0060 §4.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Affiliation {
+    /// Banned.
+    Outcast,
+    /// None.
+    None,
+    /// May subscribe and retrieve.
+    Member,
+    /// May publish, not retrieve.
+    PublishOnly,
+    /// May publish and retrieve.
+    Publisher,
+    /// Full control.
+    Owner,
+}
+
+impl Affiliation {
+    /// Parse the XEP-0060 name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "outcast" => Affiliation::Outcast,
+            "none" => Affiliation::None,
+            "member" => Affiliation::Member,
+            "publish-only" => Affiliation::PublishOnly,
+            "publisher" => Affiliation::Publisher,
+            "owner" => Affiliation::Owner,
+            _ => return None,
+        })
+    }
+
+    /// The XEP-0060 name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Affiliation::Outcast => "outcast",
+            Affiliation::None => "none",
+            Affiliation::Member => "member",
+            Affiliation::PublishOnly => "publish-only",
+            Affiliation::Publisher => "publisher",
+            Affiliation::Owner => "owner",
+        }
+    }
+}
+
+/// One subscription of a JID.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Sub {
+    /// Subscription id.
+    pub subid: String,
+    /// `subscribed` or `pending`.
+    pub state: String,
+}
+
+/// A node as held in memory.
+#[derive(Debug)]
+pub struct Node {
+    /// Its configuration.
+    pub config: NodeConfig,
+    /// Affiliations other than `none`, by bare JID.
+    pub affiliations: HashMap<String, Affiliation>,
+    /// Subscriptions by subscribed JID.
+    pub subscriptions: HashMap<String, Vec<Sub>>,
+}
+
+impl Node {
+    /// The affiliation of a bare JID.
+    pub fn affiliation(&self, bare: &str) -> Affiliation {
+        self.affiliations
+            .get(bare)
+            .copied()
+            .unwrap_or(Affiliation::None)
+    }
+
+    /// Is this JID (exactly) subscribed?
+    pub fn is_subscribed(&self, jid: &str) -> bool {
+        self.subscriptions
+            .get(jid)
+            .is_some_and(|subs| subs.iter().any(|s| s.state == "subscribed"))
+    }
+
+    /// The owners' bare JIDs.
+    pub fn owners(&self) -> impl Iterator<Item = &str> {
+        self.affiliations
+            .iter()
+            .filter(|(_, a)| **a == Affiliation::Owner)
+            .map(|(j, _)| j.as_str())
+    }
+}
+
+/// A node shared between tasks. Its lock is never held across an `.await`.
+pub type SharedNode = Arc<RwLock<Node>>;
+
+/// Nodes in memory and PEP bookkeeping.
+#[derive(Default)]
+pub struct PubSub {
+    nodes: DashMap<(String, String), SharedNode>,
+    /// Caps queries sent by a PEP service and not yet answered:
+    /// `(service, recipient full JID, ver)`.
+    pub(crate) caps_queries: DashSet<(String, String, String)>,
+}
+
+/// A pubsub error: a stanza error with an optional `pubsub#errors` condition.
+#[derive(Debug, Clone)]
+pub struct PsError {
+    /// `cancel`, `modify`, `auth` or `wait`.
+    pub kind: &'static str,
+    /// RFC 6120 condition.
+    pub condition: &'static str,
+    /// XEP-0060 application condition (in `pubsub#errors`).
+    pub app: Option<&'static str>,
+    /// Human-readable text.
+    pub text: Option<String>,
+}
+
+impl PsError {
+    /// An error with the condition's default type and no application condition.
+    pub fn new(condition: &'static str) -> Self {
+        PsError {
+            kind: stanza::default_error_type(condition),
+            condition,
+            app: None,
+            text: None,
+        }
+    }
+
+    /// With a `pubsub#errors` condition.
+    pub fn app(condition: &'static str, app: &'static str) -> Self {
+        PsError {
+            app: Some(app),
+            ..Self::new(condition)
+        }
+    }
+
+    /// With another error type.
+    pub fn kind(mut self, kind: &'static str) -> Self {
+        self.kind = kind;
+        self
+    }
+
+    /// With text.
+    pub fn text(mut self, text: impl Into<String>) -> Self {
+        self.text = Some(text.into());
+        self
+    }
+
+    /// The error reply to `iq`.
+    pub fn reply(&self, iq: &Element) -> Element {
+        let mut out = stanza::iq_result(iq, None);
+        stanza::set_attr(&mut out, "type", "error");
+        let app = self
+            .app
+            .map(|a| stanza::element(a, ns::PUBSUB_ERRORS, &[]));
+        out.append_child(stanza::error_element(
+            self.kind,
+            self.condition,
+            self.text.as_deref(),
+            app,
+        ));
+        out
+    }
+}
+
+impl From<StoreError> for PsError {
+    fn from(e: StoreError) -> Self {
+        tracing::error!("pubsub storage failed: {e}");
+        PsError::new("internal-server-error")
+    }
+}
+
+/// The JID of the PubSub service.
+pub fn service_jid(server: &Server) -> String {
+    format!("pubsub.{}", server.config.domain)
+}
+
+/// Is this service a PEP service (an account's bare JID)?
+pub fn is_pep(service: &str) -> bool {
+    service.contains('@')
+}
+
+impl PubSub {
+    /// A node, from memory or the store. None if it does not exist.
+    pub async fn node(
+        &self,
+        server: &Server,
+        service: &str,
+        name: &str,
+    ) -> Result<Option<SharedNode>, StoreError> {
+        let key = (service.to_string(), name.to_string());
+        if let Some(n) = self.nodes.get(&key) {
+            return Ok(Some(n.clone()));
+        }
+        let Some(config) = server.store.pubsub_node_config(service, name).await? else {
+            return Ok(None);
+        };
+        let config = NodeConfig::from_json(&config)
+            .ok_or_else(|| StoreError::Corrupt(format!("configuration of node {name:?}")))?;
+        let affiliations = server
+            .store
+            .pubsub_affiliations(service, name)
+            .await?
+            .into_iter()
+            .filter_map(|(jid, a)| Some((jid, Affiliation::parse(&a)?)))
+            .collect();
+        let mut subscriptions: HashMap<String, Vec<Sub>> = HashMap::new();
+        for StoredSubscription { jid, subid, state } in
+            server.store.pubsub_subscriptions(service, name).await?
+        {
+            subscriptions
+                .entry(jid)
+                .or_default()
+                .push(Sub { subid, state });
+        }
+        let node = Arc::new(RwLock::new(Node {
+            config,
+            affiliations,
+            subscriptions,
+        }));
+        Ok(Some(self.nodes.entry(key).or_insert(node).clone()))
+    }
+
+    /// Create a node in the store and in memory. False if it exists.
+    pub async fn create(
+        &self,
+        server: &Server,
+        service: &str,
+        name: &str,
+        config: NodeConfig,
+        owner: &str,
+    ) -> Result<bool, StoreError> {
+        let pep_user = is_pep(service).then(|| service.split('@').next().unwrap_or(service));
+        if !server
+            .store
+            .pubsub_create_node(service, name, pep_user, &config.to_json(), owner)
+            .await?
+        {
+            return Ok(false);
+        }
+        let node = Node {
+            config,
+            affiliations: HashMap::from([(owner.to_string(), Affiliation::Owner)]),
+            subscriptions: HashMap::new(),
+        };
+        self.nodes.insert(
+            (service.to_string(), name.to_string()),
+            Arc::new(RwLock::new(node)),
+        );
+        Ok(true)
+    }
+
+    /// Forget a deleted node.
+    pub fn forget(&self, service: &str, name: &str) {
+        self.nodes.remove(&(service.to_string(), name.to_string()));
+    }
+
+    /// Create the firehose node at start-up if it is missing.
+    pub async fn ensure_firehose(&self, server: &Server) -> Result<(), StoreError> {
+        let service = service_jid(server);
+        if self.node(server, &service, FIREHOSE_NODE).await?.is_some() {
+            return Ok(());
+        }
+        let mut config = NodeConfig::service_default();
+        config.title = "Every public status".into();
+        config.max_items = config::MaxItems::Count(FIREHOSE_MAX_ITEMS);
+        config.itemreply = config::ItemReply::Publisher;
+        self.create(
+            server,
+            &service,
+            FIREHOSE_NODE,
+            config,
+            &server.config.domain,
+        )
+        .await?;
+        tracing::info!(node = FIREHOSE_NODE, %service, "created the firehose node");
+        Ok(())
+    }
+}
+
+/// Read a node's state (a short, synchronous critical section).
+pub fn read<T>(node: &SharedNode, f: impl FnOnce(&Node) -> T) -> T {
+    f(&node.read().unwrap_or_else(|e| e.into_inner()))
+}
+
+/// Change a node's state (a short, synchronous critical section).
+pub fn write<T>(node: &SharedNode, f: impl FnOnce(&mut Node) -> T) -> T {
+    f(&mut node.write().unwrap_or_else(|e| e.into_inner()))
+}
+
+/// May `requester` (bare JID) see this node's items and subscribe?
+/// `owner` is the PEP account (or, for the service, the node's owners are
+/// used for presence and roster checks).
+pub async fn check_access(
+    server: &Server,
+    service: &str,
+    node: &SharedNode,
+    requester: &str,
+) -> Result<(), PsError> {
+    let (affiliation, model, groups, owners) = read(node, |n| {
+        (
+            n.affiliation(requester),
+            n.config.access_model,
+            n.config.roster_groups_allowed.clone(),
+            n.owners().map(str::to_owned).collect::<Vec<_>>(),
+        )
+    });
+    if is_pep(service) && requester == service {
+        return Ok(());
+    }
+    match affiliation {
+        Affiliation::Outcast => return Err(PsError::new("forbidden")),
+        Affiliation::Owner | Affiliation::Publisher | Affiliation::Member => return Ok(()),
+        _ => {}
+    }
+    let owners: Vec<String> = if is_pep(service) {
+        vec![service.to_string()]
+    } else {
+        owners
+    };
+    match model {
+        AccessModel::Open => Ok(()),
+        AccessModel::Presence => {
+            for owner in &owners {
+                if let Some(item) = roster_item(server, owner, requester).await {
+                    if matches!(
+                        item.subscription,
+                        whassap_store::Subscription::From | whassap_store::Subscription::Both
+                    ) {
+                        return Ok(());
+                    }
+                }
+            }
+            Err(PsError::app("not-authorized", "presence-subscription-required"))
+        }
+        AccessModel::Roster => {
+            for owner in &owners {
+                if let Some(item) = roster_item(server, owner, requester).await {
+                    if item.groups.iter().any(|g| groups.contains(g)) {
+                        return Ok(());
+                    }
+                }
+            }
+            Err(PsError::app("not-authorized", "not-in-roster-group"))
+        }
+        AccessModel::Whitelist => Err(PsError::app("not-allowed", "closed-node")),
+        AccessModel::Authorize => {
+            if read(node, |n| n.is_subscribed(requester)) {
+                Ok(())
+            } else {
+                Err(PsError::app("not-authorized", "not-subscribed"))
+            }
+        }
+    }
+}
+
+/// `owner`'s roster item for `contact`, if `owner` is a local account.
+async fn roster_item(
+    server: &Server,
+    owner: &str,
+    contact: &str,
+) -> Option<whassap_store::RosterItem> {
+    let (user, domain) = owner.split_once('@')?;
+    if domain != server.config.domain {
+        return None;
+    }
+    server.store.roster_item(user, contact).await.ok().flatten()
+}

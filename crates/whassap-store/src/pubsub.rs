@@ -1,0 +1,564 @@
+//! XEP-0060 publish-subscribe storage: nodes (with an opaque configuration
+//! the server serialises), affiliations, subscriptions and items.
+//!
+//! Every operation touches only the rows it names, through the primary keys
+//! and the `(service, node, seq)` index, so its cost does not grow with the
+//! number of subscribers or items of the node.
+
+use sqlx::sqlite::SqliteRow;
+use sqlx::Row;
+
+use crate::{sqlite_write, Backend, Store, StoreError};
+
+/// A stored item.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredItem {
+    /// Publication order within the store (only grows).
+    pub seq: i64,
+    /// The item id.
+    pub id: String,
+    /// Bare or full JID of whoever published it.
+    pub publisher: String,
+    /// The serialised payload (the item's child element), opaque here.
+    pub payload: String,
+    /// When it was published (RFC 3339 UTC, as given by the caller).
+    pub published_at: String,
+}
+
+/// A stored subscription.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredSubscription {
+    /// The subscribed JID (bare or full).
+    pub jid: String,
+    /// The subscription id.
+    pub subid: String,
+    /// `subscribed`, `pending` or `unconfigured`.
+    pub state: String,
+}
+
+/// Where a page of items starts (XEP-0059 on the publication order).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ItemsPage {
+    /// The newest `max` items.
+    Newest,
+    /// The `max` items published just before the item with this `seq`.
+    Before(i64),
+    /// The `max` items published just after the item with this `seq`.
+    After(i64),
+}
+
+fn item(row: &SqliteRow) -> Result<StoredItem, StoreError> {
+    Ok(StoredItem {
+        seq: row.try_get("seq")?,
+        id: row.try_get("item_id")?,
+        publisher: row.try_get("publisher")?,
+        payload: row.try_get("payload")?,
+        published_at: row.try_get("published_at")?,
+    })
+}
+
+/// A static `SELECT` of item columns from one node's items, then `$rest`.
+macro_rules! select_items {
+    ($rest:literal) => {
+        concat!(
+            "SELECT seq, item_id, publisher, payload, published_at FROM pubsub_items \
+             WHERE service = ? AND node = ? ",
+            $rest
+        )
+    };
+}
+
+impl Store {
+    /// Create a node with its configuration and owner. False (and nothing
+    /// changed) when the node exists. `pep_user` ties a PEP node to its
+    /// account (deleted with it).
+    pub async fn pubsub_create_node(
+        &self,
+        service: &str,
+        node: &str,
+        pep_user: Option<&str>,
+        config: &str,
+        owner: &str,
+    ) -> Result<bool, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(pool) => {
+                let mut tx = sqlite_write(pool).await?;
+                let r = sqlx::query(
+                    "INSERT INTO pubsub_nodes (service, node, pep_user, config) VALUES (?, ?, ?, ?) \
+                     ON CONFLICT (service, node) DO NOTHING",
+                )
+                .bind(service)
+                .bind(node)
+                .bind(pep_user)
+                .bind(config)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| StoreError::missing_user(e, pep_user.unwrap_or_default()))?;
+                if r.rows_affected() == 0 {
+                    return Ok(false);
+                }
+                sqlx::query(
+                    "INSERT INTO pubsub_affiliations (service, node, jid, affiliation) \
+                     VALUES (?, ?, ?, 'owner')",
+                )
+                .bind(service)
+                .bind(node)
+                .bind(owner)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+        }
+    }
+
+    /// A node's configuration, if the node exists.
+    pub async fn pubsub_node_config(
+        &self,
+        service: &str,
+        node: &str,
+    ) -> Result<Option<String>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(pool) => Ok(sqlx::query(
+                "SELECT config FROM pubsub_nodes WHERE service = ? AND node = ?",
+            )
+            .bind(service)
+            .bind(node)
+            .fetch_optional(pool)
+            .await?
+            .map(|r| r.try_get("config"))
+            .transpose()?),
+        }
+    }
+
+    /// Replace a node's configuration. False if there is no such node.
+    pub async fn pubsub_set_config(
+        &self,
+        service: &str,
+        node: &str,
+        config: &str,
+    ) -> Result<bool, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(pool) => {
+                let r = sqlx::query(
+                    "UPDATE pubsub_nodes SET config = ? WHERE service = ? AND node = ?",
+                )
+                .bind(config)
+                .bind(service)
+                .bind(node)
+                .execute(pool)
+                .await?;
+                Ok(r.rows_affected() > 0)
+            }
+        }
+    }
+
+    /// Delete a node with its affiliations, subscriptions and items. False
+    /// if there was no such node.
+    pub async fn pubsub_delete_node(&self, service: &str, node: &str) -> Result<bool, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(pool) => {
+                let r = sqlx::query("DELETE FROM pubsub_nodes WHERE service = ? AND node = ?")
+                    .bind(service)
+                    .bind(node)
+                    .execute(pool)
+                    .await?;
+                Ok(r.rows_affected() > 0)
+            }
+        }
+    }
+
+    /// The nodes of a service with their configurations, by name.
+    pub async fn pubsub_nodes(&self, service: &str) -> Result<Vec<(String, String)>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(pool) => sqlx::query(
+                "SELECT node, config FROM pubsub_nodes WHERE service = ? ORDER BY node",
+            )
+            .bind(service)
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(|r| Ok((r.try_get("node")?, r.try_get("config")?)))
+            .collect(),
+        }
+    }
+
+    /// Affiliations of a node: `(jid, affiliation)`.
+    pub async fn pubsub_affiliations(
+        &self,
+        service: &str,
+        node: &str,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(pool) => sqlx::query(
+                "SELECT jid, affiliation FROM pubsub_affiliations \
+                 WHERE service = ? AND node = ? ORDER BY jid",
+            )
+            .bind(service)
+            .bind(node)
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(|r| Ok((r.try_get("jid")?, r.try_get("affiliation")?)))
+            .collect(),
+        }
+    }
+
+    /// Set (`Some`) or remove (`None`) one JID's affiliation with a node.
+    pub async fn pubsub_set_affiliation(
+        &self,
+        service: &str,
+        node: &str,
+        jid: &str,
+        affiliation: Option<&str>,
+    ) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Sqlite(pool) => {
+                match affiliation {
+                    Some(a) => {
+                        sqlx::query(
+                            "INSERT INTO pubsub_affiliations (service, node, jid, affiliation) \
+                             VALUES (?, ?, ?, ?) ON CONFLICT (service, node, jid) \
+                             DO UPDATE SET affiliation = excluded.affiliation",
+                        )
+                        .bind(service)
+                        .bind(node)
+                        .bind(jid)
+                        .bind(a)
+                        .execute(pool)
+                        .await?;
+                    }
+                    None => {
+                        sqlx::query(
+                            "DELETE FROM pubsub_affiliations \
+                             WHERE service = ? AND node = ? AND jid = ?",
+                        )
+                        .bind(service)
+                        .bind(node)
+                        .bind(jid)
+                        .execute(pool)
+                        .await?;
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Subscriptions of a node.
+    pub async fn pubsub_subscriptions(
+        &self,
+        service: &str,
+        node: &str,
+    ) -> Result<Vec<StoredSubscription>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(pool) => sqlx::query(
+                "SELECT jid, subid, state FROM pubsub_subscriptions \
+                 WHERE service = ? AND node = ?",
+            )
+            .bind(service)
+            .bind(node)
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(StoredSubscription {
+                    jid: r.try_get("jid")?,
+                    subid: r.try_get("subid")?,
+                    state: r.try_get("state")?,
+                })
+            })
+            .collect(),
+        }
+    }
+
+    /// Create or update a subscription.
+    pub async fn pubsub_put_subscription(
+        &self,
+        service: &str,
+        node: &str,
+        sub: &StoredSubscription,
+    ) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Sqlite(pool) => {
+                sqlx::query(
+                    "INSERT INTO pubsub_subscriptions (service, node, jid, subid, state) \
+                     VALUES (?, ?, ?, ?, ?) ON CONFLICT (service, node, jid, subid) \
+                     DO UPDATE SET state = excluded.state",
+                )
+                .bind(service)
+                .bind(node)
+                .bind(&sub.jid)
+                .bind(&sub.subid)
+                .bind(&sub.state)
+                .execute(pool)
+                .await
+                .map_err(|e| match &e {
+                    sqlx::Error::Database(d) if d.is_foreign_key_violation() => {
+                        StoreError::NotFound(format!("node {node:?}"))
+                    }
+                    _ => StoreError::Database(e),
+                })?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Remove a JID's subscription (`subid`), or all of its subscriptions
+    /// (`None`). How many were removed.
+    pub async fn pubsub_remove_subscription(
+        &self,
+        service: &str,
+        node: &str,
+        jid: &str,
+        subid: Option<&str>,
+    ) -> Result<u64, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(pool) => {
+                let r = match subid {
+                    Some(id) => sqlx::query(
+                        "DELETE FROM pubsub_subscriptions \
+                         WHERE service = ? AND node = ? AND jid = ? AND subid = ?",
+                    )
+                    .bind(service)
+                    .bind(node)
+                    .bind(jid)
+                    .bind(id),
+                    None => sqlx::query(
+                        "DELETE FROM pubsub_subscriptions \
+                         WHERE service = ? AND node = ? AND jid = ?",
+                    )
+                    .bind(service)
+                    .bind(node)
+                    .bind(jid),
+                }
+                .execute(pool)
+                .await?;
+                Ok(r.rows_affected())
+            }
+        }
+    }
+
+    /// Store an item (replacing an item with the same id, which then counts
+    /// as the newest) and trim the node to its `max_items` newest items
+    /// (`None`: keep all), in one transaction. On disk when this returns.
+    /// NotFound if the node does not exist.
+    pub async fn pubsub_publish(
+        &self,
+        service: &str,
+        node: &str,
+        item: &StoredItem,
+        max_items: Option<u64>,
+    ) -> Result<i64, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(pool) => {
+                let mut tx = sqlite_write(pool).await?;
+                sqlx::query(
+                    "DELETE FROM pubsub_items WHERE service = ? AND node = ? AND item_id = ?",
+                )
+                .bind(service)
+                .bind(node)
+                .bind(&item.id)
+                .execute(&mut *tx)
+                .await?;
+                let seq = sqlx::query(
+                    "INSERT INTO pubsub_items (service, node, item_id, publisher, payload, published_at) \
+                     VALUES (?, ?, ?, ?, ?, ?)",
+                )
+                .bind(service)
+                .bind(node)
+                .bind(&item.id)
+                .bind(&item.publisher)
+                .bind(&item.payload)
+                .bind(&item.published_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| match &e {
+                    sqlx::Error::Database(d) if d.is_foreign_key_violation() => {
+                        StoreError::NotFound(format!("node {node:?}"))
+                    }
+                    _ => StoreError::Database(e),
+                })?
+                .last_insert_rowid();
+                if let Some(max) = max_items {
+                    trim(&mut tx, service, node, max).await?;
+                }
+                tx.commit().await?;
+                Ok(seq)
+            }
+        }
+    }
+
+    /// Trim a node to its `max` newest items (after a configuration change).
+    pub async fn pubsub_trim(&self, service: &str, node: &str, max: u64) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Sqlite(pool) => {
+                let mut tx = sqlite_write(pool).await?;
+                trim(&mut tx, service, node, max).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Delete one item. False if there was no such item.
+    pub async fn pubsub_retract(
+        &self,
+        service: &str,
+        node: &str,
+        id: &str,
+    ) -> Result<bool, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(pool) => {
+                let r = sqlx::query(
+                    "DELETE FROM pubsub_items WHERE service = ? AND node = ? AND item_id = ?",
+                )
+                .bind(service)
+                .bind(node)
+                .bind(id)
+                .execute(pool)
+                .await?;
+                Ok(r.rows_affected() > 0)
+            }
+        }
+    }
+
+    /// Delete every item of a node; how many there were.
+    pub async fn pubsub_purge(&self, service: &str, node: &str) -> Result<u64, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(pool) => {
+                let r = sqlx::query("DELETE FROM pubsub_items WHERE service = ? AND node = ?")
+                    .bind(service)
+                    .bind(node)
+                    .execute(pool)
+                    .await?;
+                Ok(r.rows_affected())
+            }
+        }
+    }
+
+    /// The items with these ids that exist, oldest first.
+    pub async fn pubsub_items_by_id(
+        &self,
+        service: &str,
+        node: &str,
+        ids: &[String],
+    ) -> Result<Vec<StoredItem>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(pool) => {
+                let mut out = Vec::with_capacity(ids.len());
+                for id in ids {
+                    let row = sqlx::query(select_items!("AND item_id = ?"))
+                    .bind(service)
+                    .bind(node)
+                    .bind(id)
+                    .fetch_optional(pool)
+                    .await?;
+                    if let Some(row) = row {
+                        out.push(item(&row)?);
+                    }
+                }
+                out.sort_by_key(|i| i.seq);
+                Ok(out)
+            }
+        }
+    }
+
+    /// Up to `max` items of a page, oldest first within the page.
+    pub async fn pubsub_items(
+        &self,
+        service: &str,
+        node: &str,
+        page: ItemsPage,
+        max: u64,
+    ) -> Result<Vec<StoredItem>, StoreError> {
+        let limit = i64::try_from(max).unwrap_or(i64::MAX);
+        match &self.backend {
+            Backend::Sqlite(pool) => {
+                let (sql, bound) = match page {
+                    ItemsPage::Newest => (select_items!("ORDER BY seq DESC LIMIT ?"), None),
+                    ItemsPage::Before(seq) => (
+                        select_items!("AND seq < ? ORDER BY seq DESC LIMIT ?"),
+                        Some(seq),
+                    ),
+                    ItemsPage::After(seq) => (
+                        select_items!("AND seq > ? ORDER BY seq ASC LIMIT ?"),
+                        Some(seq),
+                    ),
+                };
+                let mut q = sqlx::query(sql).bind(service).bind(node);
+                if let Some(seq) = bound {
+                    q = q.bind(seq);
+                }
+                let rows = q.bind(limit).fetch_all(pool).await?;
+                let mut out = rows.iter().map(item).collect::<Result<Vec<_>, _>>()?;
+                out.sort_by_key(|i| i.seq);
+                Ok(out)
+            }
+        }
+    }
+
+    /// How many items a node holds.
+    pub async fn pubsub_item_count(&self, service: &str, node: &str) -> Result<u64, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(pool) => {
+                let n: i64 = sqlx::query(
+                    "SELECT COUNT(*) FROM pubsub_items WHERE service = ? AND node = ?",
+                )
+                .bind(service)
+                .bind(node)
+                .fetch_one(pool)
+                .await?
+                .try_get(0)?;
+                crate::unsigned(n, "item count")
+            }
+        }
+    }
+
+    /// How many items of a node were published before the item `seq`
+    /// (its index in the result set, XEP-0059).
+    pub async fn pubsub_items_before(
+        &self,
+        service: &str,
+        node: &str,
+        seq: i64,
+    ) -> Result<u64, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(pool) => {
+                let n: i64 = sqlx::query(
+                    "SELECT COUNT(*) FROM pubsub_items WHERE service = ? AND node = ? AND seq < ?",
+                )
+                .bind(service)
+                .bind(node)
+                .bind(seq)
+                .fetch_one(pool)
+                .await?
+                .try_get(0)?;
+                crate::unsigned(n, "item index")
+            }
+        }
+    }
+}
+
+/// Keep only the `max` newest items of a node.
+async fn trim(
+    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    service: &str,
+    node: &str,
+    max: u64,
+) -> Result<(), StoreError> {
+    let offset = i64::try_from(max).unwrap_or(i64::MAX);
+    sqlx::query(
+        "DELETE FROM pubsub_items WHERE service = ? AND node = ? AND seq <= \
+         (SELECT seq FROM pubsub_items WHERE service = ? AND node = ? \
+          ORDER BY seq DESC LIMIT 1 OFFSET ?)",
+    )
+    .bind(service)
+    .bind(node)
+    .bind(service)
+    .bind(node)
+    .bind(offset)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
