@@ -8,9 +8,8 @@ use std::sync::Arc;
 
 use dashmap::DashMap;
 use minidom::Element;
-use whassap_proto::xmpp_parsers::caps::{compute_disco, hash_caps};
-use whassap_proto::xmpp_parsers::disco::DiscoInfoResult;
-use whassap_proto::xmpp_parsers::hashes::Algo;
+
+use super::disco::NS_DISCO_INFO;
 
 use crate::c2s::Ctx;
 use crate::registry::SessionHandle;
@@ -47,11 +46,98 @@ impl CapsCache {
     }
 }
 
-/// Check that a disco#info answer hashes to `ver` (SHA-1, XEP-0115 §5).
+/// Check that a disco#info answer hashes to `ver` (SHA-1, XEP-0115 §5);
+/// its features if it does.
 pub fn verify(query: &Element, ver: &str) -> Option<HashSet<String>> {
-    let info = DiscoInfoResult::try_from(query.clone()).ok()?;
-    let hash = hash_caps(&compute_disco(&info), Algo::Sha_1).ok()?;
-    (hash.to_base64() == ver).then(|| info.features.iter().cloned().collect())
+    use base64::Engine;
+    use sha1::Digest;
+    let input = verification_string(query)?;
+    let hash = sha1::Sha1::digest(input.as_bytes());
+    let computed = base64::engine::general_purpose::STANDARD.encode(hash);
+    (computed == ver).then(|| {
+        query
+            .children()
+            .filter(|c| c.is("feature", NS_DISCO_INFO))
+            .filter_map(|f| f.attr("var").map(str::to_owned))
+            .collect()
+    })
+}
+
+/// The XEP-0115 §5.1 verification string of a disco#info answer.
+///
+/// Written here rather than taken from xmpp-parsers: its `compute_disco`
+/// sorts features with the `<` separator appended, so a feature that is a
+/// prefix of another (`…/shim` and `…/shim#SubID`, which slixmpp announces)
+/// sorts after it, the hash differs, and such clients would never be
+/// verified. Sorting is by octets, as the XEP says.
+fn verification_string(query: &Element) -> Option<String> {
+    const NS_XML: &str = "http://www.w3.org/XML/1998/namespace";
+    let mut identities: Vec<String> = query
+        .children()
+        .filter(|c| c.is("identity", NS_DISCO_INFO))
+        .map(|i| {
+            let lang = i.attr_ns(NS_XML, "lang").unwrap_or("");
+            format!(
+                "{}/{}/{}/{}",
+                i.attr("category").unwrap_or(""),
+                i.attr("type").unwrap_or(""),
+                lang,
+                i.attr("name").unwrap_or("")
+            )
+        })
+        .collect();
+    identities.sort();
+    let mut features: Vec<&str> = query
+        .children()
+        .filter(|c| c.is("feature", NS_DISCO_INFO))
+        .filter_map(|f| f.attr("var"))
+        .collect();
+    features.sort();
+    let mut forms: Vec<(String, String)> = Vec::new();
+    for x in query.children().filter(|c| c.is("x", "jabber:x:data")) {
+        let mut form_type = None;
+        let mut fields: Vec<(String, Vec<String>)> = Vec::new();
+        for f in x.children().filter(|c| c.is("field", "jabber:x:data")) {
+            let var = f.attr("var")?.to_string();
+            let mut values: Vec<String> = f
+                .children()
+                .filter(|v| v.is("value", "jabber:x:data"))
+                .map(|v| v.text())
+                .collect();
+            if var == "FORM_TYPE" {
+                form_type = values.pop();
+            } else {
+                values.sort();
+                fields.push((var, values));
+            }
+        }
+        let Some(form_type) = form_type else { continue };
+        fields.sort();
+        let mut s = format!("{form_type}<");
+        for (var, values) in fields {
+            s.push_str(&var);
+            s.push('<');
+            for v in values {
+                s.push_str(&v);
+                s.push('<');
+            }
+        }
+        forms.push((form_type, s));
+    }
+    forms.sort();
+    let mut out = String::new();
+    for i in identities {
+        out.push_str(&i);
+        out.push('<');
+    }
+    for f in features {
+        out.push_str(f);
+        out.push('<');
+    }
+    for (_, s) in forms {
+        out.push_str(&s);
+    }
+    Some(out)
 }
 
 /// A session sent available presence: note its caps. Unknown hashes are
@@ -94,5 +180,12 @@ mod tests {
         let f = verify(&q, "QgayPKawpkPSDYmwT/WM94uAlu0=").expect("hash matches");
         assert!(f.contains("http://jabber.org/protocol/muc"));
         assert!(verify(&q, "AAAAAAAAAAAAAAAAAAAAAAAAAAA=").is_none());
+    }
+
+    #[test]
+    fn a_feature_that_prefixes_another_sorts_first() {
+        // What slixmpp 1.17 answers (the hash was computed by slixmpp).
+        let q: Element = "<query xmlns='http://jabber.org/protocol/disco#info'><identity category='client' type='bot'/><feature var='http://jabber.org/protocol/disco#info'/><feature var='jabber:x:data'/><feature var='http://jabber.org/protocol/caps'/><feature var='http://jabber.org/protocol/shim'/><feature var='http://jabber.org/protocol/shim#SubID'/><feature var='urn:xmpp:microblog:0+notify'/></query>".parse().unwrap();
+        assert!(verify(&q, "/a18cUx70rnAGnadW9ck9OMVzbI=").is_some());
     }
 }

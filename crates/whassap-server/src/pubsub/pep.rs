@@ -284,7 +284,12 @@ pub async fn caps_answer(server: &Arc<Server>, service: &str, from: &str, iq: &E
         match caps::verify(query, &ver) {
             Some(features) => server.caps.insert(ver.clone(), features),
             None => {
-                tracing::debug!(%ver, %from, "caps answer does not match its hash");
+                tracing::debug!(
+                    %ver,
+                    %from,
+                    answer = %String::from_utf8_lossy(&whassap_xml::to_bytes(query)),
+                    "caps answer does not match its hash"
+                );
                 return;
             }
         }
