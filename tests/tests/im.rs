@@ -108,7 +108,10 @@ async fn roster_set_is_pushed_to_every_interested_resource() {
         )))
         .await
         .unwrap();
-    assert!(roster_item(&again).is_some(), "the first change is not lost");
+    assert!(
+        roster_item(&again).is_some(),
+        "the first change is not lost"
+    );
     // Versioning: the current version gives an empty result, an old one the
     // roster (after a second change: version 1 is always answered in full).
     let set = xml("<iq type='set'><query xmlns='jabber:iq:roster'><item jid='tybalt@localhost'/></query></iq>");

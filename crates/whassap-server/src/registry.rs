@@ -32,6 +32,9 @@ pub struct PresenceState {
     /// PEP services (bare JIDs) that have seen this session available, with
     /// the caps `ver` they saw (their last items were sent for it).
     pub pep_seen: std::collections::HashMap<String, String>,
+    /// `(service, ver)` caps queries PEP services sent this session and that
+    /// are not answered yet (they go with the session).
+    pub pep_queried: HashSet<(String, String)>,
 }
 
 /// What a session's writer task is asked to write.

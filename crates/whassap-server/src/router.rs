@@ -34,9 +34,7 @@ pub enum Destination {
 pub fn destination(server: &Server, to: &str) -> Option<Destination> {
     let j = jid::Jid::new(to).ok()?;
     let domain = j.domain().as_str();
-    if j.node().is_none()
-        && domain.strip_suffix(server.config.domain.as_str()) == Some("pubsub.")
-    {
+    if j.node().is_none() && domain.strip_suffix(server.config.domain.as_str()) == Some("pubsub.") {
         return Some(Destination::PubSub);
     }
     if domain != server.config.domain {

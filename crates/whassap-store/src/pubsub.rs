@@ -171,15 +171,15 @@ impl Store {
     /// The nodes of a service with their configurations, by name.
     pub async fn pubsub_nodes(&self, service: &str) -> Result<Vec<(String, String)>, StoreError> {
         match &self.backend {
-            Backend::Sqlite(pool) => sqlx::query(
-                "SELECT node, config FROM pubsub_nodes WHERE service = ? ORDER BY node",
-            )
-            .bind(service)
-            .fetch_all(pool)
-            .await?
-            .iter()
-            .map(|r| Ok((r.try_get("node")?, r.try_get("config")?)))
-            .collect(),
+            Backend::Sqlite(pool) => {
+                sqlx::query("SELECT node, config FROM pubsub_nodes WHERE service = ? ORDER BY node")
+                    .bind(service)
+                    .fetch_all(pool)
+                    .await?
+                    .iter()
+                    .map(|r| Ok((r.try_get("node")?, r.try_get("config")?)))
+                    .collect()
+            }
         }
     }
 
@@ -449,11 +449,11 @@ impl Store {
                 let mut out = Vec::with_capacity(ids.len());
                 for id in ids {
                     let row = sqlx::query(select_items!("AND item_id = ?"))
-                    .bind(service)
-                    .bind(node)
-                    .bind(id)
-                    .fetch_optional(pool)
-                    .await?;
+                        .bind(service)
+                        .bind(node)
+                        .bind(id)
+                        .fetch_optional(pool)
+                        .await?;
                     if let Some(row) = row {
                         out.push(item(&row)?);
                     }
@@ -502,14 +502,13 @@ impl Store {
     pub async fn pubsub_item_count(&self, service: &str, node: &str) -> Result<u64, StoreError> {
         match &self.backend {
             Backend::Sqlite(pool) => {
-                let n: i64 = sqlx::query(
-                    "SELECT COUNT(*) FROM pubsub_items WHERE service = ? AND node = ?",
-                )
-                .bind(service)
-                .bind(node)
-                .fetch_one(pool)
-                .await?
-                .try_get(0)?;
+                let n: i64 =
+                    sqlx::query("SELECT COUNT(*) FROM pubsub_items WHERE service = ? AND node = ?")
+                        .bind(service)
+                        .bind(node)
+                        .fetch_one(pool)
+                        .await?
+                        .try_get(0)?;
                 crate::unsigned(n, "item count")
             }
         }

@@ -311,10 +311,12 @@ impl Store {
                 .map_err(|e| StoreError::missing_user(e, user))?;
                 // A waiting request is roster state too (as in Prosody, whose
                 // roster versions the conformance transcripts pin).
-                sqlx::query("UPDATE users SET roster_version = roster_version + 1 WHERE username = ?")
-                    .bind(user)
-                    .execute(&mut *tx)
-                    .await?;
+                sqlx::query(
+                    "UPDATE users SET roster_version = roster_version + 1 WHERE username = ?",
+                )
+                .bind(user)
+                .execute(&mut *tx)
+                .await?;
                 tx.commit().await?;
                 Ok(())
             }

@@ -422,7 +422,10 @@ async fn pubsub_nodes_items_and_subscriptions() {
         .pubsub_items("alice@x", "n", ItemsPage::Newest, 1)
         .await
         .unwrap();
-    assert_eq!((newest[0].id.as_str(), newest[0].payload.as_str()), ("b", "4"));
+    assert_eq!(
+        (newest[0].id.as_str(), newest[0].payload.as_str()),
+        ("b", "4")
+    );
     let before = s
         .pubsub_items("alice@x", "n", ItemsPage::Before(newest[0].seq), 5)
         .await
@@ -437,19 +440,29 @@ async fn pubsub_nodes_items_and_subscriptions() {
         subid: "s1".into(),
         state: "subscribed".into(),
     };
-    s.pubsub_put_subscription("alice@x", "n", &sub).await.unwrap();
+    s.pubsub_put_subscription("alice@x", "n", &sub)
+        .await
+        .unwrap();
     assert_eq!(s.pubsub_subscriptions("alice@x", "n").await.unwrap(), [sub]);
     assert!(matches!(
-        s.pubsub_put_subscription("alice@x", "nope", &StoredSubscription {
-            jid: "bob@x".into(),
-            subid: "s".into(),
-            state: "subscribed".into()
-        })
+        s.pubsub_put_subscription(
+            "alice@x",
+            "nope",
+            &StoredSubscription {
+                jid: "bob@x".into(),
+                subid: "s".into(),
+                state: "subscribed".into()
+            }
+        )
         .await,
         Err(StoreError::NotFound(_))
     ));
     // Deleting the account deletes its PEP nodes and everything in them.
     s.delete_user("alice").await.unwrap();
     assert_eq!(s.pubsub_node_config("alice@x", "n").await.unwrap(), None);
-    assert!(s.pubsub_subscriptions("alice@x", "n").await.unwrap().is_empty());
+    assert!(s
+        .pubsub_subscriptions("alice@x", "n")
+        .await
+        .unwrap()
+        .is_empty());
 }

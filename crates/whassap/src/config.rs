@@ -213,9 +213,9 @@ impl Config {
             problems.push("session_queue and auth_timeout_secs must be positive".into());
         }
         for admin in &self.admins {
-            if !jid::BareJid::new(admin).is_ok_and(|j| {
-                j.node().is_some() && j.domain().as_str() == self.domain
-            }) {
+            if !jid::BareJid::new(admin)
+                .is_ok_and(|j| j.node().is_some() && j.domain().as_str() == self.domain)
+            {
                 problems.push(format!(
                     "admins: {admin:?} is not the bare JID of a user of {}",
                     self.domain

@@ -225,8 +225,9 @@ fn push_frames(batch: &mut Vec<Bytes>, item: Outbound, handle: &SessionHandle, f
                 batch.push(tail);
             }
             Framing::WebSocket => {
-                let mut whole =
-                    bytes::BytesMut::with_capacity(head.len() + handle.full_escaped.len() + tail.len());
+                let mut whole = bytes::BytesMut::with_capacity(
+                    head.len() + handle.full_escaped.len() + tail.len(),
+                );
                 whole.extend_from_slice(&head);
                 whole.extend_from_slice(&handle.full_escaped);
                 whole.extend_from_slice(&tail);

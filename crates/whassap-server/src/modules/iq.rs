@@ -123,7 +123,10 @@ pub async fn from_client(ctx: &Ctx, iq: Element) {
                 let service = crate::pubsub::service_jid(&ctx.server);
                 handlers::handle(&ctx.server, &service, &ctx.session.full, &iq).await
             } else {
-                (pubsub_disco::answer(&ctx.server, &iq, ctx.session.bare.as_str()).await, None)
+                (
+                    pubsub_disco::answer(&ctx.server, &iq, ctx.session.bare.as_str()).await,
+                    None,
+                )
             };
             reply(ctx, answer);
             if let Some(a) = after {
@@ -193,7 +196,10 @@ pub async fn to_pubsub_service(server: &Arc<Server>, iq: Element) {
         let service = crate::pubsub::service_jid(server);
         handlers::handle(server, &service, &from, &iq).await
     } else {
-        (pubsub_disco::answer(server, &iq, router::bare_of(&from)).await, None)
+        (
+            pubsub_disco::answer(server, &iq, router::bare_of(&from)).await,
+            None,
+        )
     };
     router::route(server.clone(), answer).await;
     if let Some(a) = after {

@@ -82,6 +82,7 @@ pub fn in_session(ctx: Ctx, iq: Element) -> BoxFuture<'static, Option<Element>> 
                 if let Err(e) = accounts::delete(&ctx.server.store, &user).await {
                     return Some(error_for(&iq, &e));
                 }
+                ctx.server.pubsub.forget_service(&ctx.session.bare);
                 tracing::info!(%user, "account removed in-band");
                 ctx.session.send_element(&stanza::iq_result(&iq, None));
                 for s in ctx.server.registry.sessions(&ctx.session.bare) {

@@ -196,7 +196,11 @@ impl NodeConfig {
             "The type of node data, usually specified by the namespace of the payload (if any)",
             &self.payload_type,
         ));
-        let mut max = field("pubsub#max_items", "text-single", Some("Max # of items to persist"));
+        let mut max = field(
+            "pubsub#max_items",
+            "text-single",
+            Some("Max # of items to persist"),
+        );
         let mut validate = element(
             "validate",
             "http://jabber.org/protocol/xdata-validate",

@@ -86,7 +86,10 @@ pub async fn node_items(server: &Arc<Server>, service: &str, requester: &str) ->
         let Ok(Some(node)) = server.pubsub.node(server, service, &name).await else {
             continue;
         };
-        if check_access(server, service, &node, requester).await.is_err() {
+        if check_access(server, service, &node, requester)
+            .await
+            .is_err()
+        {
             continue;
         }
         let title = super::read(&node, |n| n.config.title.clone());
@@ -134,7 +137,10 @@ pub async fn answer(server: &Arc<Server>, iq: &Element, requester: &str) -> Elem
                 }
             }
             Some(name) => {
-                if !matches!(server.pubsub.node(server, &service, name).await, Ok(Some(_))) {
+                if !matches!(
+                    server.pubsub.node(server, &service, name).await,
+                    Ok(Some(_))
+                ) {
                     return stanza::error(iq, "item-not-found");
                 }
                 stanza::set_attr(&mut q, "node", name);

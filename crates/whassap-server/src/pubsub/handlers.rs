@@ -88,10 +88,7 @@ async fn dispatch(server: &Arc<Server>, service: &str, from: &str, iq: &Element)
         (false, false, "items") => r.items(need(node)?, op, pubsub).await,
         (false, false, "subscriptions") => r.own_subscriptions(node).await,
         (false, false, "affiliations") => r.own_affiliations(node).await,
-        (false, _, "options") => Err(PsError::app(
-            "feature-not-implemented",
-            "unsupported",
-        )),
+        (false, _, "options") => Err(PsError::app("feature-not-implemented", "unsupported")),
         (true, false, "configure") => r.configure_get(need(node)?).await,
         (true, true, "configure") => r.configure_set(need(node)?, op).await,
         (true, false, "default") => Ok((Some(r.default_form()), None)),
@@ -259,7 +256,10 @@ impl Request<'_> {
                     )
                     .await?;
                 write(&node, |n| {
-                    n.subscriptions.entry(jid.clone()).or_default().push(sub.clone())
+                    n.subscriptions
+                        .entry(jid.clone())
+                        .or_default()
+                        .push(sub.clone())
                 });
                 sub
             }
@@ -350,7 +350,12 @@ impl Request<'_> {
         let options = pubsub
             .get_child("publish-options", ns::PUBSUB)
             .and_then(|o| o.get_child("x", ns::DATA_FORMS));
-        let node = match self.server.pubsub.node(self.server, self.service, name).await? {
+        let node = match self
+            .server
+            .pubsub
+            .node(self.server, self.service, name)
+            .await?
+        {
             Some(node) => {
                 if let Some(x) = options {
                     if let Some(field) = read(&node, |n| n.config.unmet_precondition(x)) {
@@ -432,7 +437,12 @@ impl Request<'_> {
         else {
             return Err(PsError::app("bad-request", "item-required").kind("modify"));
         };
-        if !self.server.store.pubsub_retract(self.service, name, id).await? {
+        if !self
+            .server
+            .store
+            .pubsub_retract(self.service, name, id)
+            .await?
+        {
             return Err(PsError::new("item-not-found"));
         }
         let notify_retract = read(&node, |n| n.config.notify_retract);
@@ -720,7 +730,11 @@ impl Request<'_> {
                     list.append_child(element(
                         "subscription",
                         ns::PUBSUB_OWNER,
-                        &[("jid", jid), ("subscription", &s.state), ("subid", &s.subid)],
+                        &[
+                            ("jid", jid),
+                            ("subscription", &s.state),
+                            ("subid", &s.subid),
+                        ],
                     ));
                 }
             }

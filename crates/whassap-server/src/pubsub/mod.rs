@@ -14,10 +14,10 @@ pub mod handlers;
 pub mod notify;
 pub mod pep;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 
-use dashmap::{DashMap, DashSet};
+use dashmap::DashMap;
 use minidom::Element;
 use whassap_proto::ns;
 use whassap_store::{StoreError, StoredSubscription};
@@ -127,9 +127,10 @@ pub type SharedNode = Arc<RwLock<Node>>;
 #[derive(Default)]
 pub struct PubSub {
     nodes: DashMap<(String, String), SharedNode>,
-    /// Caps queries sent by a PEP service and not yet answered:
-    /// `(service, recipient full JID, ver)`.
-    pub(crate) caps_queries: DashSet<(String, String, String)>,
+    /// Names of each service's nodes, loaded once per service: presence
+    /// handling asks about every `+notify` feature of every contact, mostly
+    /// for nodes that do not exist, and must not ask the store each time.
+    names: DashMap<String, Arc<RwLock<HashSet<String>>>>,
 }
 
 /// A pubsub error: a stanza error with an optional `pubsub#errors` condition.
@@ -180,9 +181,7 @@ impl PsError {
     pub fn reply(&self, iq: &Element) -> Element {
         let mut out = stanza::iq_result(iq, None);
         stanza::set_attr(&mut out, "type", "error");
-        let app = self
-            .app
-            .map(|a| stanza::element(a, ns::PUBSUB_ERRORS, &[]));
+        let app = self.app.map(|a| stanza::element(a, ns::PUBSUB_ERRORS, &[]));
         out.append_child(stanza::error_element(
             self.kind,
             self.condition,
@@ -211,6 +210,48 @@ pub fn is_pep(service: &str) -> bool {
 }
 
 impl PubSub {
+    /// Does the service have a node with this name?
+    pub async fn has_node(&self, server: &Server, service: &str, name: &str) -> bool {
+        let names = match self.names.get(service).map(|n| n.clone()) {
+            Some(n) => n,
+            None => {
+                let loaded: HashSet<String> = match server.store.pubsub_nodes(service).await {
+                    Ok(nodes) => nodes.into_iter().map(|(n, _)| n).collect(),
+                    Err(e) => {
+                        tracing::error!("listing nodes of {service} failed: {e}");
+                        return false;
+                    }
+                };
+                self.names
+                    .entry(service.to_string())
+                    .or_insert_with(|| Arc::new(RwLock::new(loaded)))
+                    .clone()
+            }
+        };
+        let known = names
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(name);
+        known
+    }
+
+    fn note_name(&self, service: &str, name: &str, exists: bool) {
+        if let Some(names) = self.names.get(service) {
+            let mut names = names.write().unwrap_or_else(|e| e.into_inner());
+            if exists {
+                names.insert(name.to_string());
+            } else {
+                names.remove(name);
+            }
+        }
+    }
+
+    /// Forget everything held about a service (its account was deleted).
+    pub fn forget_service(&self, service: &str) {
+        self.names.remove(service);
+        self.nodes.retain(|(s, _), _| s != service);
+    }
+
     /// A node, from memory or the store. None if it does not exist.
     pub async fn node(
         &self,
@@ -277,12 +318,14 @@ impl PubSub {
             (service.to_string(), name.to_string()),
             Arc::new(RwLock::new(node)),
         );
+        self.note_name(service, name, true);
         Ok(true)
     }
 
     /// Forget a deleted node.
     pub fn forget(&self, service: &str, name: &str) {
         self.nodes.remove(&(service.to_string(), name.to_string()));
+        self.note_name(service, name, false);
     }
 
     /// Create the firehose node at start-up if it is missing.
@@ -361,7 +404,10 @@ pub async fn check_access(
                     }
                 }
             }
-            Err(PsError::app("not-authorized", "presence-subscription-required"))
+            Err(PsError::app(
+                "not-authorized",
+                "presence-subscription-required",
+            ))
         }
         AccessModel::Roster => {
             for owner in &owners {

@@ -74,7 +74,10 @@ pub async fn interested_sessions(
             .is_some_and(|f| f.contains(&feature))
     };
     let (model, groups) = read(node, |n| {
-        (n.config.access_model, n.config.roster_groups_allowed.clone())
+        (
+            n.config.access_model,
+            n.config.roster_groups_allowed.clone(),
+        )
     });
     let mut out: Vec<Arc<SessionHandle>> = server
         .registry
@@ -120,8 +123,12 @@ pub async fn presence_seen(server: &Arc<Server>, service: &str, session: &Arc<Se
         }
     };
     let Some(features) = server.caps.features(&ver) else {
-        let key = (service.to_string(), session.full.clone(), ver.clone());
-        if server.pubsub.caps_queries.insert(key) {
+        let first = session
+            .presence
+            .lock()
+            .map(|mut p| p.pep_queried.insert((service.to_string(), ver.clone())))
+            .unwrap_or(false);
+        if first {
             let mut iq = element(
                 "iq",
                 stanza::NS_CLIENT,
@@ -173,6 +180,9 @@ async fn send_last_item(
     session: &Arc<SessionHandle>,
     presence_trigger: bool,
 ) {
+    if !server.pubsub.has_node(server, service, name).await {
+        return;
+    }
     let Ok(Some(node)) = server.pubsub.node(server, service, name).await else {
         return;
     };
@@ -184,8 +194,7 @@ async fn send_last_item(
             n.affiliation(&session.bare),
         )
     });
-    if send_last == SendLast::Never
-        || (presence_trigger && send_last != SendLast::OnSubAndPresence)
+    if send_last == SendLast::Never || (presence_trigger && send_last != SendLast::OnSubAndPresence)
     {
         return;
     }
@@ -276,10 +285,6 @@ pub async fn caps_answer(server: &Arc<Server>, service: &str, from: &str, iq: &E
     else {
         return;
     };
-    server
-        .pubsub
-        .caps_queries
-        .remove(&(service.to_string(), from.to_string(), ver.clone()));
     if server.caps.features(&ver).is_none() {
         match caps::verify(query, &ver) {
             Some(features) => server.caps.insert(ver.clone(), features),
@@ -298,6 +303,9 @@ pub async fn caps_answer(server: &Arc<Server>, service: &str, from: &str, iq: &E
         return;
     };
     if let Some(session) = server.registry.session(bare, resource) {
+        if let Ok(mut p) = session.presence.lock() {
+            p.pep_queried.remove(&(service.to_string(), ver.clone()));
+        }
         let current = session
             .presence
             .lock()
@@ -317,7 +325,11 @@ pub async fn own_presence(server: &Arc<Server>, session: &Arc<SessionHandle>) {
 
 /// After the broadcast: the PEP services of the contacts whose presence the
 /// session's user is subscribed to see the session too.
-pub async fn contacts_see(server: &Arc<Server>, session: &Arc<SessionHandle>, roster: &[RosterItem]) {
+pub async fn contacts_see(
+    server: &Arc<Server>,
+    session: &Arc<SessionHandle>,
+    roster: &[RosterItem],
+) {
     let domain = &server.config.domain;
     for item in roster
         .iter()
