@@ -162,6 +162,25 @@ async fn websocket_login_and_message_exchange() {
         "back to the web"
     );
 
+    // A PubSub event (one shared serialisation, addressed by the writer)
+    // arrives as one whole frame.
+    ws.send(Message::text("<iq xmlns='jabber:client' type='set' id='s' to='pubsub.localhost'><pubsub xmlns='http://jabber.org/protocol/pubsub'><subscribe node='firehose' jid='alice@localhost/web'/></pubsub></iq>")).await.unwrap();
+    assert!(ws_text(ws.next().await.unwrap().unwrap()).contains("subscribed"));
+    let server = s.app().server.clone();
+    let entry: minidom::Element =
+        "<entry xmlns='http://www.w3.org/2005/Atom'><title>hi</title></entry>"
+            .parse()
+            .unwrap();
+    whassap_server::pubsub::handlers::publish_as_server(&server, "firehose", "w1", &entry)
+        .await
+        .unwrap();
+    let event = xml(&ws_text(ws.next().await.unwrap().unwrap()));
+    assert_eq!(event.name(), "message");
+    assert_eq!(event.attr("to"), Some("alice@localhost/web"));
+    assert!(event
+        .get_child("event", "http://jabber.org/protocol/pubsub#event")
+        .is_some());
+
     ws.send(Message::text(
         "<close xmlns='urn:ietf:params:xml:ns:xmpp-framing'/>",
     ))
