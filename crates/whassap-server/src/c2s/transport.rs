@@ -199,9 +199,42 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> EventReader for TcpTran
     }
 }
 
+/// Write every frame with vectored writes: a batch of queued stanzas (and
+/// the head, JID and tail of an addressed notification) usually leaves in
+/// one system call.
 async fn write_all_frames<W: AsyncWrite + Unpin>(w: &mut W, frames: &[Bytes]) -> io::Result<()> {
-    for f in frames {
-        w.write_all(f).await?;
+    const MAX_SLICES: usize = 64;
+    let (mut index, mut offset) = (0, 0);
+    loop {
+        // Skip what is written (and empty frames, which would write nothing).
+        while index < frames.len() && frames[index].len() == offset {
+            index += 1;
+            offset = 0;
+        }
+        if index == frames.len() {
+            break;
+        }
+        let mut slices = [io::IoSlice::new(&[]); MAX_SLICES];
+        let mut count = 0;
+        for (k, f) in frames[index..].iter().take(MAX_SLICES).enumerate() {
+            slices[k] = io::IoSlice::new(if k == 0 { &f[offset..] } else { f });
+            count += 1;
+        }
+        let mut written = w.write_vectored(&slices[..count]).await?;
+        if written == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        while index < frames.len() && written > 0 {
+            let left = frames[index].len() - offset;
+            if written >= left {
+                written -= left;
+                index += 1;
+                offset = 0;
+            } else {
+                offset += written;
+                written = 0;
+            }
+        }
     }
     w.flush().await
 }
@@ -262,5 +295,56 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> FrameWriter for TcpWrit
     }
     async fn shutdown(&mut self) {
         let _ = self.io.shutdown().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    use super::*;
+
+    /// A writer that takes at most `chunk` bytes per call (a busy socket).
+    struct Trickle {
+        out: Vec<u8>,
+        chunk: usize,
+    }
+
+    impl AsyncWrite for Trickle {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            let n = buf.len().min(self.chunk);
+            self.out.extend_from_slice(&buf[..n]);
+            Poll::Ready(Ok(n))
+        }
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    #[tokio::test]
+    async fn partial_vectored_writes_keep_every_byte_in_order() {
+        let frames: Vec<Bytes> = ["<message to='", "", "a@b/c", "'>hi</message>", "<x/>"]
+            .into_iter()
+            .map(|s: &'static str| Bytes::from_static(s.as_bytes()))
+            .collect();
+        for chunk in [1, 3, 7, 1000] {
+            let mut w = Trickle {
+                out: Vec::new(),
+                chunk,
+            };
+            write_all_frames(&mut w, &frames).await.unwrap();
+            assert_eq!(
+                w.out, b"<message to='a@b/c'>hi</message><x/>",
+                "chunk {chunk}"
+            );
+        }
     }
 }
