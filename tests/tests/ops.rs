@@ -171,7 +171,7 @@ async fn websocket_login_and_message_exchange() {
         "<entry xmlns='http://www.w3.org/2005/Atom'><title>hi</title></entry>"
             .parse()
             .unwrap();
-    whassap_server::pubsub::handlers::publish_as_server(&server, "firehose", "w1", &entry)
+    whassap_server::pubsub::items::publish_as_server(&server, "firehose", "w1", &entry)
         .await
         .unwrap();
     let event = xml(&ws_text(ws.next().await.unwrap().unwrap()));

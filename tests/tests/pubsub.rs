@@ -293,7 +293,7 @@ async fn the_firehose_exists_and_only_the_server_publishes_to_it() {
     go_online(&mut a).await;
     let server = s.app().server.clone();
     let payload: Element = entry("from the server").parse().unwrap();
-    whassap_server::pubsub::handlers::publish_as_server(&server, "firehose", "s1", &payload)
+    whassap_server::pubsub::items::publish_as_server(&server, "firehose", "s1", &payload)
         .await
         .expect("the server publishes");
     let m = next_event(&mut a).await;

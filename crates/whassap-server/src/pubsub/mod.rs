@@ -11,7 +11,9 @@
 pub mod config;
 pub mod disco;
 pub mod handlers;
+pub mod items;
 pub mod notify;
+mod owner;
 pub mod pep;
 
 use std::collections::{HashMap, HashSet};
