@@ -626,3 +626,42 @@ async fn node_options_shape_delivery_and_overlapping_subscriptions_get_subids() 
         .all(|i| i.attr("publisher") == Some("alice@localhost")));
     s.stop().await;
 }
+
+#[tokio::test]
+async fn transient_nodes_keep_nothing_and_notify_retract_follows_the_config() {
+    let s = TestServer::start().await;
+    s.user("alice").await;
+    s.user("bob").await;
+    let mut a = s.client("alice").await;
+    let mut b = s.client("bob").await;
+    go_online(&mut b).await;
+    // persist_items off: subscribers get the event, nothing is kept.
+    ok(&mut a, &format!("<iq type='set' to='pubsub.localhost'><pubsub xmlns='{PUBSUB}'><create node='live'/><configure><x xmlns='jabber:x:data' type='submit'><field var='pubsub#persist_items'><value>false</value></field></x></configure></pubsub></iq>")).await;
+    ok(&mut b, &format!("<iq type='set' to='pubsub.localhost'><pubsub xmlns='{PUBSUB}'><subscribe node='live' jid='bob@localhost'/></pubsub></iq>")).await;
+    ok(&mut a, &publish("live", Some("now"), &entry("fleeting"))).await;
+    assert!(event_items(&next_event(&mut b).await).is_some());
+    let items = ok(&mut b, &format!("<iq type='get' to='pubsub.localhost'><pubsub xmlns='{PUBSUB}'><items node='live'/></pubsub></iq>")).await;
+    assert!(item_ids(
+        items
+            .get_child("pubsub", PUBSUB)
+            .unwrap()
+            .get_child("items", PUBSUB)
+            .unwrap(),
+        PUBSUB
+    )
+    .is_empty());
+
+    // notify_retract off: a retraction without notify='true' is silent.
+    ok(&mut a, &format!("<iq type='set' to='pubsub.localhost'><pubsub xmlns='{PUBSUB}'><create node='quiet'/><configure><x xmlns='jabber:x:data' type='submit'><field var='pubsub#notify_retract'><value>0</value></field></x></configure></pubsub></iq>")).await;
+    ok(&mut b, &format!("<iq type='set' to='pubsub.localhost'><pubsub xmlns='{PUBSUB}'><subscribe node='quiet' jid='bob@localhost'/></pubsub></iq>")).await;
+    ok(&mut a, &publish("quiet", Some("q1"), &entry("soon gone"))).await;
+    next_event(&mut b).await;
+    ok(&mut a, &format!("<iq type='set' to='pubsub.localhost'><pubsub xmlns='{PUBSUB}'><retract node='quiet'><item id='q1'/></retract></pubsub></iq>")).await;
+    assert_nothing(&mut b, Duration::from_millis(300)).await;
+    // A bad configuration value is refused and changes nothing.
+    let r = err(&mut a, &format!("<iq type='set' to='pubsub.localhost'><pubsub xmlns='{OWNER}'><configure node='quiet'><x xmlns='jabber:x:data' type='submit'><field var='pubsub#max_items'><value>100000</value></field></x></configure></pubsub></iq>")).await;
+    assert_eq!(r.0, "not-acceptable");
+    let form = ok(&mut a, &format!("<iq type='get' to='pubsub.localhost'><pubsub xmlns='{OWNER}'><configure node='quiet'/></pubsub></iq>")).await;
+    assert!(String::from_utf8_lossy(&whassap_xml::to_bytes(&form)).contains("<value>20</value>"));
+    s.stop().await;
+}
