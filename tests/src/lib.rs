@@ -100,6 +100,8 @@ impl TestServer {
             mechanism: Mechanism::ScramSha256,
             accept_invalid_certs: true,
             timeout: WAIT,
+            source_addr: None,
+            scram_cache: None,
         }
     }
 

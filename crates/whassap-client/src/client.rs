@@ -149,9 +149,17 @@ fn set_attr(el: &mut Element, name: &str, value: &str) {
 async fn negotiate(opts: ConnectOptions) -> Result<Client, ClientError> {
     let mut conn = match opts.tls {
         TlsMode::Direct => {
-            RawConnection::connect_tls(opts.addr, &opts.domain, opts.accept_invalid_certs).await?
+            RawConnection::connect_tls_from(
+                opts.addr,
+                opts.source_addr,
+                &opts.domain,
+                opts.accept_invalid_certs,
+            )
+            .await?
         }
-        TlsMode::StartTls | TlsMode::Plain => RawConnection::connect(opts.addr).await?,
+        TlsMode::StartTls | TlsMode::Plain => {
+            RawConnection::connect_from(opts.addr, opts.source_addr).await?
+        }
     };
     let mut features = open(&mut conn, &opts.domain).await?;
 
@@ -319,6 +327,13 @@ async fn auth_scram(
     hash: Hash,
 ) -> Result<(), ClientError> {
     let mut scram = ScramClient::new(hash, &opts.username, &opts.password);
+    if let Some((salt, iterations, salted)) = opts
+        .scram_cache
+        .as_ref()
+        .and_then(|c| c.get(&opts.username, hash.mechanism()))
+    {
+        scram = scram.with_cached_salted_password(salt, iterations, salted);
+    }
     let mut auth = sasl_element("auth", &scram.client_first());
     set_attr(&mut auth, "mechanism", hash.mechanism());
     conn.send(&auth).await?;
@@ -345,6 +360,9 @@ async fn auth_scram(
         } else if answer.is("success", NS_SASL) && sent_final {
             if !verified {
                 verify_server(&scram, &data)?;
+            }
+            if let (Some(cache), Some(salted)) = (&opts.scram_cache, scram.salted_password()) {
+                cache.put(&opts.username, hash.mechanism(), salted);
             }
             return Ok(());
         } else {

@@ -85,6 +85,51 @@ pub struct ConnectOptions {
     pub accept_invalid_certs: bool,
     /// Limit for the whole of [`Client::connect`] and for [`Client::close`].
     pub timeout: Duration,
+    /// Local address to connect from (load generators spread connections
+    /// over several loopback addresses to have ports enough); `None`: any.
+    pub source_addr: Option<std::net::IpAddr>,
+    /// Salted passwords already computed for SCRAM, shared between
+    /// connections: a login then costs the client no PBKDF2.
+    pub scram_cache: Option<SaltedPasswordCache>,
+}
+
+/// SCRAM salted passwords by (username, mechanism), reused while the server
+/// keeps the same salt and iteration count. They are password equivalents:
+/// this cache lives in memory only.
+#[derive(Clone, Default)]
+pub struct SaltedPasswordCache {
+    inner: std::sync::Arc<std::sync::Mutex<SaltedPasswords>>,
+}
+
+/// (salt, iterations, salted password) by (username, mechanism).
+type SaltedPasswords = std::collections::HashMap<(String, &'static str), (Vec<u8>, u32, Vec<u8>)>;
+
+impl SaltedPasswordCache {
+    /// The cached (salt, iterations, salted password) of a user, if any.
+    pub fn get(&self, user: &str, mechanism: &'static str) -> Option<(Vec<u8>, u32, Vec<u8>)> {
+        self.inner
+            .lock()
+            .ok()?
+            .get(&(user.to_owned(), mechanism))
+            .cloned()
+    }
+
+    /// Remember a user's salted password.
+    pub fn put(&self, user: &str, mechanism: &'static str, value: (Vec<u8>, u32, Vec<u8>)) {
+        if let Ok(mut m) = self.inner.lock() {
+            m.insert((user.to_owned(), mechanism), value);
+        }
+    }
+
+    /// How many entries are cached.
+    pub fn len(&self) -> usize {
+        self.inner.lock().map(|m| m.len()).unwrap_or(0)
+    }
+
+    /// Whether nothing is cached.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 impl ConnectOptions {
@@ -101,6 +146,8 @@ impl ConnectOptions {
             mechanism: Mechanism::default(),
             accept_invalid_certs: true,
             timeout: Duration::from_secs(10),
+            source_addr: None,
+            scram_cache: None,
         }
     }
 }
@@ -118,6 +165,7 @@ impl std::fmt::Debug for ConnectOptions {
             .field("mechanism", &self.mechanism)
             .field("accept_invalid_certs", &self.accept_invalid_certs)
             .field("timeout", &self.timeout)
+            .field("source_addr", &self.source_addr)
             .finish()
     }
 }

@@ -36,8 +36,15 @@ pub struct RawConnection {
 impl RawConnection {
     /// Connect over plain TCP (no stream opened yet).
     pub async fn connect(addr: SocketAddr) -> Result<RawConnection, ClientError> {
-        let tcp = TcpStream::connect(addr).await?;
-        tcp.set_nodelay(true)?;
+        Self::connect_from(addr, None).await
+    }
+
+    /// [`connect`](Self::connect) from a given local address.
+    pub async fn connect_from(
+        addr: SocketAddr,
+        source: Option<std::net::IpAddr>,
+    ) -> Result<RawConnection, ClientError> {
+        let tcp = tcp_connect(addr, source).await?;
         Ok(Self::from_io(Io::Plain(tcp)))
     }
 
@@ -49,8 +56,17 @@ impl RawConnection {
         domain: &str,
         accept_invalid_certs: bool,
     ) -> Result<RawConnection, ClientError> {
-        let tcp = TcpStream::connect(addr).await?;
-        tcp.set_nodelay(true)?;
+        Self::connect_tls_from(addr, None, domain, accept_invalid_certs).await
+    }
+
+    /// [`connect_tls`](Self::connect_tls) from a given local address.
+    pub async fn connect_tls_from(
+        addr: SocketAddr,
+        source: Option<std::net::IpAddr>,
+        domain: &str,
+        accept_invalid_certs: bool,
+    ) -> Result<RawConnection, ClientError> {
+        let tcp = tcp_connect(addr, source).await?;
         let config = tls_config(accept_invalid_certs, true)?;
         let tls = handshake(config, domain, tcp).await?;
         Ok(Self::from_io(Io::Tls(Box::new(tls))))
@@ -204,6 +220,27 @@ pub(crate) fn stream_error(el: &Element) -> ClientError {
         .map_or_else(|| "undefined-condition".to_owned(), |c| c.name().to_owned());
     let text = el.get_child("text", NS_STREAM_ERRORS).map(Element::text);
     ClientError::StreamError { condition, text }
+}
+
+/// Connect (from `source` if given) with Nagle off.
+async fn tcp_connect(
+    addr: SocketAddr,
+    source: Option<std::net::IpAddr>,
+) -> Result<TcpStream, ClientError> {
+    let tcp = match source {
+        None => TcpStream::connect(addr).await?,
+        Some(ip) => {
+            let socket = if ip.is_ipv4() {
+                tokio::net::TcpSocket::new_v4()?
+            } else {
+                tokio::net::TcpSocket::new_v6()?
+            };
+            socket.bind(SocketAddr::new(ip, 0))?;
+            socket.connect(addr).await?
+        }
+    };
+    tcp.set_nodelay(true)?;
+    Ok(tcp)
 }
 
 #[cfg(test)]

@@ -1,0 +1,20 @@
+//! `whassap-bench`: a lean XMPP load generator that works against any
+//! server (Whassap, Prosody, ejabberd), and the reports that put their
+//! figures side by side.
+//!
+//! Each scenario logs in accounts `PREFIX0..PREFIXn` (all with the same
+//! password), samples the server process's CPU time and RSS from `/proc`
+//! around its measured phase, checks the generator's own CPU use, and
+//! returns a [`Outcome`]: figures by name, written as JSON and turned into
+//! Markdown tables and SVG charts by [`report`].
+
+pub mod chat;
+pub mod fanout;
+pub mod login;
+pub mod outcome;
+pub mod procfs;
+pub mod report;
+pub mod session;
+
+pub use outcome::Outcome;
+pub use session::Target;
