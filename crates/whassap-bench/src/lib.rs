@@ -9,6 +9,7 @@
 //! Markdown tables and SVG charts by [`report`].
 
 pub mod chat;
+pub mod cli;
 pub mod fanout;
 pub mod login;
 pub mod outcome;

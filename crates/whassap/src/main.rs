@@ -28,6 +28,13 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Load-test an XMPP server (this one, Prosody, ejabberd…): the same as `whassap-bench`.
+    #[command(disable_help_flag = true)]
+    Bench {
+        /// Scenario and its flags (see `whassap bench --help`).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<std::ffi::OsString>,
+    },
 }
 
 /// Flags of `serve`; each overrides the config key of the same name.
@@ -249,5 +256,9 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(*args).await,
         Command::User { store, command } => user(store, command).await,
+        Command::Bench { args } => {
+            let argv = std::iter::once(std::ffi::OsString::from("whassap bench")).chain(args);
+            whassap_bench::cli::run(argv).await
+        }
     }
 }

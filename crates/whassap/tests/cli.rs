@@ -92,10 +92,51 @@ fn help_explains_the_settings() {
         "--tls-cert",
         "--allow-plaintext",
         "--xmpp-registration",
+        "--pubsub-create",
+        "--admin",
         "--config",
     ] {
         assert!(help.contains(flag), "serve --help mentions {flag}");
     }
+}
+
+#[test]
+fn bench_is_a_subcommand() {
+    let out = whassap().args(["bench", "--help"]).output().unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for scenario in [
+        "login",
+        "idle",
+        "chat",
+        "pubsub-fanout",
+        "pep-fanout",
+        "report",
+    ] {
+        assert!(
+            help.contains(scenario),
+            "bench --help lists {scenario}: {help}"
+        );
+    }
+    // A scenario against nothing fails with a message, not a panic.
+    let out = whassap()
+        .args([
+            "bench",
+            "login",
+            "--addr",
+            "127.0.0.1:9",
+            "--users",
+            "1",
+            "--timeout-secs",
+            "2",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("logins=0") && text.contains("errors]"),
+        "{text}"
+    );
 }
 
 #[test]

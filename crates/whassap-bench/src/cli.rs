@@ -1,0 +1,285 @@
+//! The command line of `whassap-bench` (also `whassap bench`): load
+//! scenarios against any XMPP server, and the report.
+//!
+//! Example: `whassap-bench login --addr 127.0.0.1:5222 --users 2000 --pid $(pgrep -f 'whassap serve')`
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::fanout::Via;
+use crate::{chat, fanout, login, report, Outcome, Target};
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use whassap_client::{Mechanism, SaltedPasswordCache, TlsMode};
+
+/// Load generator for XMPP servers (Whassap, Prosody, ejabberd…): every
+/// scenario samples the server's CPU time and memory from /proc (give
+/// --pid) and prints, and optionally writes as JSON, what it measured.
+#[derive(Parser)]
+#[command(name = "whassap-bench", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// N accounts log in (C at a time), bind and go online: logins/s, server CPU per login, memory per session.
+    Login {
+        #[command(flatten)]
+        common: Common,
+        /// Accounts to log in.
+        #[arg(long, default_value_t = 1000)]
+        users: usize,
+        /// Logins in flight at once.
+        #[arg(long, default_value_t = 50)]
+        concurrency: usize,
+    },
+    /// Hold N idle sessions: server memory per session.
+    Idle {
+        #[command(flatten)]
+        common: Common,
+        /// Sessions to hold.
+        #[arg(long, default_value_t = 1000)]
+        users: usize,
+        /// Logins in flight at once.
+        #[arg(long, default_value_t = 50)]
+        concurrency: usize,
+        /// Seconds to hold them before reading the memory.
+        #[arg(long, default_value_t = 5)]
+        hold_secs: u64,
+    },
+    /// Online users chat in pairs: delivered/s, loss, latency, server CPU per 1,000 messages.
+    Chat {
+        #[command(flatten)]
+        common: Common,
+        /// Users (pairs).
+        #[arg(long, default_value_t = 200)]
+        users: usize,
+        /// Messages per second in all (0: as fast as possible).
+        #[arg(long, default_value_t = 2000.0)]
+        rate: f64,
+        /// Seconds of chatting.
+        #[arg(long, default_value_t = 10)]
+        duration_secs: u64,
+    },
+    /// One node on the PubSub service, S subscribers, M items: publish→last delivery, server CPU per 1,000 deliveries.
+    PubsubFanout {
+        #[command(flatten)]
+        common: Common,
+        /// Subscribers.
+        #[arg(long, default_value_t = 1000)]
+        subscribers: usize,
+        /// Items published (one after another).
+        #[arg(long, default_value_t = 20)]
+        items: usize,
+    },
+    /// The same through PEP: contacts whose caps say urn:xmpp:microblog:0+notify.
+    PepFanout {
+        #[command(flatten)]
+        common: Common,
+        /// Contacts.
+        #[arg(long, default_value_t = 500)]
+        subscribers: usize,
+        /// Items published (one after another).
+        #[arg(long, default_value_t = 10)]
+        items: usize,
+    },
+    /// Read the JSON outcomes in a directory and write the Markdown report.
+    Report {
+        /// Directory of JSON outcomes.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Markdown file to write (tables appended to a heading).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// The server whose ratios to the better peer are shown.
+        #[arg(long, default_value = "whassap")]
+        ours: String,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Sasl {
+    /// SCRAM-SHA-1 (like for like: every server stores hashed credentials).
+    ScramSha1,
+    /// SCRAM-SHA-256.
+    ScramSha256,
+    /// PLAIN (only over TLS unless the server allows otherwise).
+    Plain,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Tls {
+    /// Plain TCP (the server must allow it).
+    None,
+    /// STARTTLS.
+    Starttls,
+}
+
+#[derive(Args)]
+struct Common {
+    /// c2s address of the server.
+    #[arg(long, default_value = "127.0.0.1:5222")]
+    addr: SocketAddr,
+    /// XMPP domain.
+    #[arg(long, default_value = "localhost")]
+    domain: String,
+    /// JID of the PubSub service.
+    #[arg(long, default_value = "pubsub.localhost")]
+    pubsub: String,
+    /// Accounts are PREFIX0, PREFIX1, …
+    #[arg(long, default_value = "bench")]
+    prefix: String,
+    /// Password of every account.
+    #[arg(long, default_value = "password")]
+    password: String,
+    /// SASL mechanism.
+    #[arg(long, value_enum, default_value = "scram-sha1")]
+    sasl: Sasl,
+    /// TLS.
+    #[arg(long, value_enum, default_value = "none")]
+    tls: Tls,
+    /// Local addresses to connect from, comma-separated (e.g. 127.0.0.2,127.0.0.3).
+    #[arg(long, value_delimiter = ',')]
+    source: Vec<IpAddr>,
+    /// The server's process id (CPU time and memory are read from /proc).
+    #[arg(long)]
+    pid: Option<u32>,
+    /// The server's name in the results.
+    #[arg(long, default_value = "server")]
+    label: String,
+    /// Write the outcome as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Longest wait for any one step, in seconds.
+    #[arg(long, default_value_t = 30)]
+    timeout_secs: u64,
+}
+
+impl Common {
+    fn target(&self) -> Target {
+        Target {
+            label: self.label.clone(),
+            addr: self.addr,
+            domain: self.domain.clone(),
+            pubsub: self.pubsub.clone(),
+            prefix: self.prefix.clone(),
+            password: self.password.clone(),
+            mechanism: match self.sasl {
+                Sasl::ScramSha1 => Mechanism::ScramSha1,
+                Sasl::ScramSha256 => Mechanism::ScramSha256,
+                Sasl::Plain => Mechanism::Plain,
+            },
+            tls: match self.tls {
+                Tls::None => TlsMode::Plain,
+                Tls::Starttls => TlsMode::StartTls,
+            },
+            sources: self.source.clone(),
+            pid: self.pid,
+            scram_cache: SaltedPasswordCache::default(),
+            timeout: Duration::from_secs(self.timeout_secs),
+        }
+    }
+}
+
+fn finish(common: &Common, outcome: Outcome) -> anyhow::Result<()> {
+    println!("{}", outcome.summary());
+    for e in outcome.errors.iter().take(3) {
+        eprintln!("error: {e}");
+    }
+    if let Some(path) = &common.json {
+        outcome
+            .write(path)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if common.pid.is_none() {
+        eprintln!("note: without --pid the server's CPU and memory are not measured");
+    }
+    Ok(())
+}
+
+/// Parse `args` (the first is the program name) and run the command.
+pub async fn run<I, T>(args: I) -> anyhow::Result<()>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let cli = Cli::parse_from(args);
+    match cli.command {
+        Command::Login {
+            common,
+            users,
+            concurrency,
+        } => {
+            let o = login::run(
+                &common.target(),
+                "login",
+                users,
+                concurrency,
+                Duration::ZERO,
+            )
+            .await;
+            finish(&common, o)
+        }
+        Command::Idle {
+            common,
+            users,
+            concurrency,
+            hold_secs,
+        } => {
+            let o = login::run(
+                &common.target(),
+                "idle",
+                users,
+                concurrency,
+                Duration::from_secs(hold_secs),
+            )
+            .await;
+            finish(&common, o)
+        }
+        Command::Chat {
+            common,
+            users,
+            rate,
+            duration_secs,
+        } => {
+            let o = chat::run(
+                &common.target(),
+                users,
+                rate,
+                Duration::from_secs(duration_secs),
+            )
+            .await;
+            finish(&common, o)
+        }
+        Command::PubsubFanout {
+            common,
+            subscribers,
+            items,
+        } => {
+            let o = fanout::run(&common.target(), Via::PubSub, subscribers, items).await;
+            finish(&common, o)
+        }
+        Command::PepFanout {
+            common,
+            subscribers,
+            items,
+        } => {
+            let o = fanout::run(&common.target(), Via::Pep, subscribers, items).await;
+            finish(&common, o)
+        }
+        Command::Report { dir, out, ours } => {
+            let outcomes =
+                report::load(&dir).with_context(|| format!("reading {}", dir.display()))?;
+            let md = report::markdown(&outcomes, &ours);
+            match out {
+                Some(path) => std::fs::write(&path, md)
+                    .with_context(|| format!("writing {}", path.display()))?,
+                None => print!("{md}"),
+            }
+            Ok(())
+        }
+    }
+}
