@@ -44,12 +44,12 @@ fn check(o: &Outcome, figure: &str) {
 #[tokio::test]
 async fn every_scenario_runs_at_a_tiny_size() {
     let (s, target) = setup(11).await;
+    let idle = login::run(&target, "idle", 10, 5, Duration::from_millis(200)).await;
+    check(&idle, "server_kib_per_session");
     let o = login::run(&target, "login", 10, 5, Duration::ZERO).await;
     check(&o, "server_cpu_ms_per_login");
     assert_eq!(o.figures["logins"], 10.0);
     assert!(target.scram_cache.len() >= 10, "salted passwords cached");
-    let idle = login::run(&target, "idle", 10, 5, Duration::from_millis(200)).await;
-    check(&idle, "server_kib_per_session");
     let c = chat::run(&target, 4, 200.0, Duration::from_secs(1)).await;
     check(&c, "latency_p99_ms");
     assert!(c.figures["delivered"] > 0.0);

@@ -15,9 +15,11 @@ fn columns(scenario: &str) -> &'static [(&'static str, &'static str, bool)] {
         "login" => &[
             ("logins_per_s", "logins/s", false),
             ("server_cpu_ms_per_login", "server CPU ms/login", true),
-            ("server_kib_per_session", "server KiB/session", true),
         ],
-        "idle" => &[("server_kib_per_session", "server KiB/session", true)],
+        "idle" => &[
+            ("server_kib_per_session", "server KiB/session", true),
+            ("server_rss_kib", "server RSS KiB", true),
+        ],
         "chat" => &[
             ("delivered_per_s", "delivered/s", false),
             ("lost", "lost", true),
@@ -45,7 +47,7 @@ fn columns(scenario: &str) -> &'static [(&'static str, &'static str, bool)] {
 }
 
 /// Order of the scenarios in the report.
-const SCENARIOS: &[&str] = &["login", "idle", "chat", "pubsub-fanout", "pep-fanout"];
+const SCENARIOS: &[&str] = &["idle", "login", "chat", "pubsub-fanout", "pep-fanout"];
 
 /// Read every `*.json` outcome in `dir`.
 pub fn load(dir: &Path) -> anyhow::Result<Vec<Outcome>> {
@@ -167,7 +169,7 @@ mod tests {
             "whassap",
         );
         assert!(
-            md.contains("| **whassap ÷ better peer** | – | 0.20× | – | |"),
+            md.contains("| **whassap ÷ better peer** | – | 0.20× | |"),
             "{md}"
         );
     }
