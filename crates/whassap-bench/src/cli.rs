@@ -91,7 +91,7 @@ enum Command {
         /// Directory of JSON outcomes.
         #[arg(long)]
         dir: PathBuf,
-        /// Markdown file to write (tables appended to a heading).
+        /// Markdown document to write (charts go to a directory of the same name); default: print the tables.
         #[arg(long)]
         out: Option<PathBuf>,
         /// The server whose ratios to the better peer are shown.
@@ -270,16 +270,15 @@ where
             let o = fanout::run(&common.target(), Via::Pep, subscribers, items).await;
             finish(&common, o)
         }
-        Command::Report { dir, out, ours } => {
-            let outcomes =
-                report::load(&dir).with_context(|| format!("reading {}", dir.display()))?;
-            let md = report::markdown(&outcomes, &ours);
-            match out {
-                Some(path) => std::fs::write(&path, md)
-                    .with_context(|| format!("writing {}", path.display()))?,
-                None => print!("{md}"),
+        Command::Report { dir, out, ours } => match out {
+            Some(path) => report::write_document(&dir, &path, &ours)
+                .with_context(|| format!("writing the report {}", path.display())),
+            None => {
+                let outcomes =
+                    report::load(&dir).with_context(|| format!("reading {}", dir.display()))?;
+                print!("{}", report::markdown(&outcomes, &ours));
+                Ok(())
             }
-            Ok(())
-        }
+        },
     }
 }
