@@ -65,10 +65,12 @@ async fn iq(c: &mut Client, xml: &str) -> Result<Element, String> {
 }
 
 /// Handle what a subscriber receives: answer caps queries, accept
-/// subscription requests, report events.
+/// subscription requests (and send the new contact its presence again, with
+/// the caps, so that its PEP service learns of it), report events.
 async fn serve_subscriber(
     mut c: Client,
     features: Vec<String>,
+    presence: Option<String>,
     arrivals: mpsc::UnboundedSender<(u64, Instant)>,
 ) {
     while let Ok(el) = c.recv().await {
@@ -80,6 +82,9 @@ async fn serve_subscriber(
             if let Some(from) = el.attr("from") {
                 let ok = format!("<presence xmlns='jabber:client' type='subscribed' to='{from}'/>");
                 let _ = c.send(&stanza(&ok)).await;
+                if let Some(p) = &presence {
+                    let _ = c.send(&stanza(p)).await;
+                }
             }
             continue;
         }
@@ -206,8 +211,14 @@ pub async fn run(target: &Target, via: Via, subscribers: usize, items: usize) ->
     };
     out.errors.extend(errors);
     let connected = subs.len();
+    let caps_presence = (via == Via::Pep).then(|| format!("<presence xmlns='jabber:client'><c xmlns='http://jabber.org/protocol/caps' hash='sha-1' node='{CAPS_NODE}' ver='{ver}'/></presence>"));
     for c in subs {
-        tokio::spawn(serve_subscriber(c, features.clone(), arrivals_tx.clone()));
+        tokio::spawn(serve_subscriber(
+            c,
+            features.clone(),
+            caps_presence.clone(),
+            arrivals_tx.clone(),
+        ));
     }
     let mut publisher = match approver {
         Some(task) => {

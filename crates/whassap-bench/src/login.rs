@@ -26,9 +26,8 @@ pub async fn warm_up(target: &Target, users: usize, concurrency: usize) -> Vec<S
             |c| async { Ok(c) },
         )
         .await;
-    for c in clients {
-        let _ = c.close().await;
-    }
+    // Close them all at once: some servers take a while to close a stream.
+    futures::future::join_all(clients.into_iter().map(|c| c.close())).await;
     errors
 }
 

@@ -1,0 +1,450 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark: the same load scenarios against Whassap, Prosody
+# and ejabberd, one server at a time, everything on 127.0.0.1.
+#
+#   bench/compare.sh [--quick] [--no-build]
+#
+#   --quick      every size (users, rates, items, durations) divided by 10
+#   --no-build   use target/release/{whassap,whassap-bench} as they are
+#
+# Environment (all optional):
+#   BENCH_SERVERS       servers to run, in order   [whassap prosody ejabberd]
+#   BENCH_OUT           JSON outcomes directory    [bench/results]
+#   BENCH_REPORT        Markdown report to write   [docs/benchmarks.md]
+#   BENCH_WHASSAP_ADDR  Whassap's c2s address      [127.0.0.1:15222]
+#   BENCH_KEEP=1        keep the run directory (data, logs) even on success
+#
+# Must run as root: it installs Debian packages and runs Prosody and
+# ejabberd as their own system users. See bench/README.md.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; }
+
+QUICK=0
+BUILD=1
+for arg in "$@"; do
+    case $arg in
+        --quick) QUICK=1 ;;
+        --no-build) BUILD=0 ;;
+        -h | --help) usage; exit 0 ;;
+        *) echo "unknown option: $arg" >&2; usage >&2; exit 2 ;;
+    esac
+done
+
+SERVERS=${BENCH_SERVERS:-whassap prosody ejabberd}
+OUT=${BENCH_OUT:-$ROOT/bench/results}
+REPORT=${BENCH_REPORT:-$ROOT/docs/benchmarks.md}
+WHASSAP_ADDR=${BENCH_WHASSAP_ADDR:-127.0.0.1:15222}
+PROSODY_ADDR=127.0.0.1:25222  # fixed in bench/prosody.cfg.lua
+EJABBERD_ADDR=127.0.0.1:35222 # fixed in bench/ejabberd.yml
+EJABBERD_DIST_PORT=35100      # Erlang distribution, no epmd
+EJABBERD_NODE=whassapbench@localhost
+EJABBERD_COOKIE=whassapbench
+
+WHASSAP=$ROOT/target/release/whassap
+BENCH=$ROOT/target/release/whassap-bench
+PASSWORD=password
+PREFIX=bench
+
+# --- sizes --------------------------------------------------------------------
+D=$((QUICK ? 10 : 1))
+LOGIN_USERS=$((2000 / D)) LOGIN_CONCURRENCY=$((50 / D))
+IDLE_USERS=$((2000 / D)) IDLE_HOLD_SECS=$((10 / D))
+CHAT_USERS=$((200 / D)) CHAT_RATE=$((2000 / D)) CHAT_SECS=$((10 / D))
+PUBSUB_SUBSCRIBERS=$((2000 / D)) PUBSUB_ITEMS=$((20 / D))
+PEP_SUBSCRIBERS=$((500 / D)) PEP_ITEMS=$((10 / D))
+# The fan-outs use account 0 to publish and 1..=S to receive.
+ACCOUNTS=0
+for n in $LOGIN_USERS $IDLE_USERS $CHAT_USERS $((PUBSUB_SUBSCRIBERS + 1)) $((PEP_SUBSCRIBERS + 1)); do
+    if ((n > ACCOUNTS)); then ACCOUNTS=$n; fi
+done
+
+# --- time limits (seconds) ------------------------------------------------------
+T_APT=600         # apt-get
+T_BUILD=1800      # cargo build --release (a cold build on 2 cores is slow)
+T_START=90        # until a server's c2s port answers
+T_STOP=30         # after SIGTERM, then SIGKILL
+T_REGISTER=600    # creating all the accounts on one server
+T_SMOKE=60        # pre-flight login and PubSub check
+T_SCENARIO=$((QUICK ? 180 : 420))
+T_REPORT=120
+
+log() { printf '%s  %s\n' "$(date +%H:%M:%S)" "$*"; }
+warn() { printf '%s  WARNING: %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { printf '%s  ERROR: %s\n' "$(date +%H:%M:%S)" "$*" >&2; exit 1; }
+now() { date +%s.%N; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+
+[[ $(id -u) == 0 ]] || die "run as root (packages are installed, Prosody and ejabberd run as their system users)"
+
+# --- packages -------------------------------------------------------------------
+installed() { dpkg-query -W -f '${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
+
+# Stop and disable the system-wide service a package may have started on install.
+stop_system_service() {
+    if [[ -d /run/systemd/system ]]; then
+        timeout 60 systemctl disable --now "$1" >/dev/null 2>&1 || true
+    else
+        timeout 60 service "$1" stop >/dev/null 2>&1 || true
+        update-rc.d "$1" disable >/dev/null 2>&1 || true
+    fi
+}
+
+ensure_packages() {
+    local missing=() p
+    for p in "$@"; do installed "$p" || missing+=("$p"); done
+    ((${#missing[@]})) || return 0
+    log "installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    if ! timeout $T_APT apt-get install -y --no-install-recommends "${missing[@]}" >"$RUN/apt.log" 2>&1; then
+        timeout $T_APT apt-get update >>"$RUN/apt.log" 2>&1 || true
+        timeout $T_APT apt-get install -y --no-install-recommends "${missing[@]}" >>"$RUN/apt.log" 2>&1 ||
+            die "apt-get install ${missing[*]} failed, see $RUN/apt.log"
+    fi
+    for p in "${missing[@]}"; do
+        case $p in prosody | ejabberd) stop_system_service "$p" ;; esac
+    done
+}
+
+RUN=$(mktemp -d /tmp/whassap-compare.XXXXXX)
+chmod 755 "$RUN" # Prosody and ejabberd run as their own users below it
+FAILURES=$RUN/failures
+: >"$FAILURES"
+
+cleanup() {
+    local rc=$?
+    if [[ -s $FAILURES || $rc != 0 || ${BENCH_KEEP:-0} == 1 ]]; then
+        rm -rf "${RUN:?}/bin"
+        log "run directory kept: $RUN"
+    else
+        rm -rf "$RUN"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+need=(python3 iproute2 util-linux procps)
+if [[ $SERVERS == *prosody* ]]; then need+=(prosody); fi
+if [[ $SERVERS == *ejabberd* ]]; then need+=(ejabberd); fi
+ensure_packages "${need[@]}"
+
+# --- build ----------------------------------------------------------------------
+if ((BUILD)); then
+    log "cargo build --release -p whassap -p whassap-bench"
+    timeout $T_BUILD cargo build --release -p whassap -p whassap-bench ||
+        die "cargo build failed (or took over ${T_BUILD}s)"
+fi
+[[ -x $WHASSAP && -x $BENCH ]] || die "$WHASSAP or $BENCH is missing (drop --no-build)"
+# Run copies, so that a rebuild during the run cannot mix versions.
+mkdir -p "$RUN/bin"
+cp "$WHASSAP" "$BENCH" "$RUN/bin/"
+WHASSAP=$RUN/bin/whassap BENCH=$RUN/bin/whassap-bench
+
+# 2,000 sessions need 2,000 descriptors in the server and as many in the generator.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+(($(ulimit -n) >= 2 * ACCOUNTS + 200)) || warn "only $(ulimit -n) file descriptors allowed"
+
+rm -rf "$OUT"
+mkdir -p "$OUT"
+{
+    echo "date: $(date -u +%FT%TZ)"
+    echo "mode: $([[ $QUICK == 1 ]] && echo quick || echo full)"
+    echo "host: $(nproc) CPUs, $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo), $(uname -sr)"
+    echo "whassap: $("$WHASSAP" --version 2>/dev/null || echo '?')"
+    echo "prosody: $(dpkg-query -W -f '${Version}' prosody 2>/dev/null || echo 'not installed')"
+    echo "ejabberd: $(dpkg-query -W -f '${Version}' ejabberd 2>/dev/null || echo 'not installed')"
+    echo "erlang: $(dpkg-query -W -f '${Version}' erlang-base 2>/dev/null || echo 'not installed')"
+    echo "lua: $(dpkg-query -W -f '${Version}' lua5.4 2>/dev/null || echo 'not installed')"
+    echo "accounts: $ACCOUNTS"
+} >"$OUT/run-info.txt"
+
+# --- process helpers ----------------------------------------------------------
+alive() { [[ -e /proc/$1 ]] && ! grep -q '^[0-9]* ([^)]*) Z' "/proc/$1/stat" 2>/dev/null; }
+
+port_listening() { ss -Hltn "sport = :$1" 2>/dev/null | grep -q .; }
+
+# wait_port ADDR PID LOG: until ADDR accepts connections, PID dies, or T_START.
+wait_port() {
+    local host=${1%:*} port=${1##*:} pid=$2 logfile=$3 deadline=$((SECONDS + T_START))
+    until (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null; do
+        if [[ -n $pid ]] && ! alive "$pid"; then
+            tail -n 20 "$logfile" >&2 || true
+            die "the server (pid $pid) exited before $1 answered; log: $logfile"
+        fi
+        ((SECONDS < deadline)) || {
+            tail -n 20 "$logfile" >&2 || true
+            die "$1 did not answer within ${T_START}s; log: $logfile"
+        }
+        sleep 0.2
+    done
+}
+
+# stop_pid PID NAME: SIGTERM, up to T_STOP seconds, then SIGKILL.
+stop_pid() {
+    local pid=$1 name=$2 deadline=$((SECONDS + T_STOP))
+    [[ -n $pid ]] && alive "$pid" || return 0
+    kill -TERM "$pid" 2>/dev/null || true
+    while alive "$pid" && ((SECONDS < deadline)); do sleep 0.2; done
+    if alive "$pid"; then
+        warn "$name (pid $pid) still running ${T_STOP}s after SIGTERM: SIGKILL"
+        kill -KILL "$pid" 2>/dev/null || true
+        sleep 1
+    fi
+    log "$name stopped"
+}
+
+check_ports_free() {
+    local p
+    for p in "$@"; do
+        if port_listening "$p"; then
+            ss -Hltnp "sport = :$p" >&2 || true
+            die "port $p is already in use"
+        fi
+    done
+}
+
+# --- the scenarios ------------------------------------------------------------
+# run_scenarios NAME ADDR PID
+run_scenarios() {
+    local name=$1 addr=$2 pid=$3 scenario started
+    local common=(--addr "$addr" --domain localhost --pubsub pubsub.localhost --prefix "$PREFIX"
+        --password "$PASSWORD" --pid "$pid" --label "$name")
+    local -A opts=(
+        [login]="--users $LOGIN_USERS --concurrency $LOGIN_CONCURRENCY"
+        [idle]="--users $IDLE_USERS --hold-secs $IDLE_HOLD_SECS"
+        [chat]="--users $CHAT_USERS --rate $CHAT_RATE --duration-secs $CHAT_SECS"
+        [pubsub-fanout]="--subscribers $PUBSUB_SUBSCRIBERS --items $PUBSUB_ITEMS"
+        [pep-fanout]="--subscribers $PEP_SUBSCRIBERS --items $PEP_ITEMS"
+    )
+    # idle first: it measures memory, which must start from a fresh server.
+    for scenario in idle login chat pubsub-fanout pep-fanout; do
+        alive "$pid" || { echo "$name: server died before $scenario" >>"$FAILURES"; die "$name is not running any more"; }
+        log "$name: $scenario ${opts[$scenario]}"
+        started=$(now)
+        # shellcheck disable=SC2086 # the options are meant to split
+        if timeout --kill-after=10 $T_SCENARIO "$BENCH" "$scenario" "${common[@]}" \
+            --json "$OUT/$name-$scenario.json" ${opts[$scenario]} 2>&1 | tee "$RUN/$name-$scenario.out"; then
+            log "$name: $scenario done in $(since "$started")s"
+            check_outcome "$OUT/$name-$scenario.json" "$name: $scenario"
+        else
+            warn "$name: $scenario failed or timed out after $(since "$started")s"
+            echo "$name: $scenario" >>"$FAILURES"
+        fi
+    done
+}
+
+# check_outcome FILE NAME: a scenario may exit 0 with errors in its outcome
+# (counted as failures) or with a saturated generator (only a warning: at
+# --quick sizes a phase can be a few milliseconds long).
+check_outcome() {
+    local line
+    while IFS= read -r line; do
+        warn "$2: ${line#* }"
+        if [[ $line == fail* ]]; then echo "$2: ${line#* }" >>"$FAILURES"; fi
+    done < <(python3 - "$1" <<'PY'
+import json, sys
+try:
+    o = json.load(open(sys.argv[1]))
+except (OSError, ValueError) as e:
+    print("fail no readable outcome (%s)" % e)
+    sys.exit()
+if o.get("errors"):
+    print("fail %d errors, first: %s" % (len(o["errors"]), o["errors"][0]))
+params, figures = o.get("params", {}), o.get("figures", {})
+if "subscribers" in params and figures.get("subscribers_reached", 0) < params["subscribers"]:
+    print("fail %d of %d subscribers reached" % (figures.get("subscribers_reached", 0), params["subscribers"]))
+if o.get("generator_saturated"):
+    print("warn the load generator was saturated")
+PY
+    )
+}
+
+smoke() {
+    log "$1: pre-flight (PLAIN and SCRAM-SHA-1 login, PubSub create and publish)"
+    timeout $T_SMOKE python3 "$ROOT/bench/xmpp_smoke.py" "$2" --user "${PREFIX}0" --password "$PASSWORD" ||
+        die "$1 failed the pre-flight check"
+}
+
+# --- Whassap ------------------------------------------------------------------
+run_whassap() {
+    local dir=$RUN/whassap started pid
+    mkdir -p "$dir"
+    check_ports_free "${WHASSAP_ADDR##*:}"
+    log "whassap: creating $ACCOUNTS accounts (whassap user add, 2 at a time)"
+    started=$(now)
+    timeout $T_REGISTER "$WHASSAP" user --data-dir "$dir" add "${PREFIX}0" --password "$PASSWORD" >/dev/null
+    seq 1 $((ACCOUNTS - 1)) | timeout $T_REGISTER xargs -P 2 -I{} \
+        "$WHASSAP" user --data-dir "$dir" add "${PREFIX}{}" --password "$PASSWORD" >/dev/null
+    local count
+    count=$(timeout 60 "$WHASSAP" user --data-dir "$dir" list | wc -l)
+    ((count >= ACCOUNTS)) || die "whassap: only $count accounts were created"
+    log "whassap: $ACCOUNTS accounts in $(since "$started")s"
+    echo "whassap registration: $ACCOUNTS accounts in $(since "$started") s (whassap user add, xargs -P 2)" >>"$OUT/run-info.txt"
+
+    "$WHASSAP" serve --allow-plaintext --data-dir "$dir" --c2s-listen "$WHASSAP_ADDR" \
+        --c2s-tls-listen '' --http-listen '' --log warn >"$RUN/whassap.log" 2>&1 &
+    pid=$!
+    trap 'stop_pid '"$pid"' whassap' EXIT
+    wait_port "$WHASSAP_ADDR" "$pid" "$RUN/whassap.log"
+    log "whassap: running as pid $pid on $WHASSAP_ADDR"
+    smoke whassap "$WHASSAP_ADDR"
+    run_scenarios whassap "$WHASSAP_ADDR" "$pid"
+    stop_pid "$pid" whassap
+}
+
+# --- Prosody ------------------------------------------------------------------
+run_prosody() {
+    local dir=$RUN/prosody started pid
+    mkdir -p "$dir/data"
+    cp "$ROOT/bench/prosody.cfg.lua" "$dir/"
+    chown -R prosody:prosody "$dir"
+    check_ports_free "${PROSODY_ADDR##*:}"
+    export BENCH_PROSODY_DIR=$dir BENCH_USERS=$ACCOUNTS
+    local cfg=$dir/prosody.cfg.lua
+
+    # prosodyctl takes ~30 ms per account (one Lua process each); every
+    # account has the same password, so register one and copy its file.
+    log "prosody: creating $ACCOUNTS accounts (prosodyctl register once, then copies)"
+    started=$(now)
+    timeout 60 prosodyctl --config "$cfg" register "${PREFIX}0" localhost "$PASSWORD" >"$dir/prosodyctl.out" 2>&1 ||
+        { cat "$dir/prosodyctl.out" >&2; die "prosody: prosodyctl register failed"; }
+    local accounts=$dir/data/localhost/accounts template i
+    template=$(<"$accounts/${PREFIX}0.dat")
+    for ((i = 1; i < ACCOUNTS; i++)); do
+        printf '%s\n' "$template" >"$accounts/$PREFIX$i.dat"
+    done
+    chown -R prosody:prosody "$dir"
+    log "prosody: $ACCOUNTS accounts in $(since "$started")s"
+    echo "prosody registration: $ACCOUNTS accounts in $(since "$started") s (prosodyctl register + copies)" >>"$OUT/run-info.txt"
+
+    # Prosody refuses to run as root; setpriv execs, so $! is Prosody itself.
+    setpriv --reuid=prosody --regid=prosody --init-groups -- \
+        prosody -F --config "$cfg" >"$dir/stdout.log" 2>&1 </dev/null &
+    pid=$!
+    trap 'stop_pid '"$pid"' prosody' EXIT
+    wait_port "$PROSODY_ADDR" "$pid" "$dir/prosody.log"
+    log "prosody: running as pid $pid on $PROSODY_ADDR"
+    smoke prosody "$PROSODY_ADDR"
+    run_scenarios prosody "$PROSODY_ADDR" "$pid"
+    stop_pid "$pid" prosody
+}
+
+# --- ejabberd -----------------------------------------------------------------
+# Registers accounts PREFIX0..PREFIX(N-1) through one Erlang node that calls
+# ejabberd_auth:try_register over distribution, with 2 workers.
+EJABBERD_REGISTER='
+[NodeS, Prefix, Host, Pass, CountS, JobsS] = init:get_plain_arguments(),
+Node = list_to_atom(NodeS), Count = list_to_integer(CountS), Jobs = list_to_integer(JobsS),
+Reg = fun(I) ->
+    U = list_to_binary(Prefix ++ integer_to_list(I)),
+    case rpc:call(Node, ejabberd_auth, try_register, [U, list_to_binary(Host), list_to_binary(Pass)], 60000) of
+        ok -> ok;
+        {error, exists} -> ok;
+        Other -> {U, Other}
+    end
+end,
+Self = self(),
+Workers = [spawn_link(fun() ->
+        Self ! {done, [R || R <- [Reg(I) || I <- lists:seq(J, Count - 1, Jobs)], R =/= ok]}
+    end) || J <- lists:seq(0, Jobs - 1)],
+Errors = lists:append([receive {done, E} -> E end || _ <- Workers]),
+case Errors of
+    [] -> halt(0);
+    [First | _] -> io:format(standard_error, "~p failed, first: ~p~n", [length(Errors), First]), halt(1)
+end.'
+
+run_ejabberd() {
+    local dir=$RUN/ejabberd started pid=
+    mkdir -p "$dir/spool" "$dir/log"
+    cp "$ROOT/bench/ejabberd.yml" "$dir/"
+    # The node uses a fixed distribution port on 127.0.0.1 instead of epmd,
+    # and a cookie of its own (no ~/.erlang.cookie is read or written).
+    cat >"$dir/ejabberdctl.cfg" <<EOF
+ERLANG_NODE=$EJABBERD_NODE
+ERL_OPTIONS="-setcookie $EJABBERD_COOKIE -env ERL_CRASH_DUMP_BYTES 0"
+INET_DIST_INTERFACE=127.0.0.1
+ERL_DIST_PORT=$EJABBERD_DIST_PORT
+ERL_MAX_PORTS=65536
+EJABBERD_PID_PATH=$dir/ejabberd.pid
+EJABBERD_BYPASS_WARNINGS=true
+EOF
+    chown -R ejabberd:ejabberd "$dir"
+    check_ports_free "${EJABBERD_ADDR##*:}" "$EJABBERD_DIST_PORT"
+    # Run ejabberdctl as the ejabberd user ourselves: as root it would `su`,
+    # and PAM resets the open-files limit to 1024, which 2,000 sessions
+    # exceed (ejabberd then fails accepts, Mnesia cannot open files, and the
+    # node shuts down). setpriv keeps this shell's limit.
+    local ctl=(setpriv --reuid=ejabberd --regid=ejabberd --init-groups env HOME="$dir"
+        ejabberdctl --config "$dir/ejabberd.yml" --ctl-config "$dir/ejabberdctl.cfg"
+        --spool "$dir/spool" --logs "$dir/log")
+
+    trap 'stop_pid "$(cat '"$dir"'/ejabberd.pid 2>/dev/null)" ejabberd' EXIT
+    timeout 60 "${ctl[@]}" start || die "ejabberd: ejabberdctl start failed"
+    local deadline=$((SECONDS + T_START))
+    until [[ -s $dir/ejabberd.pid ]]; do
+        ((SECONDS < deadline)) || { tail -n 20 "$dir/log/ejabberd.log" >&2 || true; die "ejabberd wrote no pid file in ${T_START}s"; }
+        sleep 0.2
+    done
+    pid=$(<"$dir/ejabberd.pid")
+    wait_port "$EJABBERD_ADDR" "$pid" "$dir/log/ejabberd.log"
+    log "ejabberd: running as pid $pid on $EJABBERD_ADDR (node $EJABBERD_NODE)"
+
+    # `ejabberdctl register` starts an Erlang VM per account (~0.35 s each).
+    log "ejabberd: creating $ACCOUNTS accounts (ejabberd_auth:try_register over Erlang distribution)"
+    started=$(now)
+    timeout $T_REGISTER erl -sname "whassapbenchreg$$@localhost" -hidden -noinput \
+        -setcookie "$EJABBERD_COOKIE" -erl_epmd_port "$EJABBERD_DIST_PORT" -start_epmd false -dist_listen false \
+        -eval "$EJABBERD_REGISTER" -extra "$EJABBERD_NODE" "$PREFIX" localhost "$PASSWORD" "$ACCOUNTS" 2 ||
+        die "ejabberd: registering the accounts failed"
+    log "ejabberd: $ACCOUNTS accounts in $(since "$started")s"
+    echo "ejabberd registration: $ACCOUNTS accounts in $(since "$started") s (erl rpc ejabberd_auth:try_register, 2 workers)" >>"$OUT/run-info.txt"
+
+    smoke ejabberd "$EJABBERD_ADDR"
+    run_scenarios ejabberd "$EJABBERD_ADDR" "$pid"
+    stop_pid "$pid" ejabberd
+}
+
+# --- main ---------------------------------------------------------------------
+log "run directory $RUN; results in $OUT; $ACCOUNTS accounts per server; $([[ $QUICK == 1 ]] && echo quick || echo full) sizes"
+total_started=$(now)
+for server in $SERVERS; do
+    case $server in whassap | prosody | ejabberd) ;; *) die "unknown server $server" ;; esac
+    server_started=$(now)
+    log "=== $server"
+    # One subshell per server: its EXIT trap stops the server whatever happens,
+    # and a failure skips to the next server.
+    set +e
+    (
+        set -e
+        trap 'exit 130' INT TERM
+        "run_$server"
+    )
+    rc=$?
+    set -e
+    ((rc == 130)) && exit 130
+    if ((rc != 0)); then
+        warn "$server: aborted (exit $rc)"
+        echo "$server: aborted" >>"$FAILURES"
+    fi
+    log "=== $server: $(since "$server_started")s"
+done
+
+if compgen -G "$OUT/*.json" >/dev/null; then
+    log "report: $REPORT"
+    timeout $T_REPORT "$BENCH" report --dir "$OUT" --out "$REPORT" ||
+        { warn "whassap-bench report failed"; echo "report" >>"$FAILURES"; }
+else
+    warn "no outcome was written: no report"
+    echo "report: no outcomes" >>"$FAILURES"
+fi
+
+log "total $(since "$total_started")s"
+if [[ -s $FAILURES ]]; then
+    warn "some steps failed:"
+    sed 's/^/    /' "$FAILURES" >&2
+    exit 1
+fi
+log "all servers and scenarios done"
