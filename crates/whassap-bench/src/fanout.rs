@@ -71,11 +71,12 @@ async fn serve_subscriber(
     mut c: Client,
     features: Vec<String>,
     presence: Option<String>,
-    arrivals: mpsc::UnboundedSender<(u64, Instant)>,
+    arrivals: mpsc::UnboundedSender<(u64, Instant, usize)>,
+    index: usize,
 ) {
     while let Ok(el) = c.recv().await {
         if let Some(n) = item_number(&el) {
-            let _ = arrivals.send((n, Instant::now()));
+            let _ = arrivals.send((n, Instant::now(), index));
             continue;
         }
         if el.name() == "presence" && el.attr("type") == Some("subscribe") {
@@ -212,12 +213,20 @@ pub async fn run(target: &Target, via: Via, subscribers: usize, items: usize) ->
     out.errors.extend(errors);
     let connected = subs.len();
     let caps_presence = (via == Via::Pep).then(|| format!("<presence xmlns='jabber:client'><c xmlns='http://jabber.org/protocol/caps' hash='sha-1' node='{CAPS_NODE}' ver='{ver}'/></presence>"));
-    for c in subs {
+    let indices: Vec<usize> = subs
+        .iter()
+        .filter_map(|c| {
+            let user = c.jid().split('@').next()?;
+            user.strip_prefix(target.prefix.as_str())?.parse().ok()
+        })
+        .collect();
+    for (c, index) in subs.into_iter().zip(indices.iter().copied()) {
         tokio::spawn(serve_subscriber(
             c,
             features.clone(),
             caps_presence.clone(),
             arrivals_tx.clone(),
+            index,
         ));
     }
     let mut publisher = match approver {
@@ -259,13 +268,25 @@ pub async fn run(target: &Target, via: Via, subscribers: usize, items: usize) ->
         timeout,
     )
     .await;
-    let (reached, _) = match reached {
+    let (reached, _, got) = match reached {
         Ok(r) => r,
         Err(e) => {
             out.errors.push(e);
             return out;
         }
     };
+    let missing: Vec<String> = indices
+        .iter()
+        .filter(|i| !got.contains(i))
+        .map(|i| target.user(*i))
+        .collect();
+    if !missing.is_empty() {
+        progress(&format!(
+            "{}: not reached by the first item: {}",
+            target.label,
+            missing.join(" ")
+        ));
+    }
     out.figure("subscribers_reached", reached as f64);
     let before = Sample::take(target.pid);
     let mut latencies = Vec::with_capacity(items);
@@ -281,7 +302,7 @@ pub async fn run(target: &Target, via: Via, subscribers: usize, items: usize) ->
         )
         .await
         {
-            Ok((got, last)) => {
+            Ok((got, last, _)) => {
                 delivered += got;
                 latencies.push(last.as_secs_f64() * 1000.0);
             }
@@ -316,25 +337,25 @@ async fn publish_and_wait(
     xml: &str,
     n: u64,
     expected: usize,
-    arrivals: &mut mpsc::UnboundedReceiver<(u64, Instant)>,
+    arrivals: &mut mpsc::UnboundedReceiver<(u64, Instant, usize)>,
     timeout: Duration,
-) -> Result<(usize, Duration), String> {
+) -> Result<(usize, Duration, std::collections::HashSet<usize>), String> {
     let t0 = Instant::now();
     iq(publisher, xml).await?;
     let deadline = tokio::time::Instant::now() + timeout;
-    let mut got = 0;
+    let mut got = std::collections::HashSet::new();
     let mut last = t0;
-    while got < expected {
+    while got.len() < expected {
         match tokio::time::timeout_at(deadline, arrivals.recv()).await {
-            Ok(Some((m, at))) if m == n => {
-                got += 1;
+            Ok(Some((m, at, who))) if m == n => {
+                got.insert(who);
                 last = last.max(at);
             }
             Ok(Some(_)) => {}
             Ok(None) | Err(_) => break,
         }
     }
-    Ok((got, last - t0))
+    Ok((got.len(), last - t0, got))
 }
 
 fn rand_suffix() -> u64 {
