@@ -345,3 +345,35 @@ impl Raw {
             .expect("bound JID")
     }
 }
+
+/// Is the Python module slixmpp importable?
+pub fn slixmpp_available() -> bool {
+    std::process::Command::new("python3")
+        .args(["-c", "import slixmpp"])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+/// Run `interop/SCRIPT HOST PORT` with python3 and return whether it
+/// succeeded, with its output (stdout then stderr).
+pub async fn run_interop_script(script: &str, port: u16) -> (bool, String) {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../interop")
+        .join(script);
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("python3")
+            .arg(script)
+            .args(["127.0.0.1", &port.to_string()])
+            .output()
+            .expect("python3 runs")
+    })
+    .await
+    .expect("interop script task");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}

@@ -2,18 +2,7 @@
 //! presence, a message exchange and offline delivery. Skipped loudly when
 //! slixmpp is not installed (./scripts/test.sh installs it).
 
-use std::path::PathBuf;
-use std::process::Command;
-
 use whassap_tests::*;
-
-fn slixmpp_available() -> bool {
-    Command::new("python3")
-        .args(["-c", "import slixmpp"])
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false)
-}
 
 #[tokio::test]
 async fn slixmpp_clients_chat_through_whassap() {
@@ -27,23 +16,8 @@ async fn slixmpp_clients_chat_through_whassap() {
     let s = TestServer::start().await;
     s.user("alice").await;
     s.user("bob").await;
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../interop/slixmpp_im.py");
-    let port = s.c2s.port().to_string();
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new("python3")
-            .arg(script)
-            .args(["127.0.0.1", &port])
-            .output()
-            .expect("python3 runs")
-    })
-    .await
-    .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (ok, text) = run_interop_script("slixmpp_im.py", s.c2s.port()).await;
     s.stop().await;
-    assert!(out.status.success(), "slixmpp interop failed:\n{text}");
+    assert!(ok, "slixmpp interop failed:\n{text}");
     assert!(text.contains("5 passed, 0 failed"), "{text}");
 }

@@ -244,24 +244,8 @@ impl Request<'_> {
                     subid: stanza::random_id(),
                     state: state.to_string(),
                 };
-                self.server
-                    .store
-                    .pubsub_put_subscription(
-                        self.service,
-                        name,
-                        &StoredSubscription {
-                            jid: jid.clone(),
-                            subid: sub.subid.clone(),
-                            state: sub.state.clone(),
-                        },
-                    )
+                self.put_subscription(name, &node, &jid, sub.clone())
                     .await?;
-                write(&node, |n| {
-                    n.subscriptions
-                        .entry(jid.clone())
-                        .or_default()
-                        .push(sub.clone())
-                });
                 sub
             }
         };
@@ -327,6 +311,35 @@ impl Request<'_> {
             ),
         );
         Ok((Some(payload), None))
+    }
+
+    /// Store a subscription, then record it in memory (replacing one with
+    /// the same subid).
+    pub(super) async fn put_subscription(
+        &self,
+        name: &str,
+        node: &super::SharedNode,
+        jid: &str,
+        sub: Sub,
+    ) -> Result<(), PsError> {
+        self.server
+            .store
+            .pubsub_put_subscription(
+                self.service,
+                name,
+                &StoredSubscription {
+                    jid: jid.to_string(),
+                    subid: sub.subid.clone(),
+                    state: sub.state.clone(),
+                },
+            )
+            .await?;
+        write(node, |n| {
+            let v = n.subscriptions.entry(jid.to_string()).or_default();
+            v.retain(|s| s.subid != sub.subid);
+            v.push(sub);
+        });
+        Ok(())
     }
 
     /// Names of the service's nodes (or just `node`).

@@ -3,7 +3,6 @@
 
 use minidom::Element;
 use whassap_proto::ns;
-use whassap_store::StoredSubscription;
 
 use super::config::MaxItems;
 use super::handlers::{pubsub_payload, Outcome, Request};
@@ -182,23 +181,7 @@ impl Request<'_> {
                         subid: existing.unwrap_or_else(stanza::random_id),
                         state: state.to_string(),
                     };
-                    self.server
-                        .store
-                        .pubsub_put_subscription(
-                            self.service,
-                            name,
-                            &StoredSubscription {
-                                jid: jid.clone(),
-                                subid: sub.subid.clone(),
-                                state: sub.state.clone(),
-                            },
-                        )
-                        .await?;
-                    write(&node, |n| {
-                        let v = n.subscriptions.entry(jid.clone()).or_default();
-                        v.retain(|s| s.subid != sub.subid);
-                        v.push(sub);
-                    });
+                    self.put_subscription(name, &node, &jid, sub).await?;
                 }
                 _ => return Err(PsError::new("bad-request")),
             }
