@@ -4,10 +4,9 @@
 
 use std::sync::Arc;
 
-use tokio::sync::mpsc;
 use whassap_proto::scram::{Hash, ScramClient, ScramServer, StoredCredentials};
 use whassap_server::pubsub::notify::{items_event, Notification};
-use whassap_server::registry::{Outbound, Registry, SessionHandle};
+use whassap_server::registry::{Registry, SessionHandle};
 use whassap_xml::{Limits, StreamEvent, StreamParser};
 
 fn main() {
@@ -61,14 +60,13 @@ fn scram_sha1_server_verification(bencher: divan::Bencher) {
     });
 }
 
-fn sessions(n: usize) -> (Vec<Arc<SessionHandle>>, Vec<mpsc::Receiver<Outbound>>) {
+fn sessions(n: usize) -> Vec<Arc<SessionHandle>> {
     (0..n)
         .map(|i| {
-            let (tx, rx) = mpsc::channel(1024);
-            let s = SessionHandle::new(i as u64, format!("user{i}@localhost"), "r".into(), tx);
-            (Arc::new(s), rx)
+            let s = SessionHandle::new(i as u64, format!("user{i}@localhost"), "r".into(), 1024);
+            Arc::new(s)
         })
-        .unzip()
+        .collect()
 }
 
 #[divan::bench]
@@ -87,14 +85,14 @@ fn fanout_serialise_once(bencher: divan::Bencher) {
 
 #[divan::bench(args = [1000])]
 fn fanout_queue_per_1000_recipients(bencher: divan::Bencher, n: usize) {
-    let (handles, mut receivers) = sessions(n);
+    let handles = sessions(n);
     let note = Notification::new("pubsub.localhost", "headline", items_event("n", vec![]));
     bencher.bench_local(|| {
         for s in &handles {
             note.send(s);
         }
-        for rx in &mut receivers {
-            while rx.try_recv().is_ok() {}
+        for s in &handles {
+            s.queue().drain(usize::MAX, drop);
         }
     });
 }
@@ -102,7 +100,7 @@ fn fanout_queue_per_1000_recipients(bencher: divan::Bencher, n: usize) {
 #[divan::bench]
 fn routing_lookup_in_10000_sessions(bencher: divan::Bencher) {
     let registry = Registry::default();
-    let (handles, _receivers) = sessions(10_000);
+    let handles = sessions(10_000);
     for h in &handles {
         registry.insert(h.clone());
     }

@@ -56,6 +56,9 @@ impl Outcome {
             if ops > 0.0 {
                 self.figure(name, cpu / ops * per);
             }
+            if let Some(sys) = delta.server_sys_ms.filter(|_| cpu > 0.0) {
+                self.figure("server_kernel_share", sys / cpu);
+            }
         }
         if let Some(rss) = delta.server_rss_end_kib {
             self.figure("server_rss_kib", rss);

@@ -7,13 +7,21 @@ const TICKS_PER_SECOND: f64 = 100.0;
 
 /// CPU time (user + system) of a process in milliseconds.
 pub fn cpu_ms(pid: u32) -> Option<f64> {
+    cpu_times_ms(pid).map(|(user, system)| user + system)
+}
+
+/// CPU time of a process in milliseconds: `(user, system)`. System time is
+/// the kernel working for the process: for a server on loopback, mostly the
+/// TCP stack sending (and, on loopback, receiving) its writes.
+pub fn cpu_times_ms(pid: u32) -> Option<(f64, f64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name may hold spaces: fields are counted after its ')'.
     let after = stat.rsplit_once(')')?.1;
     let fields: Vec<&str> = after.split_whitespace().collect();
     let utime: f64 = fields.get(11)?.parse().ok()?;
     let stime: f64 = fields.get(12)?.parse().ok()?;
-    Some((utime + stime) * 1000.0 / TICKS_PER_SECOND)
+    let ms = |ticks: f64| ticks * 1000.0 / TICKS_PER_SECOND;
+    Some((ms(utime), ms(stime)))
 }
 
 /// Resident set size of a process in KiB.
@@ -29,7 +37,7 @@ pub fn rss_kib(pid: u32) -> Option<f64> {
 #[derive(Clone, Copy, Debug)]
 pub struct Sample {
     at: Instant,
-    server_cpu_ms: Option<f64>,
+    server_cpu_ms: Option<(f64, f64)>,
     server_rss_kib: Option<f64>,
     own_cpu_ms: Option<f64>,
 }
@@ -41,6 +49,8 @@ pub struct Delta {
     pub wall_s: f64,
     /// Server CPU time in milliseconds (None without a pid).
     pub server_cpu_ms: Option<f64>,
+    /// The part of it spent in the kernel, in milliseconds.
+    pub server_sys_ms: Option<f64>,
     /// Change of the server's RSS in KiB.
     pub server_rss_kib: Option<f64>,
     /// The server's RSS at the end, KiB.
@@ -54,7 +64,7 @@ impl Sample {
     pub fn take(pid: Option<u32>) -> Sample {
         Sample {
             at: Instant::now(),
-            server_cpu_ms: pid.and_then(cpu_ms),
+            server_cpu_ms: pid.and_then(cpu_times_ms),
             server_rss_kib: pid.and_then(rss_kib),
             own_cpu_ms: cpu_ms(std::process::id()),
         }
@@ -70,7 +80,14 @@ impl Sample {
         let own = diff(self.own_cpu_ms, later.own_cpu_ms).unwrap_or(0.0);
         Delta {
             wall_s,
-            server_cpu_ms: diff(self.server_cpu_ms, later.server_cpu_ms),
+            server_cpu_ms: diff(
+                self.server_cpu_ms.map(|(u, s)| u + s),
+                later.server_cpu_ms.map(|(u, s)| u + s),
+            ),
+            server_sys_ms: diff(
+                self.server_cpu_ms.map(|(_, s)| s),
+                later.server_cpu_ms.map(|(_, s)| s),
+            ),
             server_rss_kib: diff(self.server_rss_kib, later.server_rss_kib),
             server_rss_end_kib: later.server_rss_kib,
             generator_load: if wall_s > 0.0 {

@@ -9,6 +9,7 @@ pub mod config;
 pub mod error;
 pub mod metrics;
 pub mod modules;
+pub mod outqueue;
 pub mod pubsub;
 pub mod registry;
 pub mod router;

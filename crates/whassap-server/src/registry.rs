@@ -11,8 +11,9 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use dashmap::DashMap;
 use minidom::Element;
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+
+use crate::outqueue::{OutQueue, PushError};
 
 /// Presence-related state of one session.
 #[derive(Debug, Default)]
@@ -21,8 +22,12 @@ pub struct PresenceState {
     pub available: bool,
     /// Priority from its last available presence.
     pub priority: i8,
-    /// Its last available presence as sent (with `from`), and when.
-    pub last: Option<(Element, String)>,
+    /// Its last available presence as sent (with `from`, without `to`),
+    /// serialised, and when. Kept as the bytes already sent to the user's
+    /// own resources rather than as a tree: a few hundred bytes instead of a
+    /// dozen allocations per session; it is parsed again only to answer a
+    /// probe or a new subscription.
+    pub last: Option<(Bytes, String)>,
     /// JIDs that got directed presence from this session (outside the roster).
     pub directed: HashSet<String>,
     /// Entity capabilities `ver` advertised in its presence.
@@ -74,15 +79,15 @@ pub struct SessionHandle {
     pub presence: Mutex<PresenceState>,
     /// The full JID escaped for an XML attribute (for [`Outbound::Addressed`]).
     pub full_escaped: Bytes,
-    tx: mpsc::Sender<Outbound>,
+    queue: OutQueue,
     kill: CancellationToken,
     kill_reason: Mutex<Option<&'static str>>,
     sent: AtomicU64,
 }
 
 impl SessionHandle {
-    /// A handle whose writer reads `tx`'s other end.
-    pub fn new(id: u64, bare: String, resource: String, tx: mpsc::Sender<Outbound>) -> Self {
+    /// A handle with an empty outbound queue of `queue_capacity` items.
+    pub fn new(id: u64, bare: String, resource: String, queue_capacity: usize) -> Self {
         let full = format!("{bare}/{resource}");
         SessionHandle {
             full_escaped: Bytes::from(crate::stanza::escape(&full)),
@@ -93,7 +98,7 @@ impl SessionHandle {
             roster_interested: AtomicBool::new(false),
             blocklist_interested: AtomicBool::new(false),
             presence: Mutex::new(PresenceState::default()),
-            tx,
+            queue: OutQueue::new(queue_capacity),
             kill: CancellationToken::new(),
             kill_reason: Mutex::new(None),
             sent: AtomicU64::new(0),
@@ -116,17 +121,17 @@ impl SessionHandle {
     }
 
     fn push(&self, item: Outbound) -> bool {
-        match self.tx.try_send(item) {
+        match self.queue.push(item) {
             Ok(()) => {
                 self.sent.fetch_add(1, Ordering::Relaxed);
                 true
             }
-            Err(mpsc::error::TrySendError::Full(_)) => {
+            Err(PushError::Full) => {
                 tracing::warn!(session = %self.full, "outbound queue full: the client is not reading; closing");
                 self.kill(Some("policy-violation"));
                 false
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
+            Err(PushError::Closed) => false,
         }
     }
 
@@ -170,6 +175,11 @@ impl SessionHandle {
             .lock()
             .map(|p| (p.available, p.priority))
             .unwrap_or((false, 0))
+    }
+
+    /// The queue the session's writer task drains.
+    pub fn queue(&self) -> &OutQueue {
+        &self.queue
     }
 
     /// Stanzas queued so far.

@@ -42,8 +42,14 @@ static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Connections of a file database: several readers (WAL lets them read
-/// while one writes); writers queue on SQLite's lock.
-const SQLITE_CONNECTIONS: u32 = 8;
+/// while one writes); writers queue on SQLite's lock. Two per core, at
+/// least four and at most sixteen: each connection is a thread with its own
+/// page cache (up to 2 MiB), so more than the cores can keep busy only costs
+/// memory.
+fn sqlite_connections() -> u32 {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    (cores * 2).clamp(4, 16) as u32
+}
 
 /// What can go wrong in the store.
 #[derive(Debug, thiserror::Error)]
@@ -101,7 +107,7 @@ impl Store {
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT);
         let pool = SqlitePoolOptions::new()
-            .max_connections(SQLITE_CONNECTIONS)
+            .max_connections(sqlite_connections())
             .connect_with(options)
             .await?;
         Self::migrate_sqlite(pool).await

@@ -77,6 +77,12 @@ impl Driver {
         }
     }
 
+    /// Free the parser's temporary buffers (see
+    /// [`StreamParser`](crate::StreamParser)'s idle release).
+    pub(crate) fn release_temporaries(&mut self) {
+        self.parser.release_temporaries();
+    }
+
     fn remember(&mut self, used: &[u8]) {
         if used.len() >= 3 {
             self.recent.copy_from_slice(&used[used.len() - 3..]);
@@ -126,13 +132,16 @@ struct Head {
 impl ElementGuard {
     /// A guard for one element whose parent scope has `inherited`
     /// declarations (the stream header's, for a stanza).
-    pub(crate) fn new(limits: &Limits, inherited: Option<&Declarations>) -> ElementGuard {
+    pub(crate) fn new(limits: &Limits, inherited: Option<Declarations>) -> ElementGuard {
         let (builder, inherited_default, strip_inherited) = match inherited {
-            Some(decls) => (
-                TreeBuilder::new().with_prefixes_stack(vec![decls.clone().into()]),
-                decls.contains_key(&None),
-                true,
-            ),
+            Some(decls) => {
+                let has_default = decls.contains_key(&None);
+                (
+                    TreeBuilder::new().with_prefixes_stack(vec![decls.into()]),
+                    has_default,
+                    true,
+                )
+            }
             None => (TreeBuilder::new(), false, false),
         };
         ElementGuard {

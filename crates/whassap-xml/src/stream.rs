@@ -64,7 +64,9 @@ pub struct StreamParser {
     pos: usize,
     state: State,
     /// Namespace declarations of the stream header, inherited by stanzas.
-    decls: Declarations,
+    /// A plain boxed slice, not a map: every connected session keeps it, and
+    /// a `BTreeMap` node for two entries is over 500 bytes.
+    decls: Box<[(Option<String>, String)]>,
     /// An event to return before parsing further (the end of a self-closed root).
     queued: Option<StreamEvent>,
     /// Whether a leading byte order mark was looked for.
@@ -83,7 +85,7 @@ impl StreamParser {
             buf: Vec::new(),
             pos: 0,
             state: State::Prolog { bytes: 0 },
-            decls: Declarations::new(),
+            decls: Box::default(),
             queued: None,
             bom_checked: false,
         }
@@ -166,9 +168,25 @@ impl StreamParser {
                 }
                 Pulled::NeedMoreData | Pulled::Eof => {
                     self.check_pending()?;
+                    self.release_idle_buffers();
                     return Ok(None);
                 }
             }
+        }
+    }
+
+    /// Between stanzas, with every received byte consumed, give back the
+    /// input buffer and the XML lexer's token buffer (which rxml reserves at
+    /// the token limit): an idle session then holds neither. The next read
+    /// allocates them again, which costs far less than keeping them for
+    /// every connected client.
+    fn release_idle_buffers(&mut self) {
+        if self.pos == self.buf.len() {
+            self.buf = Vec::new();
+            self.pos = 0;
+        }
+        if matches!(self.state, State::Open | State::Closed) {
+            self.driver.release_temporaries();
         }
     }
 
@@ -213,7 +231,7 @@ impl StreamParser {
                             unreachable!("in header state")
                         };
                         let (header, decls) = h.finish()?;
-                        self.decls = decls;
+                        self.decls = decls.into_iter().collect();
                         Ok(Some(StreamEvent::Start(header)))
                     }
                     _ => Err(unexpected()),
@@ -231,7 +249,10 @@ impl StreamParser {
                     }
                 }
                 RawEvent::ElementHeadOpen(..) => {
-                    let mut guard = Box::new(ElementGuard::new(&self.limits, Some(&self.decls)));
+                    let mut guard = Box::new(ElementGuard::new(
+                        &self.limits,
+                        Some(self.decls.iter().cloned().collect()),
+                    ));
                     guard.process(ev)?;
                     self.state = State::Stanza(guard);
                     Ok(None)

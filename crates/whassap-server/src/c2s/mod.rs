@@ -35,9 +35,7 @@ pub async fn accept_loop(server: Arc<Server>, listener: TcpListener, direct_tls:
         };
         let _ = tcp.set_nodelay(true);
         let s = server.clone();
-        server
-            .tasks
-            .spawn(async move { serve_tcp(s, tcp, peer, direct_tls).await });
+        server.tasks.spawn(serve_tcp(s, tcp, peer, direct_tls));
     }
 }
 
@@ -51,33 +49,24 @@ fn limits(server: &Server) -> Limits {
 async fn serve_tcp(server: Arc<Server>, tcp: TcpStream, peer: SocketAddr, direct_tls: bool) {
     let _conn = server.connection_guard();
     let deadline = Instant::now() + server.config.auth_timeout;
+    // The TLS paths and the negotiation are boxed: their futures (a TLS
+    // stream, SASL state, store queries) are many KiB, and a plaintext
+    // session that has bound should not carry that size for its whole life.
     if direct_tls {
-        let tls = match tokio::time::timeout_at(deadline, server.tls.accept(tcp)).await {
-            Ok(Ok(tls)) => tls,
-            Ok(Err(e)) => {
-                tracing::debug!(%peer, "TLS handshake failed: {e}");
-                return;
-            }
-            Err(_) => return,
-        };
-        let t = TcpTransport::new(tls, limits(&server), false);
-        serve_transport(server, t, peer, true, deadline).await;
+        Box::pin(serve_tls(server, tcp, peer, deadline, "TLS")).await;
         return;
     }
     let mut plain = TcpTransport::new(tcp, limits(&server), true);
-    match negotiate(&server, &mut plain, peer, false, deadline).await {
+    match Box::pin(negotiate(&server, &mut plain, peer, false, deadline)).await {
         Some(Negotiated::StartTls) => {
-            let tcp = plain.into_inner();
-            let tls = match tokio::time::timeout_at(deadline, server.tls.accept(tcp)).await {
-                Ok(Ok(tls)) => tls,
-                Ok(Err(e)) => {
-                    tracing::debug!(%peer, "STARTTLS handshake failed: {e}");
-                    return;
-                }
-                Err(_) => return,
-            };
-            let t = TcpTransport::new(tls, limits(&server), false);
-            serve_transport(server, t, peer, true, deadline).await;
+            Box::pin(serve_tls(
+                server,
+                plain.into_inner(),
+                peer,
+                deadline,
+                "STARTTLS",
+            ))
+            .await;
         }
         Some(Negotiated::Bound {
             username,
@@ -90,6 +79,27 @@ async fn serve_tcp(server: Arc<Server>, tcp: TcpStream, peer: SocketAddr, direct
     }
 }
 
+/// Handshake TLS on `tcp` (direct TLS, or after STARTTLS), then serve the
+/// stream over it.
+async fn serve_tls(
+    server: Arc<Server>,
+    tcp: TcpStream,
+    peer: SocketAddr,
+    deadline: Instant,
+    what: &'static str,
+) {
+    let tls = match tokio::time::timeout_at(deadline, server.tls.accept(tcp)).await {
+        Ok(Ok(tls)) => tls,
+        Ok(Err(e)) => {
+            tracing::debug!(%peer, "{what} handshake failed: {e}");
+            return;
+        }
+        Err(_) => return,
+    };
+    let t = TcpTransport::new(tls, limits(&server), false);
+    serve_transport(server, t, peer, true, deadline).await;
+}
+
 /// Drive a stream on any transport from its header to its end: negotiation
 /// (bounded by `deadline`), then the session. Used by every c2s door.
 pub async fn serve_transport<T: Transport>(
@@ -99,7 +109,7 @@ pub async fn serve_transport<T: Transport>(
     secure: bool,
     deadline: Instant,
 ) {
-    match negotiate(&server, &mut t, peer, secure, deadline).await {
+    match Box::pin(negotiate(&server, &mut t, peer, secure, deadline)).await {
         Some(Negotiated::Bound {
             username,
             resource,

@@ -1,6 +1,7 @@
 //! A bound c2s session: the reader loop that hands stanzas to the modules,
 //! and the writer task that drains the session's bounded queue.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -8,7 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use minidom::Element;
-use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 use whassap_xml::StreamEvent;
 
 use super::transport::{EventReader, FrameWriter, Framing, Transport};
@@ -32,22 +33,27 @@ pub struct Ctx {
 }
 
 /// Register the session, answer the bind request and serve it until it ends.
-pub async fn run<T: Transport>(
+///
+/// The setup runs when this is called; the returned future only holds what
+/// the session needs while it lives (the server, its handle, the reader and
+/// the writer task), so that every connected client's task stays small: an
+/// `async fn` would keep its arguments (the bind request among them) for
+/// the session's whole life.
+pub fn run<T: Transport>(
     server: Arc<Server>,
     transport: T,
     peer: SocketAddr,
     username: String,
     resource: String,
     bind_iq: Element,
-) {
+) -> impl Future<Output = ()> + Send {
     let framing = transport.framing();
     let bare = format!("{username}@{}", server.config.domain);
-    let (tx, rx) = mpsc::channel(server.config.session_queue);
     let handle = Arc::new(SessionHandle::new(
         server.registry.next_id(),
         bare,
         resource,
-        tx,
+        server.config.session_queue,
     ));
     if let Some(old) = server.registry.insert(handle.clone()) {
         tracing::info!(session = %old.full, "replaced by a new session with the same resource");
@@ -56,14 +62,8 @@ pub async fn run<T: Transport>(
     server.metrics.sessions.fetch_add(1, Ordering::Relaxed);
     tracing::info!(session = %handle.full, %peer, "session started");
 
-    let (mut reader, writer) = transport.split();
-    let writer_task = tokio::spawn(write_loop(
-        writer,
-        rx,
-        handle.clone(),
-        framing,
-        server.clone(),
-    ));
+    let (reader, writer) = transport.split();
+    let writer_task = tokio::spawn(write_loop(writer, handle.clone(), framing, server.clone()));
 
     let mut bound = stanza::iq_result(&bind_iq, None);
     stanza::remove_attr(&mut bound, "to");
@@ -74,9 +74,19 @@ pub async fn run<T: Transport>(
     handle.send_element(&bound);
 
     let ctx = Ctx {
-        server: server.clone(),
-        session: handle.clone(),
+        server,
+        session: handle,
     };
+    async move {
+        read_loop(&ctx, reader).await;
+        Box::pin(finish(ctx, writer_task)).await;
+    }
+}
+
+/// Hand each stanza the client sends to its module until the stream ends,
+/// fails or the session is killed.
+async fn read_loop<R: EventReader>(ctx: &Ctx, mut reader: R) {
+    let (server, handle) = (&ctx.server, &ctx.session);
     loop {
         let event = tokio::select! {
             biased;
@@ -90,7 +100,10 @@ pub async fn run<T: Transport>(
         match event {
             Ok(Some(StreamEvent::Stanza(el))) => {
                 Metrics::inc(&server.metrics.stanzas_in);
-                if let Err(condition) = handle_stanza(&ctx, el).await {
+                // Boxed: a module's future (store queries included) is
+                // several KiB; inline, every session's task would be that
+                // large while it waits for its next stanza.
+                if let Err(condition) = Box::pin(handle_stanza(ctx, el)).await {
                     handle.kill(Some(condition));
                     break;
                 }
@@ -110,11 +123,21 @@ pub async fn run<T: Transport>(
             }
         }
     }
+}
 
-    server.registry.remove(&handle);
+/// Unregister the session, tell its contacts and let the writer finish
+/// (aborted if the client does not take the last bytes in time).
+async fn finish(ctx: Ctx, mut writer_task: JoinHandle<()>) {
+    let (server, handle) = (&ctx.server, &ctx.session);
+    server.registry.remove(handle);
     modules::presence::session_ended(&ctx).await;
     server.metrics.sessions.fetch_sub(1, Ordering::Relaxed);
-    let _ = tokio::time::timeout(Duration::from_secs(5), writer_task).await;
+    if tokio::time::timeout(Duration::from_secs(5), &mut writer_task)
+        .await
+        .is_err()
+    {
+        writer_task.abort();
+    }
     tracing::info!(session = %handle.full, reason = handle.kill_reason().unwrap_or("closed"), "session ended");
 }
 
@@ -158,49 +181,45 @@ async fn handle_stanza(ctx: &Ctx, mut el: Element) -> Result<(), &'static str> {
 
 async fn write_loop<W: FrameWriter>(
     mut writer: W,
-    mut rx: mpsc::Receiver<Outbound>,
     handle: Arc<SessionHandle>,
     framing: Framing,
     server: Arc<Server>,
 ) {
-    let mut batch = Vec::with_capacity(WRITE_BATCH);
+    // The batch is allocated per wake-up and dropped after the write, so an
+    // idle session holds no frame buffer.
+    let mut batch = Vec::new();
     loop {
-        tokio::select! {
-            biased;
-            first = rx.recv() => {
-                let Some(first) = first else { break };
-                let mut n = 1;
-                push_frames(&mut batch, first, &handle, framing);
-                while n < WRITE_BATCH {
-                    match rx.try_recv() {
-                        Ok(b) => {
-                            push_frames(&mut batch, b, &handle, framing);
-                            n += 1;
-                        }
-                        Err(_) => break,
-                    }
-                }
-                let n = n as u64;
-                let written = tokio::select! {
-                    r = writer.write_frames(&batch) => r.is_ok(),
-                    _ = handle.killed().cancelled() => false,
-                };
-                batch.clear();
-                if !written {
-                    break;
-                }
-                server.metrics.stanzas_out.fetch_add(n, Ordering::Relaxed);
+        let n = handle.queue().drain(WRITE_BATCH, |item| {
+            push_frames(&mut batch, item, &handle, framing)
+        });
+        if n == 0 {
+            tokio::select! {
+                biased;
+                _ = handle.queue().pushed() => continue,
+                _ = handle.killed().cancelled() => break,
             }
-            _ = handle.killed().cancelled() => break,
         }
+        let written = tokio::select! {
+            r = writer.write_frames(&batch) => r.is_ok(),
+            _ = handle.killed().cancelled() => false,
+        };
+        batch = Vec::new();
+        if !written {
+            break;
+        }
+        server
+            .metrics
+            .stanzas_out
+            .fetch_add(n as u64, Ordering::Relaxed);
     }
+    handle.queue().close();
     // Write what is still queued (a polite close after e.g. a final error reply),
     // unless the client stopped reading, then the stream error and close.
     let reason = handle.kill_reason();
     if reason != Some("policy-violation") {
-        while let Ok(b) = rx.try_recv() {
-            push_frames(&mut batch, b, &handle, framing);
-        }
+        handle.queue().drain(usize::MAX, |item| {
+            push_frames(&mut batch, item, &handle, framing)
+        });
     } else {
         Metrics::inc(&server.metrics.slow_consumers);
     }

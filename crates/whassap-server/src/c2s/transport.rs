@@ -8,8 +8,12 @@
 use std::future::Future;
 use std::io;
 
-use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
+use std::mem::MaybeUninit;
+use std::pin::Pin;
+use std::task::{ready, Poll};
+
+use bytes::Bytes;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf, ReadHalf, WriteHalf};
 use whassap_xml::{FramingError, Limits, StreamEvent, StreamParser};
 
 use crate::stanza::escape;
@@ -144,15 +148,18 @@ pub struct TcpTransport<S> {
 
 /// Incremental parsing of a byte stream into events.
 pub struct StreamReader {
-    parser: StreamParser,
-    buf: BytesMut,
+    /// Boxed: the parser is moved from the transport into the session's
+    /// reader, and a boxed one is not laid out twice in the session's future.
+    parser: Box<StreamParser>,
 }
+
+/// Bytes taken from the socket in one read.
+const READ_CHUNK: usize = 8192;
 
 impl StreamReader {
     fn new(limits: Limits) -> Self {
         StreamReader {
-            parser: StreamParser::new(limits),
-            buf: BytesMut::with_capacity(4096),
+            parser: Box::new(StreamParser::new(limits)),
         }
     }
 
@@ -164,15 +171,21 @@ impl StreamReader {
             if let Some(ev) = self.parser.next_event()? {
                 return Ok(Some(ev));
             }
-            self.buf.clear();
-            if self.buf.capacity() < 4096 {
-                self.buf.reserve(4096);
-            }
-            let n = io.read_buf(&mut self.buf).await?;
+            // The read buffer lives on the stack of one poll, not in the
+            // session: an idle session, waiting here, holds no buffer at all
+            // (the parser keeps only what a partial stanza needs).
+            let parser = &mut self.parser;
+            let n = std::future::poll_fn(|cx| {
+                let mut space = [MaybeUninit::<u8>::uninit(); READ_CHUNK];
+                let mut buf = ReadBuf::uninit(&mut space);
+                ready!(Pin::new(&mut *io).poll_read(cx, &mut buf))?;
+                parser.feed(buf.filled());
+                Poll::Ready(Ok::<_, io::Error>(buf.filled().len()))
+            })
+            .await?;
             if n == 0 {
                 return Ok(None);
             }
-            self.parser.feed(&self.buf[..n]);
         }
     }
 }
@@ -203,7 +216,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> EventReader for TcpTran
 /// the head, JID and tail of an addressed notification) usually leaves in
 /// one system call.
 async fn write_all_frames<W: AsyncWrite + Unpin>(w: &mut W, frames: &[Bytes]) -> io::Result<()> {
-    const MAX_SLICES: usize = 64;
     let (mut index, mut offset) = (0, 0);
     loop {
         // Skip what is written (and empty frames, which would write nothing).
@@ -214,13 +226,7 @@ async fn write_all_frames<W: AsyncWrite + Unpin>(w: &mut W, frames: &[Bytes]) ->
         if index == frames.len() {
             break;
         }
-        let mut slices = [io::IoSlice::new(&[]); MAX_SLICES];
-        let mut count = 0;
-        for (k, f) in frames[index..].iter().take(MAX_SLICES).enumerate() {
-            slices[k] = io::IoSlice::new(if k == 0 { &f[offset..] } else { f });
-            count += 1;
-        }
-        let mut written = w.write_vectored(&slices[..count]).await?;
+        let mut written = write_some(w, &frames[index..], offset).await?;
         if written == 0 {
             return Err(io::ErrorKind::WriteZero.into());
         }
@@ -237,6 +243,27 @@ async fn write_all_frames<W: AsyncWrite + Unpin>(w: &mut W, frames: &[Bytes]) ->
         }
     }
     w.flush().await
+}
+
+/// One vectored write of `frames`, the first from `offset`. The `iovec`
+/// array is built on the stack of each poll rather than kept in the future,
+/// so the writer task of an idle session stays small.
+async fn write_some<W: AsyncWrite + Unpin>(
+    w: &mut W,
+    frames: &[Bytes],
+    offset: usize,
+) -> io::Result<usize> {
+    const MAX_SLICES: usize = 64;
+    std::future::poll_fn(|cx| {
+        let mut slices = [io::IoSlice::new(&[]); MAX_SLICES];
+        let mut count = 0;
+        for (k, f) in frames.iter().take(MAX_SLICES).enumerate() {
+            slices[k] = io::IoSlice::new(if k == 0 { &f[offset..] } else { f });
+            count += 1;
+        }
+        Pin::new(&mut *w).poll_write_vectored(cx, &slices[..count])
+    })
+    .await
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> FrameWriter for TcpTransport<S> {
@@ -300,8 +327,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> FrameWriter for TcpWrit
 
 #[cfg(test)]
 mod tests {
-    use std::pin::Pin;
-    use std::task::{Context, Poll};
+    use std::task::Context;
 
     use super::*;
 

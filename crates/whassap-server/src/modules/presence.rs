@@ -91,12 +91,13 @@ async fn broadcast(ctx: &Ctx, mut el: Element) {
         .map(|p| p.clamp(-128, 127) as i8)
         .unwrap_or(0);
     stanza::remove_attr(&mut el, "to");
+    let own = whassap_xml::to_bytes(&el);
     let (was_available, directed) = {
         let mut p = session.presence.lock().unwrap_or_else(|e| e.into_inner());
         let was = p.available;
         p.available = available;
         p.priority = priority;
-        p.last = available.then(|| (el.clone(), stamp.clone()));
+        p.last = available.then(|| (own.clone(), stamp.clone()));
         let directed = if available {
             Vec::new()
         } else {
@@ -115,7 +116,6 @@ async fn broadcast(ctx: &Ctx, mut el: Element) {
     }
 
     // 1. To the user's own available resources, this one included.
-    let own = whassap_xml::to_bytes(&el);
     for s in server.registry.sessions(&session.bare) {
         if s.id == session.id || s.is_available() {
             s.send(own.clone());
@@ -193,12 +193,22 @@ fn stored_presence(
     to: &str,
     server: &Server,
 ) -> Option<Element> {
-    let p = s.presence.lock().unwrap_or_else(|e| e.into_inner());
-    let (el, stamp) = p.last.as_ref()?;
-    let mut out = el.clone();
+    let (xml, stamp) = {
+        let p = s.presence.lock().unwrap_or_else(|e| e.into_inner());
+        p.last.clone()?
+    };
+    // Kept serialised (see `PresenceState::last`); it was framed with the
+    // stream's depth and size limits before it was stored.
+    let mut out = match std::str::from_utf8(&xml).map(str::parse::<Element>) {
+        Ok(Ok(el)) => el,
+        _ => {
+            tracing::error!(session = %s.full, "stored presence does not parse");
+            return None;
+        }
+    };
     stanza::set_attr(&mut out, "to", to);
     if out.get_child("delay", stanza::NS_DELAY).is_none() {
-        out.append_child(stanza::delay(&server.config.domain, stamp));
+        out.append_child(stanza::delay(&server.config.domain, &stamp));
     }
     Some(out)
 }

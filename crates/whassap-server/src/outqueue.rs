@@ -1,0 +1,195 @@
+//! A session's bounded outbound queue: what routers and modules hand to the
+//! session's writer task.
+//!
+//! Written here instead of using `tokio::sync::mpsc` for memory: a tokio
+//! channel allocates a block of 32 slots (about 2 KiB of [`Outbound`]s) when
+//! it is created and keeps it for the channel's life, so every idle session
+//! would carry one. This queue is a `VecDeque` that holds no allocation while
+//! nothing waits, behind a `std` mutex that is only held to push or drain
+//! (never across an `.await`), with a [`Notify`] to wake the writer.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+
+use tokio::sync::Notify;
+
+use crate::registry::Outbound;
+
+/// Why [`OutQueue::push`] refused an item.
+#[derive(Debug, PartialEq, Eq)]
+pub enum PushError {
+    /// The queue holds its capacity: the reader is not keeping up.
+    Full,
+    /// The writer has stopped.
+    Closed,
+}
+
+struct Inner {
+    items: VecDeque<Outbound>,
+    closed: bool,
+}
+
+/// A bounded multi-producer, single-consumer queue of [`Outbound`] items.
+pub struct OutQueue {
+    inner: Mutex<Inner>,
+    wake: Notify,
+    capacity: usize,
+}
+
+impl std::fmt::Debug for OutQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutQueue")
+            .field("capacity", &self.capacity)
+            .field("len", &self.len())
+            .finish()
+    }
+}
+
+impl OutQueue {
+    /// An empty queue that holds at most `capacity` items.
+    pub fn new(capacity: usize) -> Self {
+        OutQueue {
+            inner: Mutex::new(Inner {
+                items: VecDeque::new(),
+                closed: false,
+            }),
+            wake: Notify::new(),
+            capacity: capacity.max(1),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queue an item and wake the writer.
+    pub fn push(&self, item: Outbound) -> Result<(), PushError> {
+        let mut inner = self.lock();
+        if inner.closed {
+            return Err(PushError::Closed);
+        }
+        if inner.items.len() >= self.capacity {
+            return Err(PushError::Full);
+        }
+        let was_empty = inner.items.is_empty();
+        inner.items.push_back(item);
+        drop(inner);
+        // A non-empty queue was not drained yet: its writer will see this
+        // item without another wake-up.
+        if was_empty {
+            self.wake.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Hand up to `max` queued items, oldest first, to `each`; returns how
+    /// many. `each` runs under the queue's lock: it must only move data.
+    pub fn drain(&self, max: usize, mut each: impl FnMut(Outbound)) -> usize {
+        let mut inner = self.lock();
+        let n = inner.items.len().min(max);
+        for item in inner.items.drain(..n) {
+            each(item);
+        }
+        // An emptied queue gives its buffer back: most sessions are idle
+        // most of the time, and a push allocates it again in a few ns.
+        if inner.items.is_empty() {
+            inner.items = VecDeque::new();
+        }
+        n
+    }
+
+    /// Wait until an item is pushed after the last drain that found the
+    /// queue empty (returns at once if one already was).
+    pub async fn pushed(&self) {
+        self.wake.notified().await
+    }
+
+    /// Refuse further items; the ones still queued stay for a last drain.
+    pub fn close(&self) {
+        self.lock().closed = true;
+    }
+
+    /// Items waiting.
+    pub fn len(&self) -> usize {
+        self.lock().items.len()
+    }
+
+    /// Nothing is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use bytes::Bytes;
+
+    use super::*;
+
+    fn data(s: &'static str) -> Outbound {
+        Outbound::Data(Bytes::from_static(s.as_bytes()))
+    }
+
+    fn text(item: Outbound) -> String {
+        match item {
+            Outbound::Data(b) => String::from_utf8(b.to_vec()).unwrap(),
+            Outbound::Addressed { .. } => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn keeps_order_and_refuses_beyond_capacity() {
+        let q = OutQueue::new(2);
+        q.push(data("a")).unwrap();
+        q.push(data("b")).unwrap();
+        assert_eq!(q.push(data("c")), Err(PushError::Full));
+        let mut out = Vec::new();
+        assert_eq!(q.drain(10, |i| out.push(text(i))), 2);
+        assert_eq!(out, ["a", "b"]);
+        q.push(data("d")).unwrap();
+        q.close();
+        assert_eq!(q.push(data("e")), Err(PushError::Closed));
+        out.clear();
+        q.drain(10, |i| out.push(text(i)));
+        assert_eq!(out, ["d"], "what was queued before close is still drained");
+    }
+
+    #[test]
+    fn a_burst_does_not_stay_allocated() {
+        let q = OutQueue::new(1000);
+        for _ in 0..500 {
+            q.push(data("x")).unwrap();
+        }
+        q.drain(1000, drop);
+        assert_eq!(q.lock().items.capacity(), 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_push_wakes_a_waiting_writer_and_none_is_lost() {
+        let q = Arc::new(OutQueue::new(100_000));
+        let producer = {
+            let q = q.clone();
+            tokio::spawn(async move {
+                for _ in 0..50_000 {
+                    q.push(data("x")).unwrap();
+                    tokio::task::yield_now().await;
+                }
+            })
+        };
+        let mut seen = 0;
+        while seen < 50_000 {
+            let n = q.drain(64, drop);
+            if n == 0 {
+                tokio::time::timeout(Duration::from_secs(10), q.pushed())
+                    .await
+                    .expect("a push after an empty drain wakes the writer");
+            }
+            seen += n;
+        }
+        producer.await.unwrap();
+        assert_eq!(seen, 50_000);
+    }
+}
