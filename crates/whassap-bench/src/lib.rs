@@ -6,7 +6,7 @@
 //! password), samples the server process's CPU time and RSS from `/proc`
 //! around its measured phase, checks the generator's own CPU use, and
 //! returns a [`Outcome`]: figures by name, written as JSON and turned into
-//! Markdown tables and SVG charts by [`report`].
+//! Markdown tables and bar charts (PNG and SVG) by [`report`].
 
 pub mod chat;
 pub mod cli;

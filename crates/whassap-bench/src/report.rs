@@ -1,11 +1,18 @@
 //! Turn a directory of outcomes (one JSON file per server and scenario)
 //! into a Markdown report: a table per scenario with every server side by
 //! side, Whassap's figure as a ratio of the better peer's, the targets met
-//! or missed, and an SVG bar chart per headline figure.
+//! or missed, and a bar chart (SVG and PNG, drawn with plotters) per headline
+//! figure.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::path::Path;
+use std::sync::OnceLock;
+
+use anyhow::Context;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::outcome::short;
 use crate::Outcome;
@@ -213,46 +220,124 @@ pub fn targets(outcomes: &[Outcome], ours: &str) -> String {
     md
 }
 
-/// An SVG bar chart of one figure across servers (hand-drawn: a handful of
-/// rectangles and labels needs no charting library or system fonts).
-pub fn bar_chart(title: &str, bars: &[(String, f64)]) -> String {
-    let (w, bar_h, gap, left) = (640.0, 28.0, 12.0, 110.0);
-    let h = 50.0 + bars.len() as f64 * (bar_h + gap);
-    let max = bars
-        .iter()
-        .map(|b| b.1)
-        .fold(0.0, f64::max)
-        .max(f64::MIN_POSITIVE);
-    let mut svg = format!(
-        "<svg xmlns='http://www.w3.org/2000/svg' width='{w}' height='{h}' font-family='sans-serif' font-size='14'>\n<rect width='100%' height='100%' fill='white'/>\n<text x='10' y='24' font-weight='bold'>{}</text>\n",
-        escape(title)
-    );
-    for (i, (label, v)) in bars.iter().enumerate() {
-        let y = 40.0 + i as f64 * (bar_h + gap);
-        let len = (w - left - 120.0) * v / max;
-        let colour = if label == "whassap" {
-            "#2a7ab9"
-        } else {
-            "#9aa5b1"
-        };
-        let _ = writeln!(
-            svg,
-            "<text x='10' y='{}'>{}</text><rect x='{left}' y='{y}' width='{len:.1}' height='{bar_h}' fill='{colour}'/><text x='{:.1}' y='{}'>{}</text>",
-            y + 19.0,
-            escape(label),
-            left + len + 6.0,
-            y + 19.0,
-            short(*v)
-        );
-    }
-    svg.push_str("</svg>\n");
-    svg
+/// DejaVu Sans (see `assets/DejaVuSans.LICENSE.txt`), compiled in so that
+/// PNG text needs no system fonts.
+const FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
+/// The family charts ask for: the embedded font in PNGs, the viewer's
+/// sans-serif in SVGs.
+const FAMILY: &str = "sans-serif";
+/// Whassap's bars, and everyone else's.
+const HIGHLIGHT: RGBColor = RGBColor(0x2a, 0x7a, 0xb9);
+const OTHER: RGBColor = RGBColor(0x9a, 0xa5, 0xb1);
+
+/// Make the embedded font known to plotters (once per process).
+fn register_font() -> anyhow::Result<()> {
+    static REGISTERED: OnceLock<bool> = OnceLock::new();
+    let ok = *REGISTERED
+        .get_or_init(|| plotters::style::register_font(FAMILY, FontStyle::Normal, FONT).is_ok());
+    anyhow::ensure!(ok, "the embedded chart font could not be read");
+    Ok(())
 }
 
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('\'', "&apos;")
+/// A horizontal bar chart of one figure across servers, written as
+/// `<path>.svg` and `<path>.png` (`path` has no extension; any it has is
+/// replaced). One bar per server, top to bottom in the order given, with its
+/// value at the end; `highlight` names the server drawn in a distinct colour.
+pub fn write_bar_chart(
+    path: &Path,
+    title: &str,
+    bars: &[(String, f64)],
+    highlight: &str,
+) -> anyhow::Result<()> {
+    anyhow::ensure!(!bars.is_empty(), "no bars to chart for {title:?}");
+    register_font()?;
+    let size = (860, 110 + 56 * bars.len() as u32);
+    let svg = path.with_extension("svg");
+    draw_bar_chart(
+        SVGBackend::new(&svg, size).into_drawing_area(),
+        title,
+        bars,
+        highlight,
+    )
+    .with_context(|| format!("drawing {}", svg.display()))?;
+    let png = path.with_extension("png");
+    draw_bar_chart(
+        BitMapBackend::new(&png, size).into_drawing_area(),
+        title,
+        bars,
+        highlight,
+    )
+    .with_context(|| format!("drawing {}", png.display()))?;
+    Ok(())
+}
+
+fn draw_bar_chart<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    title: &str,
+    bars: &[(String, f64)],
+    highlight: &str,
+) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    root.fill(&WHITE)?;
+    let n = bars.len();
+    // Room to the right of the longest bar for its value.
+    let max = bars.iter().map(|b| b.1).fold(0.0, f64::max);
+    let x_max = if max > 0.0 { max * 1.18 } else { 1.0 };
+    // One row of 100 units per bar, the first at the top: row r spans
+    // 100r..100r + 100 from the bottom, with its label at the centre.
+    // (Integer units: plotters formats labels of bound key points only on
+    // integer axes.)
+    let row = |i: usize| 100 * (n - 1 - i) as i32;
+    let centres: Vec<i32> = (0..n).map(|i| row(i) + 50).collect();
+    // Wide enough for the longest server name.
+    let label_style = TextStyle::from((FAMILY, 16).into_font());
+    let mut label_width = 60;
+    for (label, _) in bars {
+        label_width = label_width.max(root.estimate_text_size(label, &label_style)?.0);
+    }
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, (FAMILY, 22))
+        .margin(16)
+        .margin_right(28)
+        .x_label_area_size(32)
+        .y_label_area_size(label_width + 24)
+        .build_cartesian_2d(0.0..x_max, (0..100 * n as i32).with_key_points(centres))?;
+    chart
+        .configure_mesh()
+        .disable_y_mesh()
+        .y_label_formatter(&|y| {
+            let from_top = n.checked_sub(1 + (*y / 100).max(0) as usize);
+            from_top
+                .and_then(|i| bars.get(i))
+                .map(|b| b.0.clone())
+                .unwrap_or_default()
+        })
+        .x_labels(6)
+        .x_label_formatter(&|v| tick(*v))
+        .label_style(label_style.clone())
+        .light_line_style(TRANSPARENT)
+        .bold_line_style(RGBColor(0xe4, 0xe7, 0xeb))
+        .axis_style(RGBColor(0x60, 0x68, 0x70))
+        .draw()?;
+    chart.draw_series(bars.iter().enumerate().map(|(i, (label, v))| {
+        let colour = if label == highlight { HIGHLIGHT } else { OTHER };
+        Rectangle::new([(0.0, row(i) + 18), (*v, row(i) + 82)], colour.filled())
+    }))?;
+    let value_style = label_style.pos(Pos::new(HPos::Left, VPos::Center));
+    chart.draw_series(bars.iter().enumerate().map(|(i, (_, v))| {
+        EmptyElement::at((*v, row(i) + 50)) + Text::new(short(*v), (6, 0), value_style.clone())
+    }))?;
+    root.present()?;
+    Ok(())
+}
+
+/// An axis tick: as in the tables, without trailing zeros.
+fn tick(v: f64) -> String {
+    let s = short(v);
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
 }
 
 /// The headline figure of each scenario, charted.
@@ -285,7 +370,8 @@ const CHARTS: &[(&str, &str, &str)] = &[
 ];
 
 /// Write the whole report: `out` (Markdown) and its charts in a directory
-/// named after it (`docs/benchmarks.md` → `docs/benchmarks/*.svg`).
+/// named after it (`docs/benchmarks.md` → `docs/benchmarks/*.png` and
+/// `*.svg`).
 pub fn write_document(dir: &Path, out: &Path, ours: &str) -> anyhow::Result<()> {
     let outcomes = load(dir)?;
     let charts_dir = out.with_extension("");
@@ -322,9 +408,11 @@ pub fn write_document(dir: &Path, out: &Path, ours: &str) -> anyhow::Result<()> 
         if bars.is_empty() {
             continue;
         }
-        let file = format!("{scenario}.svg");
-        std::fs::write(charts_dir.join(&file), bar_chart(title, &bars))?;
-        let _ = writeln!(md, "![{title}]({charts_name}/{file})\n");
+        write_bar_chart(&charts_dir.join(scenario), title, &bars, ours)?;
+        let _ = writeln!(
+            md,
+            "![{title}]({charts_name}/{scenario}.png)\n\n([SVG]({charts_name}/{scenario}.svg))\n"
+        );
     }
     std::fs::write(out, md)?;
     Ok(())
@@ -377,10 +465,80 @@ mod tests {
         );
     }
 
+    /// Bars of a colour in plotters' SVG output.
+    fn bars(svg: &str, colour: RGBColor) -> usize {
+        let fill = format!("fill=\"#{:02X}{:02X}{:02X}\"", colour.0, colour.1, colour.2);
+        svg.lines()
+            .filter(|l| l.trim_start().starts_with("<rect") && l.contains(&fill))
+            .count()
+    }
+
     #[test]
-    fn charts_are_svg_with_one_bar_per_server() {
-        let svg = bar_chart("t", &[("whassap".into(), 1.0), ("prosody".into(), 4.0)]);
-        assert!(svg.starts_with("<svg"));
-        assert_eq!(svg.matches("<rect").count(), 3, "background and two bars");
+    fn charts_are_svg_and_png_with_one_bar_per_server() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().join("login");
+        let servers = [
+            ("whassap".to_string(), 0.25),
+            ("prosody".to_string(), 4.0),
+            ("ejabberd".to_string(), 1234.0),
+        ];
+        write_bar_chart(&base, "Server CPU per login (ms)", &servers, "whassap").unwrap();
+
+        let svg = std::fs::read_to_string(base.with_extension("svg")).unwrap();
+        assert!(svg.starts_with("<svg"), "{svg}");
+        assert_eq!(bars(&svg, HIGHLIGHT), 1, "{svg}");
+        assert_eq!(bars(&svg, OTHER), 2, "{svg}");
+        for text in [
+            "Server CPU per login (ms)",
+            "whassap",
+            "prosody",
+            "ejabberd",
+            "0.250",
+            "4.00",
+            "1234",
+        ] {
+            assert!(
+                svg.contains(&format!(">\n{text}\n</text>")),
+                "{text} in {svg}"
+            );
+        }
+
+        let png = std::fs::read(base.with_extension("png")).unwrap();
+        assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"));
+        // IHDR: width and height, as the SVG's.
+        assert_eq!(&png[12..16], b"IHDR");
+        let (w, h) = (&png[16..20], &png[20..24]);
+        let (w, h) = (
+            u32::from_be_bytes(w.try_into().unwrap()),
+            u32::from_be_bytes(h.try_into().unwrap()),
+        );
+        assert!(
+            svg.contains(&format!("width=\"{w}\" height=\"{h}\"")),
+            "{w}x{h}"
+        );
+        // Bars alone compress to a few KiB; the text takes far more.
+        assert!(png.len() > 10_000, "{} bytes", png.len());
+    }
+
+    #[test]
+    fn the_document_embeds_the_png_and_links_the_svg() {
+        let runs = tempfile::tempdir().unwrap();
+        for o in [outcome("whassap", 0.1), outcome("prosody", 1.5)] {
+            o.write(&runs.path().join(format!("{}-login.json", o.label)))
+                .unwrap();
+        }
+        let docs = tempfile::tempdir().unwrap();
+        let out = docs.path().join("benchmarks.md");
+        write_document(runs.path(), &out, "whassap").unwrap();
+
+        let md = std::fs::read_to_string(&out).unwrap();
+        assert!(
+            md.contains("![Server CPU per login (ms, lower is better)](benchmarks/login.png)"),
+            "{md}"
+        );
+        assert!(md.contains("([SVG](benchmarks/login.svg))"), "{md}");
+        assert!(docs.path().join("benchmarks/login.png").is_file());
+        assert!(docs.path().join("benchmarks/login.svg").is_file());
+        assert!(!docs.path().join("benchmarks/chat.png").exists());
     }
 }
