@@ -13,6 +13,7 @@
 #   BENCH_REPORT        Markdown report to write   [docs/benchmarks.md]
 #   BENCH_WHASSAP_ADDR  Whassap's c2s address      [127.0.0.1:15222]
 #   BENCH_KEEP=1        keep the run directory (data, logs) even on success
+#   BENCH_SCALE=0       skip Whassap's 19,000-session and 15,000-subscriber runs
 #
 # Must run as root: it installs Debian packages and runs Prosody and
 # ejabberd as their own system users. See bench/README.md.
@@ -56,6 +57,10 @@ IDLE_USERS=$((2000 / D)) IDLE_HOLD_SECS=$((10 / D))
 CHAT_USERS=$((200 / D)) CHAT_RATE=$((2000 / D)) CHAT_SECS=$((10 / D))
 PUBSUB_SUBSCRIBERS=$((2000 / D)) PUBSUB_ITEMS=$((20 / D))
 PEP_SUBSCRIBERS=$((500 / D)) PEP_ITEMS=$((10 / D))
+# Whassap alone, after the side-by-side runs: as many sessions as one process
+# may hold here (its file limit is 20,000), and one publish to 15,000.
+SCALE_SESSIONS=$((19000 / D)) SCALE_SUBSCRIBERS=$((15000 / D)) SCALE_ITEMS=$((10 / D))
+SCALE_SOURCES=127.0.0.2,127.0.0.3
 # The fan-outs use account 0 to publish and 1..=S to receive.
 ACCOUNTS=0
 for n in $LOGIN_USERS $IDLE_USERS $CHAT_USERS $((PUBSUB_SUBSCRIBERS + 1)) $((PEP_SUBSCRIBERS + 1)); do
@@ -126,7 +131,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-need=(python3 iproute2 util-linux procps)
+need=(python3 iproute2 util-linux procps openssl)
 if [[ $SERVERS == *prosody* ]]; then need+=(prosody); fi
 if [[ $SERVERS == *ejabberd* ]]; then need+=(ejabberd); fi
 ensure_packages "${need[@]}"
@@ -159,6 +164,7 @@ mkdir -p "$OUT"
     echo "erlang: $(dpkg-query -W -f '${Version}' erlang-base 2>/dev/null || echo 'not installed')"
     echo "lua: $(dpkg-query -W -f '${Version}' lua5.4 2>/dev/null || echo 'not installed')"
     echo "accounts: $ACCOUNTS"
+    echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 } >"$OUT/run-info.txt"
 
 # --- process helpers ----------------------------------------------------------
@@ -207,26 +213,37 @@ check_ports_free() {
 }
 
 # --- the scenarios ------------------------------------------------------------
-# run_scenarios NAME ADDR PID
+# The scenarios: whassap-bench command, then its options. The ones with a
+# suffix are recorded under their own name (--record-as).
+declare -A SCENARIO=(
+    [idle]="idle --users $IDLE_USERS --hold-secs $IDLE_HOLD_SECS"
+    [idle-tls]="idle --tls starttls --users $IDLE_USERS --hold-secs $IDLE_HOLD_SECS --record-as idle-tls"
+    [login]="login --users $LOGIN_USERS --concurrency $LOGIN_CONCURRENCY"
+    [chat]="chat --users $CHAT_USERS --rate $CHAT_RATE --duration-secs $CHAT_SECS"
+    [pubsub-fanout]="pubsub-fanout --subscribers $PUBSUB_SUBSCRIBERS --items $PUBSUB_ITEMS"
+    [pep-fanout]="pep-fanout --subscribers $PEP_SUBSCRIBERS --items $PEP_ITEMS"
+    [idle-scale]="idle --users $SCALE_SESSIONS --concurrency 100 --hold-secs $IDLE_HOLD_SECS --source $SCALE_SOURCES --record-as idle-scale"
+    [pubsub-fanout-scale]="pubsub-fanout --subscribers $SCALE_SUBSCRIBERS --items $SCALE_ITEMS --source $SCALE_SOURCES --timeout-secs 120 --record-as pubsub-fanout-scale"
+)
+# The memory scenarios (idle, idle-tls, idle-scale) each need a freshly
+# started server: allocators and garbage collectors keep what earlier
+# sessions used.
+SIDE_BY_SIDE=(idle login chat pubsub-fanout pep-fanout)
+
+# run_scenarios NAME ADDR PID SCENARIO...
 run_scenarios() {
     local name=$1 addr=$2 pid=$3 scenario started
+    shift 3
     local common=(--addr "$addr" --domain localhost --pubsub pubsub.localhost --prefix "$PREFIX"
         --password "$PASSWORD" --pid "$pid" --label "$name")
-    local -A opts=(
-        [login]="--users $LOGIN_USERS --concurrency $LOGIN_CONCURRENCY"
-        [idle]="--users $IDLE_USERS --hold-secs $IDLE_HOLD_SECS"
-        [chat]="--users $CHAT_USERS --rate $CHAT_RATE --duration-secs $CHAT_SECS"
-        [pubsub-fanout]="--subscribers $PUBSUB_SUBSCRIBERS --items $PUBSUB_ITEMS"
-        [pep-fanout]="--subscribers $PEP_SUBSCRIBERS --items $PEP_ITEMS"
-    )
-    # idle first: it measures memory, which must start from a fresh server.
-    for scenario in idle login chat pubsub-fanout pep-fanout; do
+    for scenario in "$@"; do
         alive "$pid" || { echo "$name: server died before $scenario" >>"$FAILURES"; die "$name is not running any more"; }
-        log "$name: $scenario ${opts[$scenario]}"
+        # shellcheck disable=SC2206 # the spec is meant to split into words
+        local spec=(${SCENARIO[$scenario]})
+        log "$name: $scenario: ${spec[*]}"
         started=$(now)
-        # shellcheck disable=SC2086 # the options are meant to split
-        if timeout --kill-after=10 $T_SCENARIO "$BENCH" "$scenario" "${common[@]}" \
-            --json "$OUT/$name-$scenario.json" ${opts[$scenario]} 2>&1 | tee "$RUN/$name-$scenario.out"; then
+        if timeout --kill-after=10 $T_SCENARIO "$BENCH" "${spec[0]}" "${common[@]}" \
+            --json "$OUT/$name-$scenario.json" "${spec[@]:1}" 2>&1 | tee "$RUN/$name-$scenario.out"; then
             log "$name: $scenario done in $(since "$started")s"
             check_outcome "$OUT/$name-$scenario.json" "$name: $scenario"
         else
@@ -284,14 +301,32 @@ run_whassap() {
     log "whassap: $ACCOUNTS accounts in $(since "$started")s"
     echo "whassap registration: $ACCOUNTS accounts in $(since "$started") s (whassap user add, xargs -P 2)" >>"$OUT/run-info.txt"
 
-    "$WHASSAP" serve --allow-plaintext --data-dir "$dir" --c2s-listen "$WHASSAP_ADDR" \
-        --c2s-tls-listen '' --http-listen '' --log warn >"$RUN/whassap.log" 2>&1 &
-    pid=$!
-    trap 'stop_pid '"$pid"' whassap' EXIT
-    wait_port "$WHASSAP_ADDR" "$pid" "$RUN/whassap.log"
-    log "whassap: running as pid $pid on $WHASSAP_ADDR"
+    start_whassap() {
+        "$WHASSAP" serve --allow-plaintext --data-dir "$dir" --c2s-listen "$WHASSAP_ADDR" \
+            --c2s-tls-listen '' --http-listen '' --log warn >>"$RUN/whassap.log" 2>&1 &
+        pid=$!
+        trap 'stop_pid '"$pid"' whassap' EXIT
+        wait_port "$WHASSAP_ADDR" "$pid" "$RUN/whassap.log"
+        log "whassap: running as pid $pid on $WHASSAP_ADDR"
+    }
+    start_whassap
     smoke whassap "$WHASSAP_ADDR"
-    run_scenarios whassap "$WHASSAP_ADDR" "$pid"
+    run_scenarios whassap "$WHASSAP_ADDR" "$pid" "${SIDE_BY_SIDE[@]}"
+    stop_pid "$pid" whassap
+    start_whassap
+    run_scenarios whassap "$WHASSAP_ADDR" "$pid" idle-tls
+    stop_pid "$pid" whassap
+
+    [[ ${BENCH_SCALE:-1} == 1 ]] || return 0
+    local total=$((SCALE_SESSIONS > SCALE_SUBSCRIBERS + 1 ? SCALE_SESSIONS : SCALE_SUBSCRIBERS + 1))
+    log "whassap: scale runs: adding accounts up to $total"
+    started=$(now)
+    seq "$ACCOUNTS" $((total - 1)) | timeout $T_REGISTER xargs -P 2 -I{} \
+        "$WHASSAP" user --data-dir "$dir" add "${PREFIX}{}" --password "$PASSWORD" >/dev/null ||
+        die "whassap: creating the scale accounts failed"
+    log "whassap: $total accounts in all ($(since "$started")s)"
+    start_whassap
+    run_scenarios whassap "$WHASSAP_ADDR" "$pid" idle-scale pubsub-fanout-scale
     stop_pid "$pid" whassap
 }
 
@@ -320,15 +355,28 @@ run_prosody() {
     log "prosody: $ACCOUNTS accounts in $(since "$started")s"
     echo "prosody registration: $ACCOUNTS accounts in $(since "$started") s (prosodyctl register + copies)" >>"$OUT/run-info.txt"
 
+    # A self-signed certificate where Prosody looks for it (`certificates`),
+    # so that it offers STARTTLS (never required) for idle-tls.
+    timeout 60 openssl req -x509 -newkey rsa:2048 -nodes -days 7 -subj /CN=localhost \
+        -keyout "$dir/localhost.key" -out "$dir/localhost.crt" >"$dir/openssl.out" 2>&1 ||
+        die "prosody: openssl could not make a certificate"
+    chown prosody:prosody "$dir/localhost.key" "$dir/localhost.crt"
+
     # Prosody refuses to run as root; setpriv execs, so $! is Prosody itself.
-    setpriv --reuid=prosody --regid=prosody --init-groups -- \
-        prosody -F --config "$cfg" >"$dir/stdout.log" 2>&1 </dev/null &
-    pid=$!
-    trap 'stop_pid '"$pid"' prosody' EXIT
-    wait_port "$PROSODY_ADDR" "$pid" "$dir/prosody.log"
-    log "prosody: running as pid $pid on $PROSODY_ADDR"
+    start_prosody() {
+        setpriv --reuid=prosody --regid=prosody --init-groups -- \
+            prosody -F --config "$cfg" >>"$dir/stdout.log" 2>&1 </dev/null &
+        pid=$!
+        trap 'stop_pid '"$pid"' prosody' EXIT
+        wait_port "$PROSODY_ADDR" "$pid" "$dir/prosody.log"
+        log "prosody: running as pid $pid on $PROSODY_ADDR"
+    }
+    start_prosody
     smoke prosody "$PROSODY_ADDR"
-    run_scenarios prosody "$PROSODY_ADDR" "$pid"
+    run_scenarios prosody "$PROSODY_ADDR" "$pid" "${SIDE_BY_SIDE[@]}"
+    stop_pid "$pid" prosody
+    start_prosody
+    run_scenarios prosody "$PROSODY_ADDR" "$pid" idle-tls
     stop_pid "$pid" prosody
 }
 
@@ -382,15 +430,19 @@ EOF
         --spool "$dir/spool" --logs "$dir/log")
 
     trap 'stop_pid "$(cat '"$dir"'/ejabberd.pid 2>/dev/null)" ejabberd' EXIT
-    timeout 60 "${ctl[@]}" start || die "ejabberd: ejabberdctl start failed"
-    local deadline=$((SECONDS + T_START))
-    until [[ -s $dir/ejabberd.pid ]]; do
-        ((SECONDS < deadline)) || { tail -n 20 "$dir/log/ejabberd.log" >&2 || true; die "ejabberd wrote no pid file in ${T_START}s"; }
-        sleep 0.2
-    done
-    pid=$(<"$dir/ejabberd.pid")
-    wait_port "$EJABBERD_ADDR" "$pid" "$dir/log/ejabberd.log"
-    log "ejabberd: running as pid $pid on $EJABBERD_ADDR (node $EJABBERD_NODE)"
+    start_ejabberd() {
+        rm -f "$dir/ejabberd.pid"
+        timeout 60 "${ctl[@]}" start || die "ejabberd: ejabberdctl start failed"
+        local deadline=$((SECONDS + T_START))
+        until [[ -s $dir/ejabberd.pid ]]; do
+            ((SECONDS < deadline)) || { tail -n 20 "$dir/log/ejabberd.log" >&2 || true; die "ejabberd wrote no pid file in ${T_START}s"; }
+            sleep 0.2
+        done
+        pid=$(<"$dir/ejabberd.pid")
+        wait_port "$EJABBERD_ADDR" "$pid" "$dir/log/ejabberd.log"
+        log "ejabberd: running as pid $pid on $EJABBERD_ADDR (node $EJABBERD_NODE)"
+    }
+    start_ejabberd
 
     # `ejabberdctl register` starts an Erlang VM per account (~0.35 s each).
     log "ejabberd: creating $ACCOUNTS accounts (ejabberd_auth:try_register over Erlang distribution)"
@@ -403,7 +455,11 @@ EOF
     echo "ejabberd registration: $ACCOUNTS accounts in $(since "$started") s (erl rpc ejabberd_auth:try_register, 2 workers)" >>"$OUT/run-info.txt"
 
     smoke ejabberd "$EJABBERD_ADDR"
-    run_scenarios ejabberd "$EJABBERD_ADDR" "$pid"
+    run_scenarios ejabberd "$EJABBERD_ADDR" "$pid" "${SIDE_BY_SIDE[@]}"
+    stop_pid "$pid" ejabberd
+    # The accounts stay in the Mnesia spool for the second start.
+    start_ejabberd
+    run_scenarios ejabberd "$EJABBERD_ADDR" "$pid" idle-tls
     stop_pid "$pid" ejabberd
 }
 
@@ -430,6 +486,7 @@ for server in $SERVERS; do
         echo "$server: aborted" >>"$FAILURES"
     fi
     log "=== $server: $(since "$server_started")s"
+    echo "$server: done, load average $(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT/run-info.txt"
 done
 
 if compgen -G "$OUT/*.json" >/dev/null; then

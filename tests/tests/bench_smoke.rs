@@ -46,6 +46,15 @@ async fn every_scenario_runs_at_a_tiny_size() {
     let (s, target) = setup(11).await;
     let idle = login::run(&target, "idle", 10, 5, Duration::from_millis(200)).await;
     check(&idle, "server_kib_per_session");
+    // The same over STARTTLS, from a second source address (idle-tls and
+    // the scale runs of bench/compare.sh).
+    let mut tls = target.clone();
+    tls.tls = TlsMode::StartTls;
+    tls.sources.push("127.0.0.2".parse().unwrap());
+    let mut idle_tls = login::run(&tls, "idle", 4, 2, Duration::ZERO).await;
+    check(&idle_tls, "server_kernel_share");
+    assert_eq!(idle_tls.figures["logins"], 4.0);
+    idle_tls.scenario = "idle-tls".into();
     let o = login::run(&target, "login", 10, 5, Duration::ZERO).await;
     check(&o, "server_cpu_ms_per_login");
     assert_eq!(o.figures["logins"], 10.0);
@@ -66,12 +75,19 @@ async fn every_scenario_runs_at_a_tiny_size() {
     assert_eq!(pep.figures["deliveries"], 15.0);
 
     let dir = tempfile::tempdir().unwrap();
-    for o in [&o, &idle, &c, &p, &pep] {
+    for o in [&o, &idle, &idle_tls, &c, &p, &pep] {
         o.write(&dir.path().join(format!("{}.json", o.scenario)))
             .unwrap();
     }
     let md = report::markdown(&report::load(dir.path()).unwrap(), "whassap");
-    for scenario in ["login", "idle", "chat", "pubsub-fanout", "pep-fanout"] {
+    for scenario in [
+        "login",
+        "idle",
+        "idle-tls",
+        "chat",
+        "pubsub-fanout",
+        "pep-fanout",
+    ] {
         assert!(md.contains(&format!("### {scenario}")), "{md}");
     }
     s.stop().await;

@@ -150,6 +150,11 @@ struct Common {
     /// The server's name in the results.
     #[arg(long, default_value = "server")]
     label: String,
+    /// Record the outcome under this scenario name instead of the
+    /// command's (e.g. `idle-tls`, `idle-scale`), so that the report shows
+    /// it as a scenario of its own.
+    #[arg(long)]
+    record_as: Option<String>,
     /// Write the outcome as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -184,7 +189,10 @@ impl Common {
     }
 }
 
-fn finish(common: &Common, outcome: Outcome) -> anyhow::Result<()> {
+fn finish(common: &Common, mut outcome: Outcome) -> anyhow::Result<()> {
+    if let Some(name) = &common.record_as {
+        outcome.scenario = name.clone();
+    }
     println!("{}", outcome.summary());
     for e in outcome.errors.iter().take(3) {
         eprintln!("error: {e}");

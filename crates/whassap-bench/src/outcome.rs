@@ -58,6 +58,12 @@ impl Outcome {
             }
             if let Some(sys) = delta.server_sys_ms.filter(|_| cpu > 0.0) {
                 self.figure("server_kernel_share", sys / cpu);
+                // The same per-operation figure for the server's own code
+                // (user space), without the kernel's TCP work.
+                if ops > 0.0 {
+                    let user_name = name.replacen("server_cpu", "server_user_cpu", 1);
+                    self.figure(&user_name, (cpu - sys) / ops * per);
+                }
             }
         }
         if let Some(rss) = delta.server_rss_end_kib {

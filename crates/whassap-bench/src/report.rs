@@ -23,8 +23,10 @@ fn columns(scenario: &str) -> &'static [(&'static str, &'static str, bool)] {
         "login" => &[
             ("logins_per_s", "logins/s", false),
             ("server_cpu_ms_per_login", "server CPU ms/login", true),
+            ("server_user_cpu_ms_per_login", "of which user space", true),
+            ("server_kernel_share", "kernel share of CPU", false),
         ],
-        "idle" => &[
+        "idle" | "idle-tls" | "idle-scale" => &[
             ("server_kib_per_session", "server KiB/session", true),
             ("server_rss_kib", "server RSS KiB", true),
         ],
@@ -36,9 +38,15 @@ fn columns(scenario: &str) -> &'static [(&'static str, &'static str, bool)] {
                 "server CPU ms/1,000 msgs",
                 true,
             ),
+            (
+                "server_user_cpu_ms_per_1000_messages",
+                "of which user space",
+                true,
+            ),
             ("latency_p50_ms", "p50 ms", true),
             ("latency_p99_ms", "p99 ms", true),
             ("latency_max_ms", "max ms", true),
+            ("server_kernel_share", "kernel share of CPU", false),
         ],
         _ => &[
             ("subscribers_reached", "subscribers reached", false),
@@ -48,14 +56,27 @@ fn columns(scenario: &str) -> &'static [(&'static str, &'static str, bool)] {
                 "server CPU ms/1,000 deliveries",
                 true,
             ),
+            (
+                "server_user_cpu_ms_per_1000_deliveries",
+                "of which user space",
+                true,
+            ),
             ("last_delivery_p50_ms", "publish→last p50 ms", true),
             ("last_delivery_p99_ms", "publish→last p99 ms", true),
+            ("server_kernel_share", "kernel share of CPU", false),
         ],
     }
 }
 
 /// Order of the scenarios in the report.
-const SCENARIOS: &[&str] = &["idle", "login", "chat", "pubsub-fanout", "pep-fanout"];
+const SCENARIOS: &[&str] = &[
+    "idle",
+    "idle-tls",
+    "login",
+    "chat",
+    "pubsub-fanout",
+    "pep-fanout",
+];
 
 /// Read every `*.json` outcome in `dir`.
 pub fn load(dir: &Path) -> anyhow::Result<Vec<Outcome>> {
@@ -147,6 +168,8 @@ fn ratio_row(rows: &[&Outcome], cols: &[(&str, &str, bool)], ours: &str) -> Opti
                     values.fold(f64::NEG_INFINITY, f64::max)
                 };
                 match mine.figures.get(*k) {
+                    // A share is not a cost: no ratio.
+                    _ if *k == "server_kernel_share" => String::new(),
                     Some(v) if best.is_finite() && best != 0.0 => format!("{:.2}×", v / best),
                     _ => "–".into(),
                 }
@@ -163,6 +186,12 @@ const TARGETS: &[(&str, &str, f64, &str)] = &[
         "server_kib_per_session",
         0.25,
         "memory per idle session ≤ 1/4",
+    ),
+    (
+        "idle-tls",
+        "server_kib_per_session",
+        0.25,
+        "memory per idle session over STARTTLS ≤ 1/4 (reported)",
     ),
     (
         "login",
@@ -216,6 +245,56 @@ pub fn targets(outcomes: &[Outcome], ours: &str) -> String {
             _ => ("–".to_string(), "not measured"),
         };
         let _ = writeln!(md, "| {what} | {ratio} | {met} |");
+    }
+    md
+}
+
+/// What one publish to many subscribers must stay within (publish to the
+/// last subscriber's delivery, p99).
+const FANOUT_GOAL_MS: f64 = 150.0;
+
+/// The single-node scale section for `ours`: the sessions held and their
+/// memory, extrapolated to a million, and one publish to many subscribers
+/// against [`FANOUT_GOAL_MS`]. Empty when those runs are missing.
+pub fn scale(outcomes: &[Outcome], ours: &str) -> String {
+    let find = |scenario: &str| {
+        outcomes
+            .iter()
+            .find(|o| o.scenario == scenario && o.label == ours)
+    };
+    let mut md = String::new();
+    if let Some(o) = find("idle-scale") {
+        let sessions = o.figures.get("logins").copied().unwrap_or(0.0);
+        if let (Some(kib), Some(rss)) = (
+            o.figures.get("server_kib_per_session"),
+            o.figures.get("server_rss_kib"),
+        ) {
+            let million_gib = kib * 1_000_000.0 / 1024.0 / 1024.0;
+            let _ = writeln!(
+                md,
+                "- **{} idle sessions held** on one process (its file limit here is 20,000): \
+                 RSS {:.0} MiB in all, **{kib:.2} KiB per session**. At that rate a million \
+                 sessions need about **{million_gib:.1} GiB** of process memory, plus the \
+                 kernel's socket buffers (not in RSS; a few KiB per idle TCP connection).",
+                short(sessions),
+                rss / 1024.0,
+            );
+        }
+    }
+    if let Some(o) = find("pubsub-fanout-scale") {
+        let subscribers = o.figures.get("subscribers_reached").copied().unwrap_or(0.0);
+        if let (Some(p50), Some(p99)) = (
+            o.figures.get("last_delivery_p50_ms"),
+            o.figures.get("last_delivery_p99_ms"),
+        ) {
+            let met = if *p99 <= FANOUT_GOAL_MS { "met" } else { "not met" };
+            let _ = writeln!(
+                md,
+                "- **One publish to {} online subscribers**: the last of them has it after \
+                 {p50:.0} ms (p50) / {p99:.0} ms (p99); goal {FANOUT_GOAL_MS:.0} ms: **{met}**.",
+                short(subscribers),
+            );
+        }
     }
     md
 }
@@ -348,6 +427,11 @@ const CHARTS: &[(&str, &str, &str)] = &[
         "Server memory per idle session (KiB, lower is better)",
     ),
     (
+        "idle-tls",
+        "server_kib_per_session",
+        "Server memory per idle session over STARTTLS (KiB, lower is better)",
+    ),
+    (
         "login",
         "server_cpu_ms_per_login",
         "Server CPU per login (ms, lower is better)",
@@ -384,8 +468,9 @@ pub fn write_document(dir: &Path, out: &Path, ours: &str) -> anyhow::Result<()> 
     md.push_str(
         "Written by `bench/compare.sh` (see `bench/README.md`) from one run: the three servers \
          ran one after another on the same machine, with the same accounts and the same \
-         scenarios of `whassap-bench`, all over 127.0.0.1 without TLS, SCRAM-SHA-1 for every \
-         login (each server stores only hashed credentials). Server CPU time and memory are \
+         scenarios of `whassap-bench`, all over 127.0.0.1 without TLS (except `idle-tls`, \
+         over STARTTLS), SCRAM-SHA-1 for every login (each server stores only hashed \
+         credentials). The `-scale` runs are Whassap's alone. Server CPU time and memory are \
          read from `/proc`; CPU time per operation is the headline figure, as it is steadier \
          than wall time on a shared machine.\n\n",
     );
@@ -396,6 +481,11 @@ pub fn write_document(dir: &Path, out: &Path, ours: &str) -> anyhow::Result<()> 
     }
     md.push_str("## Targets\n\n");
     md.push_str(&targets(&outcomes, ours));
+    let scale = scale(&outcomes, ours);
+    if !scale.is_empty() {
+        md.push_str("\n## Scale: one Whassap node\n\n");
+        md.push_str(&scale);
+    }
     md.push_str("\n## Figures\n\n");
     md.push_str(&markdown(&outcomes, ours));
     md.push_str("## Charts\n\n");
@@ -430,6 +520,23 @@ mod tests {
     }
 
     #[test]
+    fn scale_extrapolates_memory_and_checks_the_fanout_goal() {
+        let mut idle = Outcome::new("whassap", "idle-scale");
+        idle.figure("logins", 19000.0)
+            .figure("server_kib_per_session", 6.0)
+            .figure("server_rss_kib", 120_000.0);
+        let mut fan = Outcome::new("whassap", "pubsub-fanout-scale");
+        fan.figure("subscribers_reached", 15000.0)
+            .figure("last_delivery_p50_ms", 90.0)
+            .figure("last_delivery_p99_ms", 200.0);
+        let md = scale(&[idle, fan], "whassap");
+        assert!(md.contains("**6.00 KiB per session**"), "{md}");
+        assert!(md.contains("about **5.7 GiB**"), "{md}");
+        assert!(md.contains("goal 150 ms: **not met**"), "{md}");
+        assert_eq!(scale(&[outcome("whassap", 1.0)], "whassap"), "");
+    }
+
+    #[test]
     fn ratios_use_the_better_peer() {
         let md = markdown(
             &[
@@ -440,7 +547,7 @@ mod tests {
             "whassap",
         );
         assert!(
-            md.contains("| **whassap ÷ better peer** | – | 0.20× | |"),
+            md.contains("| **whassap ÷ better peer** | – | 0.20× | – |  | |"),
             "{md}"
         );
     }
