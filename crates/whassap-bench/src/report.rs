@@ -287,7 +287,11 @@ pub fn scale(outcomes: &[Outcome], ours: &str) -> String {
             o.figures.get("last_delivery_p50_ms"),
             o.figures.get("last_delivery_p99_ms"),
         ) {
-            let met = if *p99 <= FANOUT_GOAL_MS { "met" } else { "not met" };
+            let met = if *p99 <= FANOUT_GOAL_MS {
+                "met"
+            } else {
+                "not met"
+            };
             let _ = writeln!(
                 md,
                 "- **One publish to {} online subscribers**: the last of them has it after \
