@@ -43,6 +43,9 @@ pub struct ServerConfig {
     pub pubsub_create: PubsubCreate,
     /// Server administrators (bare JIDs).
     pub admins: Vec<String>,
+    /// Public base URL of the web pages, without a trailing slash (links in
+    /// statuses).
+    pub public_url: String,
 }
 
 /// Who may create nodes on the PubSub service.
@@ -58,8 +61,10 @@ pub enum PubsubCreate {
 impl ServerConfig {
     /// Defaults of SPEC §1 for a domain and data dir.
     pub fn new(domain: impl Into<String>, data_dir: impl Into<PathBuf>) -> Self {
+        let domain = domain.into();
         ServerConfig {
-            domain: domain.into(),
+            public_url: format!("http://{domain}:3000"),
+            domain,
             data_dir: data_dir.into(),
             c2s_listen: Some(SocketAddr::from(([0, 0, 0, 0], 5222))),
             c2s_tls_listen: Some(SocketAddr::from(([0, 0, 0, 0], 5223))),

@@ -1,7 +1,8 @@
 //! Whassap's XMPP core: the c2s doors, the session registry, the router and
 //! the feature modules (roster, presence, messages, offline storage, disco,
 //! caps, blocking, registration, ping, version) and publish-subscribe
-//! (XEP-0060 on `pubsub.<domain>`, XEP-0163 PEP on every account).
+//! (XEP-0060 on `pubsub.<domain>`, XEP-0163 PEP on every account), and the
+//! status pipeline every door posts through ([`statuses`]).
 
 pub mod accounts;
 pub mod c2s;
@@ -14,6 +15,7 @@ pub mod registry;
 pub mod router;
 mod server;
 pub mod stanza;
+pub mod statuses;
 pub mod throttle;
 pub mod tls;
 

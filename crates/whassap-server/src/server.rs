@@ -38,6 +38,8 @@ pub struct Server {
     pub caps: CapsCache,
     /// PubSub and PEP nodes in memory.
     pub pubsub: crate::pubsub::PubSub,
+    /// The status pipeline's ids, event channel and outbox wake-up.
+    pub statuses: crate::statuses::Statuses,
     /// Cancelled at shutdown.
     pub shutdown: CancellationToken,
     /// Connection tasks, awaited at shutdown.
@@ -103,6 +105,7 @@ impl Server {
             metrics: Metrics::default(),
             caps: CapsCache::default(),
             pubsub: crate::pubsub::PubSub::default(),
+            statuses: crate::statuses::Statuses::default(),
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
             tls,
