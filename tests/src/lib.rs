@@ -1,6 +1,8 @@
 //! Test support: [`TestServer`] starts the real server in-process on
 //! ephemeral ports with a temporary data dir; helpers connect real clients.
 
+pub mod rest;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;

@@ -1,7 +1,8 @@
-//! Whassap's HTTP door (axum): XMPP over WebSocket (RFC 7395) at
-//! `/xmpp-websocket`, `GET /healthz` and `GET /metrics`. The REST API, web
-//! pages and firehose join this router later.
+//! Whassap's HTTP door (axum): the REST API under `/api/v1` ([`api`]), XMPP
+//! over WebSocket (RFC 7395) at `/xmpp-websocket`, `GET /healthz` and
+//! `GET /metrics`. Web pages and the SSE firehose join this router later.
 
+pub mod api;
 mod websocket;
 
 use std::net::SocketAddr;
@@ -16,26 +17,59 @@ use tokio::net::TcpListener;
 use whassap_server::Server;
 
 /// Settings of the HTTP door.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct HttpConfig {
     /// Treat WebSocket connections as secure (a TLS-terminating proxy is in
     /// front): PLAIN is then offered too.
     pub websocket_secure: bool,
+    /// Self sign-up through `POST /api/v1/users` (and the web page).
+    pub registration_open: bool,
+    /// Accept webhooks to loopback and private addresses.
+    pub webhooks_allow_private: bool,
+    /// API requests a minute per token (or per account with Basic auth);
+    /// 0: no limit.
+    pub token_requests_per_minute: u32,
+    /// API requests a minute per client IP address; 0: no limit.
+    pub ip_requests_per_minute: u32,
 }
 
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            websocket_secure: false,
+            registration_open: true,
+            webhooks_allow_private: false,
+            token_requests_per_minute: 300,
+            ip_requests_per_minute: 600,
+        }
+    }
+}
+
+/// What every HTTP handler gets.
 #[derive(Clone)]
-struct AppState {
-    server: Arc<Server>,
-    config: HttpConfig,
+pub(crate) struct AppState {
+    pub(crate) server: Arc<Server>,
+    pub(crate) config: HttpConfig,
+    pub(crate) limits: Arc<api::Limits>,
 }
 
 /// The HTTP routes.
 pub fn router(server: Arc<Server>, config: HttpConfig) -> Router {
+    let limits = Arc::new(api::Limits {
+        per_token: api::ratelimit::RateLimiter::new(config.token_requests_per_minute),
+        per_ip: api::ratelimit::RateLimiter::new(config.ip_requests_per_minute),
+    });
+    let state = AppState {
+        server,
+        config,
+        limits,
+    };
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/xmpp-websocket", get(websocket::upgrade))
-        .with_state(AppState { server, config })
+        .merge(api::router(state.clone()))
+        .with_state(state)
 }
 
 /// Serve HTTP on `listener` until the server shuts down.

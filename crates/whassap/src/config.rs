@@ -29,6 +29,34 @@ pub enum PubsubCreate {
     Admins,
 }
 
+/// `[api]`: the REST API's rate limits.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiConfig {
+    /// Requests a minute per personal access token (or per account with
+    /// Basic auth), in bursts of up to as many; 0: no limit.
+    pub token_requests_per_minute: u32,
+    /// Requests a minute per client IP address, authenticated or not; 0: no limit.
+    pub ip_requests_per_minute: u32,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            token_requests_per_minute: 300,
+            ip_requests_per_minute: 600,
+        }
+    }
+}
+
+/// `[webhooks]`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhooksConfig {
+    /// Accept webhook URLs that resolve to loopback or private addresses.
+    pub allow_private: bool,
+}
+
 /// Every setting of `whassap serve`. Keys are the TOML keys; the environment
 /// variable of a key is `WHASSAP_` + the key in upper case.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -76,6 +104,10 @@ pub struct Config {
     pub session_queue: usize,
     /// Messages stored per offline user at most.
     pub max_offline_per_user: usize,
+    /// The REST API's rate limits.
+    pub api: ApiConfig,
+    /// Webhooks.
+    pub webhooks: WebhooksConfig,
 }
 
 impl Default for Config {
@@ -102,12 +134,16 @@ impl Default for Config {
             auth_timeout_secs: 30,
             session_queue: 1024,
             max_offline_per_user: 1000,
+            api: ApiConfig::default(),
+            webhooks: WebhooksConfig::default(),
         }
     }
 }
 
 /// Load the configuration: defaults, then the file (if any), then the
 /// environment, then `overrides` (the flags given on the command line).
+/// Keys of sections are `SECTION__KEY` in the environment, e.g.
+/// `WHASSAP_WEBHOOKS__ALLOW_PRIVATE`.
 pub fn load(
     file: Option<&Path>,
     overrides: &impl Serialize,
@@ -122,15 +158,23 @@ pub fn load(
     for (name, _) in std::env::vars() {
         if let Some(key) = name.strip_prefix("WHASSAP_") {
             let key = key.to_ascii_lowercase();
-            if key != "config" && !keys.contains(&key) && !key.starts_with("test_") {
+            let top = key.split("__").next().unwrap_or_default().to_string();
+            if key != "config" && !keys.contains(&top) && !key.starts_with("test_") {
                 eprintln!("warning: {name} is not a Whassap setting; ignored");
             }
         }
     }
-    f.merge(Env::prefixed("WHASSAP_").filter(move |k| keys.iter().any(|key| k == key.as_str())))
-        .merge(Serialized::defaults(overrides))
-        .extract()
-        .map_err(Box::new)
+    f.merge(
+        Env::prefixed("WHASSAP_")
+            .filter(move |k| {
+                let top = k.as_str().split("__").next().unwrap_or_default();
+                keys.iter().any(|key| top.eq_ignore_ascii_case(key))
+            })
+            .split("__"),
+    )
+    .merge(Serialized::defaults(overrides))
+    .extract()
+    .map_err(Box::new)
 }
 
 /// Every configuration key (the fields of [`Config`]).
@@ -209,6 +253,15 @@ impl Config {
         if self.max_stanza_bytes < 10_000 {
             problems.push("max_stanza_bytes: at least 10000 (RFC 6120 §13.12)".into());
         }
+        let url_ok = self.public_url.is_empty()
+            || self.public_url.starts_with("http://")
+            || self.public_url.starts_with("https://");
+        if !url_ok {
+            problems.push(format!(
+                "public_url: {:?} is not an http:// or https:// URL",
+                self.public_url
+            ));
+        }
         if self.session_queue == 0 || self.auth_timeout_secs == 0 {
             problems.push("session_queue and auth_timeout_secs must be positive".into());
         }
@@ -242,11 +295,18 @@ impl Config {
         server.auth_timeout = Duration::from_secs(self.auth_timeout_secs);
         server.session_queue = self.session_queue;
         server.max_offline_per_user = self.max_offline_per_user;
+        if !self.public_url.is_empty() {
+            server.public_url = self.public_url.trim_end_matches('/').to_string();
+        }
         Ok(Validated {
             server,
             http_listen,
             http: whassap_http::HttpConfig {
                 websocket_secure: self.websocket_secure,
+                registration_open: self.registration == Registration::Open,
+                webhooks_allow_private: self.webhooks.allow_private,
+                token_requests_per_minute: self.api.token_requests_per_minute,
+                ip_requests_per_minute: self.api.ip_requests_per_minute,
             },
         })
     }
@@ -302,6 +362,8 @@ mod tests {
             jail.set_env("WHASSAP_DOMAIN", "env.test");
             jail.set_env("WHASSAP_LOG", "warn");
             jail.set_env("WHASSAP_TEST_SOMETHING_ELSE", "1");
+            jail.set_env("WHASSAP_WEBHOOKS__ALLOW_PRIVATE", "true");
+            jail.set_env("WHASSAP_API__IP_REQUESTS_PER_MINUTE", "7");
             #[derive(Serialize)]
             struct Flags {
                 domain: &'static str,
@@ -316,6 +378,9 @@ mod tests {
             assert_eq!(c.domain, "flag.test");
             assert_eq!(c.log, "warn");
             assert_eq!(c.session_queue, 7);
+            assert!(c.webhooks.allow_private);
+            assert_eq!(c.api.ip_requests_per_minute, 7);
+            assert_eq!(c.api.token_requests_per_minute, 300);
             Ok(())
         });
     }
