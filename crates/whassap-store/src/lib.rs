@@ -39,7 +39,8 @@ pub use offline::OfflineMessage;
 pub use pubsub::{ItemsPage, StoredItem, StoredSubscription};
 pub use roster::{RosterItem, Subscription, UnknownSubscription};
 pub use statuses::{
-    CreateOutcome, Idempotency, ItemRetraction, ItemWrite, OutboxEvent, StatusRecord, TimelineQuery,
+    CreateOutcome, Idempotency, ItemRetraction, ItemWrite, NewStatusRows, OutboxEvent,
+    StatusRecord, TimelineQuery,
 };
 pub use tokens::TokenRecord;
 pub use webhooks::{DeliveryAttempt, DeliveryRecord, DeliveryState, WebhookRecord};

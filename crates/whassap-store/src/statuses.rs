@@ -76,11 +76,24 @@ pub struct Idempotency<'a> {
     pub ttl_ms: i64,
 }
 
+/// The rows of a new status, built by the caller once the write lock is
+/// held (see [`Store::status_create`]).
+#[derive(Clone, Debug)]
+pub struct NewStatusRows {
+    /// The status (`display_name` and `deleted` are ignored).
+    pub status: StatusRecord,
+    /// Its PubSub items.
+    pub items: Vec<ItemWrite>,
+    /// Its webhook event.
+    pub outbox: OutboxEvent,
+}
+
 /// What [`Store::status_create`] did.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum CreateOutcome {
-    /// The status and everything with it was written.
-    Created,
+pub enum CreateOutcome<T> {
+    /// The status and everything with it was written; what the builder
+    /// returned besides the rows.
+    Created(T),
     /// The idempotency key was used within its lifetime: nothing written,
     /// here is the status it created.
     Replayed(StatusRecord),
@@ -176,20 +189,26 @@ async fn write_outbox(
 }
 
 impl Store {
-    /// Store a new status with its PubSub items and its webhook outbox rows
-    /// (one per matching webhook, due at `now_ms`), in one transaction: on
-    /// disk, all of it, when this returns `Created`. With an idempotency key
-    /// used by the author within its lifetime nothing is written and the
-    /// earlier status is returned. [`StoreError::Conflict`] if a live status
-    /// of the author already has this item id; NotFound without the author.
-    pub async fn status_create(
+    /// Store a new status with its PubSub items, its idempotency key and
+    /// its webhook outbox rows (one per matching webhook, due at `now_ms`),
+    /// in one transaction: on disk, all of it, when this returns `Created`.
+    ///
+    /// `build` makes the rows once SQLite's write lock is held, so that a
+    /// status id taken from a clock inside it sorts after every status
+    /// already committed: ids are in commit order, and a reader that saw
+    /// id X never later finds a new status below X.
+    ///
+    /// With an idempotency key the author used within its lifetime nothing
+    /// is built or written and the earlier status is returned.
+    /// [`StoreError::Conflict`] if a live status of the author already has
+    /// the item id; NotFound without the author.
+    pub async fn status_create<T>(
         &self,
-        status: &StatusRecord,
-        items: &[ItemWrite],
+        author: &str,
         idempotency: Option<&Idempotency<'_>>,
-        outbox: &OutboxEvent,
         now_ms: i64,
-    ) -> Result<CreateOutcome, StoreError> {
+        build: impl FnOnce() -> (NewStatusRows, T),
+    ) -> Result<CreateOutcome<T>, StoreError> {
         match &self.backend {
             Backend::Sqlite(pool) => {
                 let mut tx = sqlite_write(pool).await?;
@@ -205,7 +224,7 @@ impl Store {
                          JOIN users u ON u.username = s.author ",
                         "WHERE k.username = ? AND k.key = ?"
                     ))
-                    .bind(&status.author)
+                    .bind(author)
                     .bind(k.key)
                     .fetch_optional(&mut *tx)
                     .await?;
@@ -213,6 +232,12 @@ impl Store {
                         return Ok(CreateOutcome::Replayed(record(&row)?));
                     }
                 }
+                let (rows, extra) = build();
+                let NewStatusRows {
+                    status,
+                    items,
+                    outbox,
+                } = &rows;
                 let taken = sqlx::query(
                     "SELECT 1 FROM statuses WHERE author = ? AND item_id = ? AND deleted = 0",
                 )
@@ -258,7 +283,7 @@ impl Store {
                 }
                 write_outbox(&mut tx, &status.author, &text_lower, outbox, now_ms).await?;
                 tx.commit().await?;
-                Ok(CreateOutcome::Created)
+                Ok(CreateOutcome::Created(extra))
             }
         }
     }

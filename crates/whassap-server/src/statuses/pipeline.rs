@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use whassap_proto::ns;
 use whassap_store::{
-    CreateOutcome, Idempotency, ItemRetraction, ItemWrite, OutboxEvent, StatusRecord, StoreError,
-    StoredItem,
+    CreateOutcome, Idempotency, ItemRetraction, ItemWrite, NewStatusRows, OutboxEvent,
+    StatusRecord, StoreError, StoredItem,
 };
 
 use super::{
@@ -120,6 +120,13 @@ fn webhook_event(event: &str, status: &Status) -> OutboxEvent {
     }
 }
 
+/// What was built inside the store's transaction, for the fan-out.
+struct Built {
+    status: Status,
+    pep_item: StoredItem,
+    firehose_item: StoredItem,
+}
+
 /// Post a status with every option: see [`NewStatus`].
 pub async fn post_with(server: &Arc<Server>, new: NewStatus<'_>) -> Result<Posted, StatusError> {
     let text = validate(new.text)?;
@@ -128,69 +135,82 @@ pub async fn post_with(server: &Arc<Server>, new: NewStatus<'_>) -> Result<Poste
         .store
         .display_name(new.author)
         .await?
-        .ok_or(StatusError::NotFound)?;
+        .ok_or(StatusError::NotFound)?
+        .unwrap_or_else(|| new.author.to_string());
     let bare = format!("{}@{}", new.author, config.domain);
-    let (id, ms) = server.statuses.ids.next();
-    let created_at = rfc3339_seconds(ms);
-    let item_id = new.client_item_id.unwrap_or(&id).to_string();
-    let status = Status {
-        url: super::status_url(config, new.author, &id),
-        author: Author {
-            username: new.author.to_string(),
-            jid: bare.clone(),
-            display_name: display_name.unwrap_or_else(|| new.author.to_string()),
-        },
-        id,
-        text,
-        source: new.source,
-        created_at,
-        item_id,
-    };
-    let entry = atom_entry(&status, &config.domain);
-    let payload = String::from_utf8_lossy(&whassap_xml::to_bytes(&entry)).into_owned();
-    let published_at = stanza::now_stamp();
     let pep_node = microblog_node(server, &bare).await?;
     let firehose = firehose_node(server).await?;
-    let pep_item = StoredItem {
-        seq: 0,
-        id: status.item_id.clone(),
-        publisher: bare.clone(),
-        payload: payload.clone(),
-        published_at: published_at.clone(),
-    };
-    let firehose_item = StoredItem {
-        id: status.id.clone(),
-        ..pep_item.clone()
-    };
-    let mut writes = Vec::with_capacity(2);
-    for (service, name, node, item) in [
-        (bare.clone(), ns::MICROBLOG, &pep_node, &pep_item),
-        (
-            service_jid(server),
-            FIREHOSE_NODE,
-            &firehose,
-            &firehose_item,
-        ),
-    ] {
-        let (persist, max_items) = read(node, |n| (n.config.persist_items, n.config.max_items));
-        if persist {
-            writes.push(ItemWrite {
-                service,
-                node: name.to_string(),
-                item: item.clone(),
-                max_items: max_items.limit(),
-            });
+    let pubsub = service_jid(server);
+    let pep_keep = read(&pep_node, |n| {
+        n.config.persist_items.then(|| n.config.max_items.limit())
+    });
+    let firehose_keep = read(&firehose, |n| {
+        n.config.persist_items.then(|| n.config.max_items.limit())
+    });
+    // Run with SQLite's write lock held: the id is taken there (ids sort
+    // in commit order), and everything else follows from it.
+    let build = || {
+        let (id, ms) = server.statuses.ids.next();
+        let created_at = rfc3339_seconds(ms);
+        let status = Status {
+            url: super::status_url(config, new.author, &id),
+            author: Author {
+                username: new.author.to_string(),
+                jid: bare.clone(),
+                display_name,
+            },
+            item_id: new.client_item_id.unwrap_or(&id).to_string(),
+            id,
+            text,
+            source: new.source,
+            created_at,
+        };
+        let entry = atom_entry(&status, &config.domain);
+        let pep_item = StoredItem {
+            seq: 0,
+            id: status.item_id.clone(),
+            publisher: bare.clone(),
+            payload: String::from_utf8_lossy(&whassap_xml::to_bytes(&entry)).into_owned(),
+            published_at: stanza::now_stamp(),
+        };
+        let firehose_item = StoredItem {
+            id: status.id.clone(),
+            ..pep_item.clone()
+        };
+        let mut items = Vec::with_capacity(2);
+        for (service, name, keep, item) in [
+            (&bare, ns::MICROBLOG, pep_keep, &pep_item),
+            (&pubsub, FIREHOSE_NODE, firehose_keep, &firehose_item),
+        ] {
+            if let Some(max_items) = keep {
+                items.push(ItemWrite {
+                    service: service.clone(),
+                    node: name.to_string(),
+                    item: item.clone(),
+                    max_items,
+                });
+            }
         }
-    }
-    let record = StatusRecord {
-        id: status.id.clone(),
-        author: new.author.to_string(),
-        display_name: None,
-        text: status.text.clone(),
-        source: status.source.as_str().to_string(),
-        created_at: status.created_at.clone(),
-        item_id: status.item_id.clone(),
-        deleted: false,
+        let rows = NewStatusRows {
+            status: StatusRecord {
+                id: status.id.clone(),
+                author: new.author.to_string(),
+                display_name: None,
+                text: status.text.clone(),
+                source: status.source.as_str().to_string(),
+                created_at: status.created_at.clone(),
+                item_id: status.item_id.clone(),
+                deleted: false,
+            },
+            items,
+            outbox: webhook_event("status.created", &status),
+        };
+        let built = Built {
+            status,
+            pep_item,
+            firehose_item,
+        };
+        (rows, built)
     };
     let now = now_ms();
     let idempotency = new.idempotency_key.map(|key| Idempotency {
@@ -200,16 +220,10 @@ pub async fn post_with(server: &Arc<Server>, new: NewStatus<'_>) -> Result<Poste
     });
     let outcome = server
         .store
-        .status_create(
-            &record,
-            &writes,
-            idempotency.as_ref(),
-            &webhook_event("status.created", &status),
-            now,
-        )
+        .status_create(new.author, idempotency.as_ref(), now, build)
         .await;
-    match outcome {
-        Ok(CreateOutcome::Created) => {}
+    let built = match outcome {
+        Ok(CreateOutcome::Created(built)) => built,
         Ok(CreateOutcome::Replayed(earlier)) => {
             if earlier.deleted {
                 return Err(StatusError::Conflict(
@@ -217,7 +231,7 @@ pub async fn post_with(server: &Arc<Server>, new: NewStatus<'_>) -> Result<Poste
                         .into(),
                 ));
             }
-            if earlier.text != status.text {
+            if earlier.text != validate(new.text)? {
                 return Err(StatusError::Conflict(
                     "This Idempotency-Key was used within the last hour for a different text."
                         .into(),
@@ -232,28 +246,28 @@ pub async fn post_with(server: &Arc<Server>, new: NewStatus<'_>) -> Result<Poste
             return Err(StatusError::Conflict(format!(
                 "Item {:?} already holds one of your statuses; statuses cannot be edited, \
                  retract it first.",
-                status.item_id
+                new.client_item_id.unwrap_or_default()
             )))
         }
         Err(StoreError::NotFound(_)) => return Err(StatusError::NotFound),
         Err(e) => return Err(e.into()),
-    }
+    };
     crate::metrics::Metrics::inc(&server.metrics.statuses_posted);
     // Committed: now tell everyone.
-    items::notify_published(server, &bare, ns::MICROBLOG, &pep_node, &pep_item).await;
+    items::notify_published(server, &bare, ns::MICROBLOG, &pep_node, &built.pep_item).await;
     items::notify_published(
         server,
-        &service_jid(server),
+        &pubsub,
         FIREHOSE_NODE,
         &firehose,
-        &firehose_item,
+        &built.firehose_item,
     )
     .await;
-    let status_arc = Arc::new(status.clone());
+    let status = built.status;
     let _ = server
         .statuses
         .events
-        .send(StatusEvent::Created(status_arc));
+        .send(StatusEvent::Created(Arc::new(status.clone())));
     server.statuses.outbox.notify_one();
     send_thanks(server, &status).await;
     Ok(Posted {
