@@ -203,4 +203,6 @@ fn unsigned<T: TryFrom<i64>>(value: i64, what: &str) -> Result<T, StoreError> {
 }
 
 #[cfg(test)]
+mod status_tests;
+#[cfg(test)]
 mod tests;
