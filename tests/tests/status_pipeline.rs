@@ -264,9 +264,33 @@ async fn a_client_publish_to_its_microblog_node_is_a_status() {
     let items = ok(&mut b, &format!("<iq type='get' to='alice@localhost'><pubsub xmlns='{PUBSUB}'><items node='{MICROBLOG}'><item id='my-post-1'/></items></pubsub></iq>")).await;
     let text = String::from_utf8_lossy(&whassap_xml::to_bytes(&items)).into_owned();
     assert!(text.contains(&format!(":status/{status_id}")), "{text}");
-    // Statuses are not edited in place.
-    let again = a.iq(xml(&format!("<iq type='set'><pubsub xmlns='{PUBSUB}'><publish node='{MICROBLOG}'><item id='my-post-1'><entry xmlns='{ATOM}'><title>edited</title></entry></item></publish></pubsub></iq>"))).await.unwrap();
-    assert_eq!(again.attr("type"), Some("error"));
+    // Publishing over the item replaces the status: the old one is deleted
+    // (retracted), a new one posted under the same item id.
+    ok(&mut a, &format!("<iq type='set'><pubsub xmlns='{PUBSUB}'><publish node='{MICROBLOG}'><item id='my-post-1'><entry xmlns='{ATOM}'><title>mine, edited</title></entry></item></publish></pubsub></iq>")).await;
+    assert_eq!(
+        api.get(&format!("/api/v1/statuses/{status_id}"))
+            .await
+            .status,
+        404
+    );
+    let edited = api.get("/api/v1/statuses").await.json[0].clone();
+    assert_eq!(edited["text"], "mine, edited");
+    let status_id = edited["id"].as_str().unwrap().to_string();
+    let m = within(&mut b, FAN_OUT, "retraction of the replaced status", |m| {
+        event_child(m, MICROBLOG, "retract").is_some()
+    })
+    .await;
+    assert_eq!(
+        event_child(&m, MICROBLOG, "retract").unwrap().attr("id"),
+        Some("my-post-1")
+    );
+    let m = within(&mut b, FAN_OUT, "the replacement", |m| {
+        event_child(m, MICROBLOG, "item").is_some()
+    })
+    .await;
+    let item = event_child(&m, MICROBLOG, "item").unwrap();
+    assert_eq!(item.attr("id"), Some("my-post-1"));
+    assert!(format!("{item:?}").contains("mine, edited"));
     // A bad text is refused with a reason, and nothing is stored.
     let bad = a.iq(xml(&format!("<iq type='set'><pubsub xmlns='{PUBSUB}'><publish node='{MICROBLOG}'><item><entry xmlns='{ATOM}'><title>{}</title></entry></item></publish></pubsub></iq>", "x".repeat(281)))).await.unwrap();
     assert_eq!(bad.attr("type"), Some("error"));

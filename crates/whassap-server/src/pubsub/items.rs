@@ -117,15 +117,26 @@ impl Request<'_> {
     /// A client published an Atom entry to its own microblog node: that is
     /// a status (source `xmpp`), through the status pipeline, which stores
     /// the canonical entry under the client's item id or the status id.
+    /// Publishing over the item of a live status replaces it, as XEP-0060
+    /// replaces items: that status is deleted (retracted everywhere) and
+    /// the new one posted.
     async fn post_status(&self, name: &str, item_id: Option<&str>, payload: &Element) -> Outcome {
         let text = crate::statuses::entry_text(payload).unwrap_or_default();
+        // A bad entry changes nothing, not even the status it would replace.
+        crate::statuses::validate(&text)?;
         let author = self.service.split('@').next().unwrap_or(self.service);
+        let item_id = item_id.filter(|i| !i.is_empty());
+        if let Some(id) = item_id {
+            if let Some(old) = self.server.store.status_by_item(author, id).await? {
+                crate::statuses::delete(self.server, author, &old.id).await?;
+            }
+        }
         let status = crate::statuses::post(
             self.server,
             author,
             &text,
             crate::statuses::Source::Xmpp,
-            item_id.filter(|i| !i.is_empty()),
+            item_id,
         )
         .await?;
         let payload = pubsub_payload(ns::PUBSUB, {

@@ -244,8 +244,7 @@ pub async fn post_with(server: &Arc<Server>, new: NewStatus<'_>) -> Result<Poste
         }
         Err(StoreError::Conflict(_)) => {
             return Err(StatusError::Conflict(format!(
-                "Item {:?} already holds one of your statuses; statuses cannot be edited, \
-                 retract it first.",
+                "Item {:?} already holds one of your statuses.",
                 new.client_item_id.unwrap_or_default()
             )))
         }
