@@ -525,6 +525,18 @@ async fn the_openapi_document_describes_every_endpoint() {
     }
     let schemas = doc.json["components"]["schemas"].as_object().unwrap();
     assert!(schemas.contains_key("Status") && schemas.contains_key("ErrorBody"));
+    let mut fields: Vec<&str> = schemas["Status"]["properties"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    fields.sort();
+    assert_eq!(
+        fields,
+        ["author", "created_at", "id", "source", "text", "url"],
+        "the JSON form of SPEC §2, nothing internal"
+    );
     assert!(doc.json["components"]["securitySchemes"]["bearer"].is_object());
     s.stop().await;
 }

@@ -215,6 +215,20 @@ async fn a_rest_status_reaches_contacts_the_firehose_and_the_author() {
     );
     let items = ok(&mut c, &format!("<iq type='get' to='alice@localhost'><pubsub xmlns='{PUBSUB}'><items node='{MICROBLOG}'/></pubsub></iq>")).await;
     assert!(!format!("{items:?}").contains(&id), "the item is gone");
+    let metrics = reqwest::get(format!("{}/metrics", api.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("whassap_statuses_posted_total 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("whassap_statuses_deleted_total 1"),
+        "{metrics}"
+    );
     s.stop().await;
 }
 
