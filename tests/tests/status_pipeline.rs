@@ -1,7 +1,8 @@
 //! One pipeline, every door: a status posted over REST reaches a contact's
 //! PEP notification, a firehose subscriber and the author's thank-you IM;
 //! a client's own microblog publish is a status in the REST timeline;
-//! deletion retracts everywhere; statuses survive a restart.
+//! deletion retracts everywhere; statuses survive a restart; ids sort in
+//! commit order, so polling `after=` misses nothing.
 
 use std::time::Duration;
 
@@ -367,5 +368,69 @@ async fn statuses_tokens_and_webhook_rows_survive_a_restart() {
     // New ids still sort after the old ones.
     let later = api.post_status(&token, "after the restart").await;
     assert!(later["id"].as_str().unwrap() > first.json["id"].as_str().unwrap());
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_reader_following_after_never_misses_concurrent_posts() {
+    // Ids are taken under the store's write lock: they sort in commit
+    // order, so polling `after=<newest seen>` cannot skip a status.
+    let s = TestServer::start_with(|c| {
+        c.api.ip_requests_per_minute = 0;
+        c.api.token_requests_per_minute = 0;
+    })
+    .await;
+    let api = Api::new(s.http);
+    let mut tokens = Vec::new();
+    for u in ["w1", "w2", "w3", "w4"] {
+        tokens.push(api.token(&api.sign_up(u).await).await);
+    }
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let api = api.clone();
+        let done = done.clone();
+        tokio::spawn(async move {
+            let mut seen: Vec<String> = Vec::new();
+            let mut cursor = String::new();
+            loop {
+                let finished = done.load(std::sync::atomic::Ordering::SeqCst);
+                let page = api
+                    .get(&format!("/api/v1/statuses?limit=200&after={cursor}"))
+                    .await;
+                let ids: Vec<String> = page
+                    .json
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|s| s["id"].as_str().unwrap().to_string())
+                    .collect();
+                if let Some(newest) = ids.first() {
+                    cursor = newest.clone();
+                }
+                seen.extend(ids);
+                if finished {
+                    return seen;
+                }
+            }
+        })
+    };
+    let writers = tokens.into_iter().map(|t| {
+        let api = api.clone();
+        tokio::spawn(async move {
+            for i in 0..15 {
+                api.post_status(&t, &format!("post {i}")).await;
+            }
+        })
+    });
+    for w in futures::future::join_all(writers).await {
+        w.unwrap();
+    }
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let mut seen = reader.await.unwrap();
+    let total = seen.len();
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), total, "no duplicates");
+    assert_eq!(total, 60, "every status seen once");
     s.stop().await;
 }
