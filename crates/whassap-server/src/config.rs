@@ -46,6 +46,9 @@ pub struct ServerConfig {
     /// Public base URL of the web pages, without a trailing slash (links in
     /// statuses).
     pub public_url: String,
+    /// Status events buffered for each slow in-process listener (an SSE
+    /// firehose stream) before it lags and is dropped.
+    pub status_events_capacity: usize,
 }
 
 /// Who may create nodes on the PubSub service.
@@ -82,6 +85,7 @@ impl ServerConfig {
             scram_iterations: 4096,
             pubsub_create: PubsubCreate::Local,
             admins: Vec::new(),
+            status_events_capacity: crate::statuses::EVENTS_CAPACITY,
         }
     }
 }

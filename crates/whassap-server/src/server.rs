@@ -97,6 +97,7 @@ impl Server {
             config.tls_cert.as_deref(),
             config.tls_key.as_deref(),
         )?;
+        let statuses = crate::statuses::Statuses::new(config.status_events_capacity);
         let server = Arc::new(Server {
             throttle: LoginThrottle::new(config.login_failures_free, config.login_max_delay),
             config,
@@ -105,7 +106,7 @@ impl Server {
             metrics: Metrics::default(),
             caps: CapsCache::default(),
             pubsub: crate::pubsub::PubSub::default(),
-            statuses: crate::statuses::Statuses::default(),
+            statuses,
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
             tls,

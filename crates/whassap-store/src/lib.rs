@@ -43,7 +43,7 @@ pub use statuses::{
     StatusRecord, TimelineQuery,
 };
 pub use tokens::TokenRecord;
-pub use webhooks::{DeliveryAttempt, DeliveryRecord, DeliveryState, WebhookRecord};
+pub use webhooks::{AttemptRecord, DeliveryAttempt, DeliveryRecord, DeliveryState, WebhookRecord};
 pub use whassap_proto::scram::{Hash, StoredCredentials};
 
 /// The SQLite schema, embedded at build time.

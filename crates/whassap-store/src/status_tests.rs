@@ -252,22 +252,59 @@ async fn tokens_and_webhook_deliveries() {
         ("http://x/", "k")
     );
     assert_eq!(due[0].body, "{\"id\":\"01A\"}");
-    s.delivery_attempted(
-        &due[0].id,
-        &DeliveryAttempt {
-            state: DeliveryState::Pending,
-            next_attempt_ms: 5_000,
-            status: Some(500),
-            error: Some("HTTP 500"),
-        },
-    )
-    .await
-    .unwrap();
+    assert!(s
+        .delivery_attempted(
+            &due[0].id,
+            &DeliveryAttempt {
+                state: DeliveryState::Pending,
+                next_attempt_ms: 5_000,
+                status: Some(500),
+                error: Some("HTTP 500"),
+                at_ms: 1_000,
+                duration_ms: 12,
+            },
+        )
+        .await
+        .unwrap());
     assert!(s.deliveries_due(4_999, 10).await.unwrap().is_empty());
     assert_eq!(s.next_delivery_due().await.unwrap(), Some(5_000));
     let d = &s.deliveries_due(5_000, 10).await.unwrap()[0];
     assert_eq!((d.attempts, d.last_status), (1, Some(500)));
+    let log = s.delivery_attempts(&d.id).await.unwrap();
+    assert_eq!(log.len(), 1);
+    assert_eq!(
+        (
+            log[0].attempt,
+            log[0].at_ms,
+            log[0].duration_ms,
+            log[0].status
+        ),
+        (1, 1_000, 12, Some(500))
+    );
+    // A claim leases the delivery: not due again until the lease ends.
+    let claimed = s.deliveries_claim(5_000, 20_000, 10).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert!(s
+        .deliveries_claim(19_999, 30_000, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(s.next_delivery_due().await.unwrap(), Some(20_000));
+    assert_eq!(
+        s.webhook_deliveries_recent(&w.id, 10).await.unwrap()[0].id,
+        d.id
+    );
     assert_eq!(s.webhook_deliveries(&w.id).await.unwrap().len(), 1);
     assert!(s.webhook_delete("alice", &w.id).await.unwrap());
     assert_eq!(s.next_delivery_due().await.unwrap(), None);
+    assert!(s.delivery_attempts(&d.id).await.unwrap().is_empty());
+    let gone = DeliveryAttempt {
+        state: DeliveryState::Delivered,
+        next_attempt_ms: 0,
+        status: Some(200),
+        error: None,
+        at_ms: 0,
+        duration_ms: 0,
+    };
+    assert!(!s.delivery_attempted(&d.id, &gone).await.unwrap());
 }

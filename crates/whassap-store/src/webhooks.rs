@@ -1,12 +1,13 @@
 //! Webhooks and their delivery outbox. Outbox rows are written by
 //! [`Store::status_create`]/[`Store::status_delete`] in the status's own
-//! transaction; the webhook worker reads the due ones and records each
-//! attempt here, so deliveries survive a restart.
+//! transaction; the webhook worker claims the due ones and records each
+//! attempt here (the delivery's outcome and a row per attempt), so
+//! deliveries survive a restart.
 
 use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 
-use crate::{unsigned, Backend, Store, StoreError};
+use crate::{sqlite_write, unsigned, Backend, Store, StoreError};
 
 /// A registered webhook.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -83,6 +84,25 @@ pub struct DeliveryRecord {
     pub last_error: Option<String>,
     /// Where it stands.
     pub state: DeliveryState,
+    /// When the event happened, RFC 3339 UTC.
+    pub created_at: String,
+}
+
+/// One recorded attempt at a delivery.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AttemptRecord {
+    /// The delivery.
+    pub delivery_id: String,
+    /// 1 for the first attempt.
+    pub attempt: u32,
+    /// When it started, Unix milliseconds.
+    pub at_ms: i64,
+    /// How long it took, in milliseconds.
+    pub duration_ms: u32,
+    /// The HTTP status answered, if any.
+    pub status: Option<u16>,
+    /// What went wrong, if anything.
+    pub error: Option<String>,
 }
 
 /// The result of one attempt, as recorded.
@@ -96,6 +116,10 @@ pub struct DeliveryAttempt<'a> {
     pub status: Option<u16>,
     /// The error, if any.
     pub error: Option<&'a str>,
+    /// When the attempt started, Unix milliseconds.
+    pub at_ms: i64,
+    /// How long it took, in milliseconds.
+    pub duration_ms: u32,
 }
 
 fn webhook(row: &SqliteRow) -> Result<WebhookRecord, StoreError> {
@@ -127,6 +151,19 @@ fn delivery(row: &SqliteRow) -> Result<DeliveryRecord, StoreError> {
             .transpose()?,
         last_error: row.try_get("last_error")?,
         state: DeliveryState::parse(row.try_get("state")?)?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+fn attempt(row: &SqliteRow) -> Result<AttemptRecord, StoreError> {
+    let status: Option<i64> = row.try_get("status")?;
+    Ok(AttemptRecord {
+        delivery_id: row.try_get("delivery_id")?,
+        attempt: unsigned(row.try_get("attempt")?, "attempt")?,
+        at_ms: row.try_get("at_ms")?,
+        duration_ms: unsigned(row.try_get("duration_ms")?, "duration_ms")?,
+        status: status.map(|s| unsigned(s, "status")).transpose()?,
+        error: row.try_get("error")?,
     })
 }
 
@@ -134,7 +171,7 @@ macro_rules! select_deliveries {
     ($rest:literal) => {
         concat!(
             "SELECT d.id, d.webhook_id, w.url, w.secret, d.event, d.body, d.attempts, \
-             d.next_attempt_ms, d.last_status, d.last_error, d.state \
+             d.next_attempt_ms, d.last_status, d.last_error, d.state, d.created_at \
              FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id ",
             $rest
         )
@@ -255,27 +292,147 @@ impl Store {
         }
     }
 
-    /// Record an attempt at a delivery (one more attempt).
+    /// Claim up to `limit` pending deliveries due at `now_ms`, oldest due
+    /// first: each is leased until `lease_until_ms` (not due again before
+    /// then, so an attempt in flight is not started twice; should the
+    /// process die during the attempt, the delivery is due again once the
+    /// lease runs out). Record the attempt with [`Store::delivery_attempted`].
+    pub async fn deliveries_claim(
+        &self,
+        now_ms: i64,
+        lease_until_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<DeliveryRecord>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(pool) => {
+                let mut tx = sqlite_write(pool).await?;
+                let due = sqlx::query(select_deliveries!(
+                    "WHERE d.state = 'pending' AND d.next_attempt_ms <= ? \
+                     ORDER BY d.next_attempt_ms, d.id LIMIT ?"
+                ))
+                .bind(now_ms)
+                .bind(i64::from(limit))
+                .fetch_all(&mut *tx)
+                .await?
+                .iter()
+                .map(delivery)
+                .collect::<Result<Vec<_>, _>>()?;
+                for d in &due {
+                    sqlx::query("UPDATE webhook_deliveries SET next_attempt_ms = ? WHERE id = ?")
+                        .bind(lease_until_ms)
+                        .bind(&d.id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(due)
+            }
+        }
+    }
+
+    /// Record an attempt at a delivery: one more attempt, its outcome on
+    /// the delivery and a row in its attempt log. False if the delivery is
+    /// gone (its webhook was deleted meanwhile).
     pub async fn delivery_attempted(
         &self,
         id: &str,
         attempt: &DeliveryAttempt<'_>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         match &self.backend {
             Backend::Sqlite(pool) => {
-                sqlx::query(
+                let mut tx = sqlite_write(pool).await?;
+                let row = sqlx::query(
                     "UPDATE webhook_deliveries SET attempts = attempts + 1, state = ?, \
-                     next_attempt_ms = ?, last_status = ?, last_error = ? WHERE id = ?",
+                     next_attempt_ms = ?, last_status = ?, last_error = ? WHERE id = ? \
+                     RETURNING attempts",
                 )
                 .bind(attempt.state.as_str())
                 .bind(attempt.next_attempt_ms)
                 .bind(attempt.status.map(i64::from))
                 .bind(attempt.error)
                 .bind(id)
-                .execute(pool)
+                .fetch_optional(&mut *tx)
                 .await?;
-                Ok(())
+                let Some(row) = row else {
+                    return Ok(false);
+                };
+                let n: i64 = row.try_get(0)?;
+                sqlx::query(
+                    "INSERT INTO webhook_delivery_attempts \
+                     (delivery_id, attempt, at_ms, duration_ms, status, error) \
+                     VALUES (?, ?, ?, ?, ?, ?)",
+                )
+                .bind(id)
+                .bind(n)
+                .bind(attempt.at_ms)
+                .bind(i64::from(attempt.duration_ms))
+                .bind(attempt.status.map(i64::from))
+                .bind(attempt.error)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(true)
             }
+        }
+    }
+
+    /// The latest `limit` deliveries of one webhook, newest first.
+    pub async fn webhook_deliveries_recent(
+        &self,
+        webhook_id: &str,
+        limit: u32,
+    ) -> Result<Vec<DeliveryRecord>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(pool) => sqlx::query(select_deliveries!(
+                "WHERE d.webhook_id = ? ORDER BY d.created_at DESC, d.rowid DESC LIMIT ?"
+            ))
+            .bind(webhook_id)
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(delivery)
+            .collect(),
+        }
+    }
+
+    /// The attempts at a delivery, first first.
+    pub async fn delivery_attempts(
+        &self,
+        delivery_id: &str,
+    ) -> Result<Vec<AttemptRecord>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(pool) => sqlx::query(
+                "SELECT delivery_id, attempt, at_ms, duration_ms, status, error \
+                 FROM webhook_delivery_attempts WHERE delivery_id = ? ORDER BY attempt",
+            )
+            .bind(delivery_id)
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(attempt)
+            .collect(),
+        }
+    }
+
+    /// One webhook of an account.
+    pub async fn webhook(
+        &self,
+        owner: &str,
+        id: &str,
+    ) -> Result<Option<WebhookRecord>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(pool) => sqlx::query(
+                "SELECT id, owner, url, users, q, secret, created_at FROM webhooks \
+                 WHERE owner = ? AND id = ?",
+            )
+            .bind(owner)
+            .bind(id)
+            .fetch_optional(pool)
+            .await?
+            .as_ref()
+            .map(webhook)
+            .transpose(),
         }
     }
 }

@@ -50,11 +50,47 @@ impl Default for ApiConfig {
 }
 
 /// `[webhooks]`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct WebhooksConfig {
-    /// Accept webhook URLs that resolve to loopback or private addresses.
+    /// Accept webhook URLs that resolve to loopback or private addresses
+    /// (checked at registration and again at every delivery).
     pub allow_private: bool,
+    /// Delays before the 2nd, 3rd... attempt at a delivery, in
+    /// milliseconds; it fails after `len + 1` attempts.
+    pub retry_delays_ms: Vec<u64>,
+    /// Milliseconds one delivery attempt may take.
+    pub timeout_ms: u64,
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        WebhooksConfig {
+            allow_private: false,
+            retry_delays_ms: whassap_http::webhooks::DEFAULT_RETRY_DELAYS_MS.to_vec(),
+            timeout_ms: 10_000,
+        }
+    }
+}
+
+/// `[firehose]`: the SSE stream at `/api/v1/firehose`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FirehoseConfig {
+    /// Milliseconds between `: ping` comments.
+    pub ping_interval_ms: u64,
+    /// Events a stream may fall behind before it is dropped (the client
+    /// resumes with `Last-Event-ID`).
+    pub buffer: usize,
+}
+
+impl Default for FirehoseConfig {
+    fn default() -> Self {
+        FirehoseConfig {
+            ping_interval_ms: 15_000,
+            buffer: whassap_server::statuses::EVENTS_CAPACITY,
+        }
+    }
 }
 
 /// Every setting of `whassap serve`. Keys are the TOML keys; the environment
@@ -76,6 +112,8 @@ pub struct Config {
     pub http_listen: String,
     /// Public base URL of the web page (links in statuses); empty: http://DOMAIN:3000.
     pub public_url: String,
+    /// Kernel send buffer of each HTTP connection in bytes; 0: the kernel's autotuning.
+    pub http_send_buffer: usize,
     /// PEM certificate chain; empty: a self-signed one generated in the data dir.
     pub tls_cert: String,
     /// PEM private key for `tls_cert`.
@@ -108,6 +146,8 @@ pub struct Config {
     pub api: ApiConfig,
     /// Webhooks.
     pub webhooks: WebhooksConfig,
+    /// The SSE firehose.
+    pub firehose: FirehoseConfig,
 }
 
 impl Default for Config {
@@ -120,6 +160,7 @@ impl Default for Config {
             c2s_tls_listen: "0.0.0.0:5223".into(),
             http_listen: "0.0.0.0:3000".into(),
             public_url: String::new(),
+            http_send_buffer: 0,
             tls_cert: String::new(),
             tls_key: String::new(),
             allow_plaintext: false,
@@ -136,6 +177,7 @@ impl Default for Config {
             max_offline_per_user: 1000,
             api: ApiConfig::default(),
             webhooks: WebhooksConfig::default(),
+            firehose: FirehoseConfig::default(),
         }
     }
 }
@@ -275,6 +317,13 @@ impl Config {
                 ));
             }
         }
+        if self.webhooks.retry_delays_ms.contains(&0) || self.webhooks.timeout_ms == 0 {
+            problems.push("webhooks: retry_delays_ms and timeout_ms must be positive".into());
+        }
+        if self.firehose.ping_interval_ms < 10 || self.firehose.buffer == 0 {
+            problems
+                .push("firehose: ping_interval_ms must be at least 10 and buffer positive".into());
+        }
         if !problems.is_empty() {
             return Err(problems);
         }
@@ -295,6 +344,7 @@ impl Config {
         server.auth_timeout = Duration::from_secs(self.auth_timeout_secs);
         server.session_queue = self.session_queue;
         server.max_offline_per_user = self.max_offline_per_user;
+        server.status_events_capacity = self.firehose.buffer;
         if !self.public_url.is_empty() {
             server.public_url = self.public_url.trim_end_matches('/').to_string();
         }
@@ -307,6 +357,17 @@ impl Config {
                 webhooks_allow_private: self.webhooks.allow_private,
                 token_requests_per_minute: self.api.token_requests_per_minute,
                 ip_requests_per_minute: self.api.ip_requests_per_minute,
+                firehose_ping: Duration::from_millis(self.firehose.ping_interval_ms),
+                send_buffer: self.http_send_buffer,
+                webhooks: whassap_http::webhooks::WebhookSettings {
+                    retry_delays: self
+                        .webhooks
+                        .retry_delays_ms
+                        .iter()
+                        .map(|&ms| Duration::from_millis(ms))
+                        .collect(),
+                    timeout: Duration::from_millis(self.webhooks.timeout_ms),
+                },
             },
         })
     }

@@ -1,5 +1,6 @@
 //! The REST API of SPEC §3 under `/api/v1`: users, personal access tokens,
-//! statuses and timelines, webhooks, and the OpenAPI document generated
+//! statuses and timelines, the SSE firehose, webhooks and their deliveries,
+//! and the OpenAPI document generated
 //! from the handlers (`/api/v1/openapi.json`). Every handler translates:
 //! statuses go through the pipeline in `whassap_server::statuses`, the
 //! rest through the store.
@@ -7,6 +8,7 @@
 pub mod auth;
 pub mod error;
 pub mod extract;
+mod firehose;
 mod openapi;
 pub mod ratelimit;
 mod statuses;
@@ -30,6 +32,7 @@ use whassap_store::TimelineQuery;
 use crate::AppState;
 use error::{ApiError, ApiResult};
 use ratelimit::RateLimiter;
+pub use webhooks::is_private;
 
 /// Default page size of timelines.
 pub const DEFAULT_LIMIT: u32 = 20;
@@ -65,6 +68,11 @@ pub(crate) fn router(state: AppState) -> Router<AppState> {
             post(webhooks::create).get(webhooks::list),
         )
         .route("/api/v1/webhooks/{id}", delete(webhooks::delete))
+        .route("/api/v1/firehose", get(firehose::stream))
+        .route(
+            "/api/v1/webhooks/{id}/deliveries",
+            get(webhooks::deliveries),
+        )
         .route("/api/v1/openapi.json", get(openapi::document))
         .route("/api/v1", any(no_such_endpoint))
         .route("/api/v1/{*rest}", any(no_such_endpoint))

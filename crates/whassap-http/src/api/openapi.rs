@@ -10,8 +10,8 @@ use super::error::{Code, ErrorBody, ErrorDetail};
 use super::statuses::NewStatusBody;
 use super::tokens::{CreatedToken, NewToken, Token};
 use super::users::{NewUser, User};
-use super::webhooks::{NewWebhook, UsersFilter, Webhook};
-use super::{statuses, tokens, users, webhooks};
+use super::webhooks::{Delivery, DeliveryAttempt, DeliveryState, NewWebhook, UsersFilter, Webhook};
+use super::{firehose, statuses, tokens, users, webhooks};
 
 struct Security;
 
@@ -41,18 +41,20 @@ impl Modify for Security {
         users::create, users::show, users::statuses,
         tokens::create, tokens::list, tokens::delete,
         statuses::create, statuses::show, statuses::delete, statuses::timeline,
-        webhooks::create, webhooks::list, webhooks::delete,
+        firehose::stream,
+        webhooks::create, webhooks::list, webhooks::delete, webhooks::deliveries,
     ),
     components(schemas(
         Status, Author, Source, NewStatusBody, User, NewUser, Token, NewToken, CreatedToken,
-        Webhook, NewWebhook, UsersFilter, ErrorBody, ErrorDetail, Code,
+        Webhook, NewWebhook, UsersFilter, Delivery, DeliveryAttempt, DeliveryState, ErrorBody, ErrorDetail, Code,
     )),
     modifiers(&Security),
     tags(
         (name = "users", description = "Accounts and their timelines"),
         (name = "tokens", description = "Personal access tokens"),
         (name = "statuses", description = "Statuses and the public timeline"),
-        (name = "webhooks", description = "Webhooks for new and deleted statuses"),
+        (name = "firehose", description = "Every public status as Server-Sent Events"),
+        (name = "webhooks", description = "Webhooks for new and deleted statuses, and their deliveries"),
     )
 )]
 struct ApiDoc;

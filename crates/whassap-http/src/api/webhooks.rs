@@ -1,4 +1,5 @@
-//! `/api/v1/webhooks`: registration, listing and deletion. URLs that point
+//! `/api/v1/webhooks`: registration, listing, deletion and the delivery
+//! log of a webhook. URLs that point
 //! at loopback or private addresses are refused unless
 //! `webhooks.allow_private` is set (they would let anyone make the server
 //! call into its own network).
@@ -15,11 +16,11 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use whassap_server::accounts;
-use whassap_store::WebhookRecord;
+use whassap_store::{AttemptRecord, DeliveryRecord, WebhookRecord};
 
 use super::auth::Auth;
 use super::error::{ApiError, ApiResult, ErrorBody};
-use super::extract::JsonBody;
+use super::extract::{ApiQuery, JsonBody};
 use crate::AppState;
 
 /// Longest URL accepted.
@@ -300,6 +301,141 @@ pub async fn delete(
     } else {
         Err(ApiError::not_found("You have no such webhook."))
     }
+}
+
+/// Where a delivery stands.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryState {
+    /// Not delivered yet: attempted again at `next_attempt_at`.
+    Pending,
+    /// Answered with a 2xx.
+    Delivered,
+    /// Every attempt failed; no more are made.
+    Failed,
+}
+
+/// One attempt at a delivery.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeliveryAttempt {
+    /// 1 for the first attempt.
+    pub attempt: u32,
+    /// When it started, RFC 3339 UTC with milliseconds.
+    pub at: String,
+    /// How long it took, in milliseconds.
+    pub duration_ms: u32,
+    /// The HTTP status answered, if the receiver answered.
+    pub status_code: Option<u16>,
+    /// What went wrong (`HTTP 500`, a timeout, a connection error...), or null.
+    pub error: Option<String>,
+}
+
+/// One event sent (or to be sent) to a webhook.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Delivery {
+    /// The delivery id: the `X-Whassap-Delivery` header of every attempt.
+    pub id: String,
+    /// `status.created` or `status.deleted`.
+    pub event: String,
+    /// The status the event is about.
+    pub status_id: Option<String>,
+    /// Where it stands.
+    pub state: DeliveryState,
+    /// When the next attempt is due (pending only), RFC 3339 UTC.
+    pub next_attempt_at: Option<String>,
+    /// When the event happened, RFC 3339 UTC.
+    pub created_at: String,
+    /// Every attempt so far, first first.
+    pub attempts: Vec<DeliveryAttempt>,
+}
+
+fn rfc3339_ms(ms: i64) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let format = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    t.format(&format).unwrap_or_default()
+}
+
+impl Delivery {
+    fn new(d: DeliveryRecord, attempts: Vec<AttemptRecord>) -> Self {
+        let status_id = serde_json::from_str::<serde_json::Value>(&d.body)
+            .ok()
+            .and_then(|b| b["status"]["id"].as_str().map(str::to_owned));
+        let state = match d.state {
+            whassap_store::DeliveryState::Pending => DeliveryState::Pending,
+            whassap_store::DeliveryState::Delivered => DeliveryState::Delivered,
+            whassap_store::DeliveryState::Failed => DeliveryState::Failed,
+        };
+        Delivery {
+            next_attempt_at: matches!(state, DeliveryState::Pending)
+                .then(|| rfc3339_ms(d.next_attempt_ms)),
+            id: d.id,
+            event: d.event,
+            status_id,
+            state,
+            created_at: d.created_at,
+            attempts: attempts
+                .into_iter()
+                .map(|a| DeliveryAttempt {
+                    attempt: a.attempt,
+                    at: rfc3339_ms(a.at_ms),
+                    duration_ms: a.duration_ms,
+                    status_code: a.status,
+                    error: a.error,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Paging of the delivery log.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DeliveriesParams {
+    /// Deliveries to show, newest first: 1–200, default 50.
+    pub limit: Option<i64>,
+}
+
+/// The latest deliveries of one of your webhooks, newest first, each with
+/// every attempt made.
+#[utoipa::path(
+    get, path = "/api/v1/webhooks/{id}/deliveries", tag = "webhooks",
+    params(("id" = String, Path, description = "Webhook id"), DeliveriesParams),
+    responses(
+        (status = 200, description = "Deliveries, newest first", body = [Delivery]),
+        (status = 400, description = "Bad limit", body = ErrorBody),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 404, description = "You have no such webhook", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("basic" = []))
+)]
+pub async fn deliveries(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    ApiQuery(params): ApiQuery<DeliveriesParams>,
+) -> ApiResult<Json<Vec<Delivery>>> {
+    let limit = match params.limit {
+        None => 50,
+        Some(n @ 1..=200) => n as u32,
+        Some(n) => {
+            return Err(ApiError::invalid(format!(
+                "limit must be between 1 and 200 (got {n})."
+            )))
+        }
+    };
+    let store = &state.server.store;
+    if store.webhook(&auth.username, &id).await?.is_none() {
+        return Err(ApiError::not_found("You have no such webhook."));
+    }
+    let mut out = Vec::new();
+    for d in store.webhook_deliveries_recent(&id, limit).await? {
+        let attempts = store.delivery_attempts(&d.id).await?;
+        out.push(Delivery::new(d, attempts));
+    }
+    Ok(Json(out))
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@
 //! a wake-up of the webhook worker, and the bot's thank-you message.
 
 mod entry;
+mod events;
 mod id;
 mod pipeline;
 mod validate;
@@ -22,6 +23,7 @@ use utoipa::ToSchema;
 use whassap_store::{StatusRecord, StoreError};
 
 pub use entry::{atom_entry, entry_text};
+pub use events::{EventSequencer, Reservation};
 pub use id::IdGenerator;
 pub use pipeline::{delete, post, post_with, send_thanks, NewStatus, Posted};
 pub use validate::{validate, MAX_CHARS};
@@ -30,8 +32,9 @@ use crate::config::ServerConfig;
 
 /// How long an `Idempotency-Key` holds.
 pub const IDEMPOTENCY_TTL_MS: i64 = 60 * 60 * 1000;
-/// Events buffered for slow subscribers of [`Statuses::events`] before they
-/// lag (and must resume from the store).
+/// Events buffered for slow subscribers of [`Statuses::subscribe`] before
+/// they lag (and must resume from the store), unless configured otherwise
+/// (`ServerConfig::status_events_capacity`).
 pub const EVENTS_CAPACITY: usize = 1024;
 /// The username of the status bot (`whassap@<domain>`).
 pub const BOT_USERNAME: &str = "whassap";
@@ -173,24 +176,30 @@ pub enum StatusError {
 pub struct Statuses {
     /// Status ids.
     pub ids: IdGenerator,
-    /// Every committed post and deletion, for in-process listeners.
-    pub events: broadcast::Sender<StatusEvent>,
+    /// Every committed post and deletion, in commit order, for in-process
+    /// listeners (the SSE firehose).
+    pub events: EventSequencer,
     /// Woken when webhook outbox rows were written.
     pub outbox: Notify,
 }
 
 impl Default for Statuses {
     fn default() -> Self {
-        Statuses {
-            ids: IdGenerator::default(),
-            events: broadcast::channel(EVENTS_CAPACITY).0,
-            outbox: Notify::new(),
-        }
+        Statuses::new(EVENTS_CAPACITY)
     }
 }
 
 impl Statuses {
-    /// Listen to status events from now on.
+    /// With room for `capacity` events per slow listener.
+    pub fn new(capacity: usize) -> Self {
+        Statuses {
+            ids: IdGenerator::default(),
+            events: EventSequencer::new(capacity),
+            outbox: Notify::new(),
+        }
+    }
+
+    /// Listen to status events from now on, in commit order.
     pub fn subscribe(&self) -> broadcast::Receiver<StatusEvent> {
         self.events.subscribe()
     }

@@ -121,7 +121,9 @@ fn webhook_event(event: &str, status: &Status) -> OutboxEvent {
 }
 
 /// What was built inside the store's transaction, for the fan-out.
-struct Built {
+struct Built<'a> {
+    /// The status's place in the event order (slot order is commit order).
+    slot: super::Reservation<'a>,
     status: Status,
     pep_item: StoredItem,
     firehose_item: StoredItem,
@@ -150,6 +152,7 @@ pub async fn post_with(server: &Arc<Server>, new: NewStatus<'_>) -> Result<Poste
     // Run with SQLite's write lock held: the id is taken there (ids sort
     // in commit order), and everything else follows from it.
     let build = || {
+        let slot = server.statuses.events.reserve();
         let (id, ms) = server.statuses.ids.next();
         let created_at = rfc3339_seconds(ms);
         let status = Status {
@@ -206,6 +209,7 @@ pub async fn post_with(server: &Arc<Server>, new: NewStatus<'_>) -> Result<Poste
             outbox: webhook_event("status.created", &status),
         };
         let built = Built {
+            slot,
             status,
             pep_item,
             firehose_item,
@@ -252,7 +256,11 @@ pub async fn post_with(server: &Arc<Server>, new: NewStatus<'_>) -> Result<Poste
         Err(e) => return Err(e.into()),
     };
     crate::metrics::Metrics::inc(&server.metrics.statuses_posted);
-    // Committed: now tell everyone.
+    // Committed: now tell everyone, the SSE streams first (they are the
+    // quickest, and wait for no one).
+    built
+        .slot
+        .publish(StatusEvent::Created(Arc::new(built.status.clone())));
     items::notify_published(server, &bare, ns::MICROBLOG, &pep_node, &built.pep_item).await;
     items::notify_published(
         server,
@@ -263,10 +271,6 @@ pub async fn post_with(server: &Arc<Server>, new: NewStatus<'_>) -> Result<Poste
     )
     .await;
     let status = built.status;
-    let _ = server
-        .statuses
-        .events
-        .send(StatusEvent::Created(Arc::new(status.clone())));
     server.statuses.outbox.notify_one();
     send_thanks(server, &status).await;
     Ok(Posted {
@@ -306,6 +310,9 @@ pub async fn delete(
             item_id: status.id.clone(),
         },
     ];
+    // Deletions queue behind every post already writing: a listener never
+    // sees a deletion before the status it deletes.
+    let slot = server.statuses.events.reserve();
     if !server
         .store
         .status_delete(
@@ -319,16 +326,13 @@ pub async fn delete(
         return Err(StatusError::NotFound);
     }
     crate::metrics::Metrics::inc(&server.metrics.statuses_deleted);
+    slot.publish(StatusEvent::Deleted(Arc::new(status.clone())));
     if let Some(node) = server.pubsub.node(server, &bare, ns::MICROBLOG).await? {
         items::notify_retracted(server, &bare, ns::MICROBLOG, &node, &status.item_id).await;
     }
     if let Ok(node) = firehose_node(server).await {
         items::notify_retracted(server, &pubsub, FIREHOSE_NODE, &node, &status.id).await;
     }
-    let _ = server
-        .statuses
-        .events
-        .send(StatusEvent::Deleted(Arc::new(status.clone())));
     server.statuses.outbox.notify_one();
     Ok(status)
 }
