@@ -2,9 +2,11 @@
 //! the feature modules (roster, presence, messages, offline storage, disco,
 //! caps, blocking, registration, ping, version) and publish-subscribe
 //! (XEP-0060 on `pubsub.<domain>`, XEP-0163 PEP on every account), and the
-//! status pipeline every door posts through ([`statuses`]).
+//! status pipeline every door posts through ([`statuses`]), and the status
+//! bot ([`bot`]).
 
 pub mod accounts;
+pub mod bot;
 pub mod c2s;
 pub mod config;
 pub mod error;
