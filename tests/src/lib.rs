@@ -1,6 +1,9 @@
 //! Test support: [`TestServer`] starts the real server in-process on
 //! ephemeral ports with a temporary data dir; helpers connect real clients.
 
+pub mod rest;
+pub mod sse;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -120,11 +123,18 @@ impl TestServer {
     }
 
     /// Stop gracefully and start again on the same data dir (new ports).
-    pub async fn restart(mut self) -> TestServer {
+    pub async fn restart(self) -> TestServer {
+        self.restart_with(|_| {}).await
+    }
+
+    /// Stop gracefully and start again on the same data dir with changed
+    /// settings (new ports).
+    pub async fn restart_with(mut self, change: impl FnOnce(&mut Config)) -> TestServer {
         let app = self.app.take().expect("running");
         app.shutdown().await;
         let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("temp dir"));
-        let config = self.config.clone();
+        let mut config = self.config.clone();
+        change(&mut config);
         Self::launch(dir, config).await
     }
 

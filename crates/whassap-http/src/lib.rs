@@ -1,41 +1,90 @@
-//! Whassap's HTTP door (axum): XMPP over WebSocket (RFC 7395) at
-//! `/xmpp-websocket`, `GET /healthz` and `GET /metrics`. The REST API, web
-//! pages and firehose join this router later.
+//! Whassap's HTTP door (axum): the REST API under `/api/v1` ([`api`]), XMPP
+//! over WebSocket (RFC 7395) at `/xmpp-websocket`, `GET /healthz` and
+//! `GET /metrics`, and the webhook sender ([`webhooks`]). Web pages join
+//! this router later.
 
+pub mod api;
+pub mod webhooks;
 mod websocket;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use axum::Router;
 use tokio::net::TcpListener;
 use whassap_server::Server;
 
 /// Settings of the HTTP door.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct HttpConfig {
     /// Treat WebSocket connections as secure (a TLS-terminating proxy is in
     /// front): PLAIN is then offered too.
     pub websocket_secure: bool,
+    /// Self sign-up through `POST /api/v1/users` (and the web page).
+    pub registration_open: bool,
+    /// Accept webhooks to loopback and private addresses.
+    pub webhooks_allow_private: bool,
+    /// API requests a minute per token (or per account with Basic auth);
+    /// 0: no limit.
+    pub token_requests_per_minute: u32,
+    /// API requests a minute per client IP address; 0: no limit.
+    pub ip_requests_per_minute: u32,
+    /// Interval of the `: ping` comments on firehose streams.
+    pub firehose_ping: Duration,
+    /// How the webhook sender retries.
+    pub webhooks: webhooks::WebhookSettings,
+    /// Kernel send buffer of each HTTP connection, in bytes; 0 leaves it to
+    /// the kernel's autotuning (up to a few MiB). What a firehose client
+    /// that stops reading can hold up before the server notices it lags.
+    pub send_buffer: usize,
 }
 
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            websocket_secure: false,
+            registration_open: true,
+            webhooks_allow_private: false,
+            token_requests_per_minute: 300,
+            ip_requests_per_minute: 600,
+            firehose_ping: Duration::from_secs(15),
+            webhooks: webhooks::WebhookSettings::default(),
+            send_buffer: 0,
+        }
+    }
+}
+
+/// What every HTTP handler gets.
 #[derive(Clone)]
-struct AppState {
-    server: Arc<Server>,
-    config: HttpConfig,
+pub(crate) struct AppState {
+    pub(crate) server: Arc<Server>,
+    pub(crate) config: HttpConfig,
+    pub(crate) limits: Arc<api::Limits>,
 }
 
 /// The HTTP routes.
 pub fn router(server: Arc<Server>, config: HttpConfig) -> Router {
+    let limits = Arc::new(api::Limits {
+        per_token: api::ratelimit::RateLimiter::new(config.token_requests_per_minute),
+        per_ip: api::ratelimit::RateLimiter::new(config.ip_requests_per_minute),
+    });
+    let state = AppState {
+        server,
+        config,
+        limits,
+    };
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/xmpp-websocket", get(websocket::upgrade))
-        .with_state(AppState { server, config })
+        .merge(api::router(state.clone()))
+        .with_state(state)
 }
 
 /// Serve HTTP on `listener` until the server shuts down.
@@ -45,6 +94,14 @@ pub async fn serve(
     listener: TcpListener,
 ) -> std::io::Result<()> {
     let shutdown = server.shutdown.clone();
+    let send_buffer = config.send_buffer;
+    let listener = listener.tap_io(move |tcp| {
+        if send_buffer > 0 {
+            if let Err(e) = socket2::SockRef::from(&*tcp).set_send_buffer_size(send_buffer) {
+                tracing::debug!("setting SO_SNDBUF: {e}");
+            }
+        }
+    });
     let app = router(server, config).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(async move { shutdown.cancelled().await })

@@ -24,12 +24,30 @@ pub enum AccountError {
     /// Already taken.
     #[error("the username {0:?} is taken")]
     Taken(String),
+    /// An unusable display name.
+    #[error(
+        "the display name must be 1 to {MAX_DISPLAY_NAME} characters, without control characters"
+    )]
+    InvalidDisplayName,
     /// No such account.
     #[error("no such user {0:?}")]
     NotFound(String),
     /// The store failed.
     #[error("store: {0}")]
     Store(#[from] StoreError),
+}
+
+/// Longest display name, in characters.
+pub const MAX_DISPLAY_NAME: usize = 64;
+
+/// Check a display name (trimmed); the name to store.
+pub fn display_name(name: &str) -> Result<String, AccountError> {
+    let name = name.trim();
+    let n = name.chars().count();
+    if n == 0 || n > MAX_DISPLAY_NAME || name.chars().any(char::is_control) {
+        return Err(AccountError::InvalidDisplayName);
+    }
+    Ok(name.to_string())
 }
 
 /// Normalise a username (nodeprep) and check it may be registered.

@@ -43,6 +43,12 @@ pub struct ServerConfig {
     pub pubsub_create: PubsubCreate,
     /// Server administrators (bare JIDs).
     pub admins: Vec<String>,
+    /// Public base URL of the web pages, without a trailing slash (links in
+    /// statuses).
+    pub public_url: String,
+    /// Status events buffered for each slow in-process listener (an SSE
+    /// firehose stream) before it lags and is dropped.
+    pub status_events_capacity: usize,
 }
 
 /// Who may create nodes on the PubSub service.
@@ -58,8 +64,10 @@ pub enum PubsubCreate {
 impl ServerConfig {
     /// Defaults of SPEC §1 for a domain and data dir.
     pub fn new(domain: impl Into<String>, data_dir: impl Into<PathBuf>) -> Self {
+        let domain = domain.into();
         ServerConfig {
-            domain: domain.into(),
+            public_url: format!("http://{domain}:3000"),
+            domain,
             data_dir: data_dir.into(),
             c2s_listen: Some(SocketAddr::from(([0, 0, 0, 0], 5222))),
             c2s_tls_listen: Some(SocketAddr::from(([0, 0, 0, 0], 5223))),
@@ -77,6 +85,7 @@ impl ServerConfig {
             scram_iterations: 4096,
             pubsub_create: PubsubCreate::Local,
             admins: Vec::new(),
+            status_events_capacity: crate::statuses::EVENTS_CAPACITY,
         }
     }
 }

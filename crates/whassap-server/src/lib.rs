@@ -1,9 +1,12 @@
 //! Whassap's XMPP core: the c2s doors, the session registry, the router and
 //! the feature modules (roster, presence, messages, offline storage, disco,
 //! caps, blocking, registration, ping, version) and publish-subscribe
-//! (XEP-0060 on `pubsub.<domain>`, XEP-0163 PEP on every account).
+//! (XEP-0060 on `pubsub.<domain>`, XEP-0163 PEP on every account), and the
+//! status pipeline every door posts through ([`statuses`]), and the status
+//! bot ([`bot`]).
 
 pub mod accounts;
+pub mod bot;
 pub mod c2s;
 pub mod config;
 pub mod error;
@@ -15,6 +18,7 @@ pub mod registry;
 pub mod router;
 mod server;
 pub mod stanza;
+pub mod statuses;
 pub mod throttle;
 pub mod tls;
 

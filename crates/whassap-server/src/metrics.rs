@@ -27,6 +27,10 @@ pub struct Metrics {
     pub slow_consumers: AtomicU64,
     /// PubSub and PEP event notifications queued for sessions.
     pub pubsub_deliveries: AtomicU64,
+    /// Statuses posted (committed), from any door.
+    pub statuses_posted: AtomicU64,
+    /// Statuses deleted.
+    pub statuses_deleted: AtomicU64,
 }
 
 impl Metrics {
@@ -92,6 +96,16 @@ impl Metrics {
                 "whassap_pubsub_deliveries_total",
                 "PubSub and PEP event notifications queued for sessions.",
                 &self.pubsub_deliveries,
+            ),
+            (
+                "whassap_statuses_posted_total",
+                "Statuses posted, from any door.",
+                &self.statuses_posted,
+            ),
+            (
+                "whassap_statuses_deleted_total",
+                "Statuses deleted.",
+                &self.statuses_deleted,
             ),
         ];
         for (name, help, v) in counters {

@@ -68,6 +68,9 @@ pub fn route(server: Arc<Server>, el: Element) -> BoxFuture<'static, ()> {
                     iq::to_server_routed(&server, el).await;
                 }
             }
+            Some(Destination::Local { user, .. }) if user == crate::statuses::BOT_USERNAME => {
+                crate::bot::handle(&server, el).await;
+            }
             Some(Destination::Local {
                 user,
                 bare,

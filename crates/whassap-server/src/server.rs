@@ -38,6 +38,8 @@ pub struct Server {
     pub caps: CapsCache,
     /// PubSub and PEP nodes in memory.
     pub pubsub: crate::pubsub::PubSub,
+    /// The status pipeline's ids, event channel and outbox wake-up.
+    pub statuses: crate::statuses::Statuses,
     /// Cancelled at shutdown.
     pub shutdown: CancellationToken,
     /// Connection tasks, awaited at shutdown.
@@ -95,6 +97,7 @@ impl Server {
             config.tls_cert.as_deref(),
             config.tls_key.as_deref(),
         )?;
+        let statuses = crate::statuses::Statuses::new(config.status_events_capacity);
         let server = Arc::new(Server {
             throttle: LoginThrottle::new(config.login_failures_free, config.login_max_delay),
             config,
@@ -103,6 +106,7 @@ impl Server {
             metrics: Metrics::default(),
             caps: CapsCache::default(),
             pubsub: crate::pubsub::PubSub::default(),
+            statuses,
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
             tls,

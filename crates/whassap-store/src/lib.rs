@@ -1,6 +1,8 @@
 //! Whassap's storage, one module per concern: accounts and credentials,
 //! rosters and pending subscription requests, offline messages, blocklists,
-//! publish-subscribe nodes and items, server secrets.
+//! publish-subscribe nodes and items, server secrets, statuses (with
+//! display names and REST idempotency keys), personal access tokens,
+//! webhooks and their delivery outbox.
 //!
 //! The store knows nothing of XML or HTTP: stanzas are opaque strings, JIDs
 //! are strings the caller has already normalised, usernames are JID
@@ -22,6 +24,9 @@ mod offline;
 mod pubsub;
 mod roster;
 mod secrets;
+mod statuses;
+mod tokens;
+mod webhooks;
 
 use std::path::Path;
 use std::time::Duration;
@@ -33,6 +38,12 @@ use sqlx::SqlitePool;
 pub use offline::OfflineMessage;
 pub use pubsub::{ItemsPage, StoredItem, StoredSubscription};
 pub use roster::{RosterItem, Subscription, UnknownSubscription};
+pub use statuses::{
+    CreateOutcome, Idempotency, ItemRetraction, ItemWrite, NewStatusRows, OutboxEvent,
+    StatusRecord, TimelineQuery,
+};
+pub use tokens::TokenRecord;
+pub use webhooks::{AttemptRecord, DeliveryAttempt, DeliveryRecord, DeliveryState, WebhookRecord};
 pub use whassap_proto::scram::{Hash, StoredCredentials};
 
 /// The SQLite schema, embedded at build time.
@@ -179,10 +190,25 @@ async fn sqlite_write(
     Ok(pool.begin_with("BEGIN IMMEDIATE").await?)
 }
 
+/// A random identifier for rows the store names itself (tokens, webhooks,
+/// deliveries): 20 lower-case letters and digits, about 103 bits.
+fn random_id() -> String {
+    use rand::Rng;
+    let mut rng = rand::thread_rng();
+    (0..20)
+        .map(|_| {
+            let n = rng.gen_range(0..36u8);
+            (if n < 10 { b'0' + n } else { b'a' + n - 10 }) as char
+        })
+        .collect()
+}
+
 /// An `i64` column read back as `u64`/`u32`, or [`StoreError::Corrupt`].
 fn unsigned<T: TryFrom<i64>>(value: i64, what: &str) -> Result<T, StoreError> {
     T::try_from(value).map_err(|_| StoreError::Corrupt(format!("{what} = {value}")))
 }
 
+#[cfg(test)]
+mod status_tests;
 #[cfg(test)]
 mod tests;

@@ -353,36 +353,7 @@ impl Store {
         match &self.backend {
             Backend::Sqlite(pool) => {
                 let mut tx = sqlite_write(pool).await?;
-                sqlx::query(
-                    "DELETE FROM pubsub_items WHERE service = ? AND node = ? AND item_id = ?",
-                )
-                .bind(service)
-                .bind(node)
-                .bind(&item.id)
-                .execute(&mut *tx)
-                .await?;
-                let seq = sqlx::query(
-                    "INSERT INTO pubsub_items (service, node, item_id, publisher, payload, published_at) \
-                     VALUES (?, ?, ?, ?, ?, ?)",
-                )
-                .bind(service)
-                .bind(node)
-                .bind(&item.id)
-                .bind(&item.publisher)
-                .bind(&item.payload)
-                .bind(&item.published_at)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| match &e {
-                    sqlx::Error::Database(d) if d.is_foreign_key_violation() => {
-                        StoreError::NotFound(format!("node {node:?}"))
-                    }
-                    _ => StoreError::Database(e),
-                })?
-                .last_insert_rowid();
-                if let Some(max) = max_items {
-                    trim(&mut tx, service, node, max).await?;
-                }
+                let seq = publish_in(&mut tx, service, node, item, max_items).await?;
                 tx.commit().await?;
                 Ok(seq)
             }
@@ -537,6 +508,62 @@ impl Store {
             }
         }
     }
+}
+
+/// Store an item inside a write transaction (replacing an item with the
+/// same id) and trim the node to `max_items`; the item's `seq`.
+pub(crate) async fn publish_in(
+    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    service: &str,
+    node: &str,
+    item: &StoredItem,
+    max_items: Option<u64>,
+) -> Result<i64, StoreError> {
+    sqlx::query("DELETE FROM pubsub_items WHERE service = ? AND node = ? AND item_id = ?")
+        .bind(service)
+        .bind(node)
+        .bind(&item.id)
+        .execute(&mut **tx)
+        .await?;
+    let seq = sqlx::query(
+        "INSERT INTO pubsub_items (service, node, item_id, publisher, payload, published_at) \
+         VALUES (?, ?, ?, ?, ?, ?)",
+    )
+    .bind(service)
+    .bind(node)
+    .bind(&item.id)
+    .bind(&item.publisher)
+    .bind(&item.payload)
+    .bind(&item.published_at)
+    .execute(&mut **tx)
+    .await
+    .map_err(|e| match &e {
+        sqlx::Error::Database(d) if d.is_foreign_key_violation() => {
+            StoreError::NotFound(format!("node {node:?}"))
+        }
+        _ => StoreError::Database(e),
+    })?
+    .last_insert_rowid();
+    if let Some(max) = max_items {
+        trim(tx, service, node, max).await?;
+    }
+    Ok(seq)
+}
+
+/// Delete one item inside a write transaction; whether it existed.
+pub(crate) async fn retract_in(
+    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    service: &str,
+    node: &str,
+    id: &str,
+) -> Result<bool, StoreError> {
+    let r = sqlx::query("DELETE FROM pubsub_items WHERE service = ? AND node = ? AND item_id = ?")
+        .bind(service)
+        .bind(node)
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(r.rows_affected() > 0)
 }
 
 /// Keep only the `max` newest items of a node.

@@ -29,6 +29,70 @@ pub enum PubsubCreate {
     Admins,
 }
 
+/// `[api]`: the REST API's rate limits.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiConfig {
+    /// Requests a minute per personal access token (or per account with
+    /// Basic auth), in bursts of up to as many; 0: no limit.
+    pub token_requests_per_minute: u32,
+    /// Requests a minute per client IP address, authenticated or not; 0: no limit.
+    pub ip_requests_per_minute: u32,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            token_requests_per_minute: 300,
+            ip_requests_per_minute: 600,
+        }
+    }
+}
+
+/// `[webhooks]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhooksConfig {
+    /// Accept webhook URLs that resolve to loopback or private addresses
+    /// (checked at registration and again at every delivery).
+    pub allow_private: bool,
+    /// Delays before the 2nd, 3rd... attempt at a delivery, in
+    /// milliseconds; it fails after `len + 1` attempts.
+    pub retry_delays_ms: Vec<u64>,
+    /// Milliseconds one delivery attempt may take.
+    pub timeout_ms: u64,
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        WebhooksConfig {
+            allow_private: false,
+            retry_delays_ms: whassap_http::webhooks::DEFAULT_RETRY_DELAYS_MS.to_vec(),
+            timeout_ms: 10_000,
+        }
+    }
+}
+
+/// `[firehose]`: the SSE stream at `/api/v1/firehose`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FirehoseConfig {
+    /// Milliseconds between `: ping` comments.
+    pub ping_interval_ms: u64,
+    /// Events a stream may fall behind before it is dropped (the client
+    /// resumes with `Last-Event-ID`).
+    pub buffer: usize,
+}
+
+impl Default for FirehoseConfig {
+    fn default() -> Self {
+        FirehoseConfig {
+            ping_interval_ms: 15_000,
+            buffer: whassap_server::statuses::EVENTS_CAPACITY,
+        }
+    }
+}
+
 /// Every setting of `whassap serve`. Keys are the TOML keys; the environment
 /// variable of a key is `WHASSAP_` + the key in upper case.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -48,6 +112,8 @@ pub struct Config {
     pub http_listen: String,
     /// Public base URL of the web page (links in statuses); empty: http://DOMAIN:3000.
     pub public_url: String,
+    /// Kernel send buffer of each HTTP connection in bytes; 0: the kernel's autotuning.
+    pub http_send_buffer: usize,
     /// PEM certificate chain; empty: a self-signed one generated in the data dir.
     pub tls_cert: String,
     /// PEM private key for `tls_cert`.
@@ -76,6 +142,12 @@ pub struct Config {
     pub session_queue: usize,
     /// Messages stored per offline user at most.
     pub max_offline_per_user: usize,
+    /// The REST API's rate limits.
+    pub api: ApiConfig,
+    /// Webhooks.
+    pub webhooks: WebhooksConfig,
+    /// The SSE firehose.
+    pub firehose: FirehoseConfig,
 }
 
 impl Default for Config {
@@ -88,6 +160,7 @@ impl Default for Config {
             c2s_tls_listen: "0.0.0.0:5223".into(),
             http_listen: "0.0.0.0:3000".into(),
             public_url: String::new(),
+            http_send_buffer: 0,
             tls_cert: String::new(),
             tls_key: String::new(),
             allow_plaintext: false,
@@ -102,12 +175,17 @@ impl Default for Config {
             auth_timeout_secs: 30,
             session_queue: 1024,
             max_offline_per_user: 1000,
+            api: ApiConfig::default(),
+            webhooks: WebhooksConfig::default(),
+            firehose: FirehoseConfig::default(),
         }
     }
 }
 
 /// Load the configuration: defaults, then the file (if any), then the
 /// environment, then `overrides` (the flags given on the command line).
+/// Keys of sections are `SECTION__KEY` in the environment, e.g.
+/// `WHASSAP_WEBHOOKS__ALLOW_PRIVATE`.
 pub fn load(
     file: Option<&Path>,
     overrides: &impl Serialize,
@@ -122,15 +200,23 @@ pub fn load(
     for (name, _) in std::env::vars() {
         if let Some(key) = name.strip_prefix("WHASSAP_") {
             let key = key.to_ascii_lowercase();
-            if key != "config" && !keys.contains(&key) && !key.starts_with("test_") {
+            let top = key.split("__").next().unwrap_or_default().to_string();
+            if key != "config" && !keys.contains(&top) && !key.starts_with("test_") {
                 eprintln!("warning: {name} is not a Whassap setting; ignored");
             }
         }
     }
-    f.merge(Env::prefixed("WHASSAP_").filter(move |k| keys.iter().any(|key| k == key.as_str())))
-        .merge(Serialized::defaults(overrides))
-        .extract()
-        .map_err(Box::new)
+    f.merge(
+        Env::prefixed("WHASSAP_")
+            .filter(move |k| {
+                let top = k.as_str().split("__").next().unwrap_or_default();
+                keys.iter().any(|key| top.eq_ignore_ascii_case(key))
+            })
+            .split("__"),
+    )
+    .merge(Serialized::defaults(overrides))
+    .extract()
+    .map_err(Box::new)
 }
 
 /// Every configuration key (the fields of [`Config`]).
@@ -209,6 +295,15 @@ impl Config {
         if self.max_stanza_bytes < 10_000 {
             problems.push("max_stanza_bytes: at least 10000 (RFC 6120 §13.12)".into());
         }
+        let url_ok = self.public_url.is_empty()
+            || self.public_url.starts_with("http://")
+            || self.public_url.starts_with("https://");
+        if !url_ok {
+            problems.push(format!(
+                "public_url: {:?} is not an http:// or https:// URL",
+                self.public_url
+            ));
+        }
         if self.session_queue == 0 || self.auth_timeout_secs == 0 {
             problems.push("session_queue and auth_timeout_secs must be positive".into());
         }
@@ -221,6 +316,13 @@ impl Config {
                     self.domain
                 ));
             }
+        }
+        if self.webhooks.retry_delays_ms.contains(&0) || self.webhooks.timeout_ms == 0 {
+            problems.push("webhooks: retry_delays_ms and timeout_ms must be positive".into());
+        }
+        if self.firehose.ping_interval_ms < 10 || self.firehose.buffer == 0 {
+            problems
+                .push("firehose: ping_interval_ms must be at least 10 and buffer positive".into());
         }
         if !problems.is_empty() {
             return Err(problems);
@@ -242,11 +344,30 @@ impl Config {
         server.auth_timeout = Duration::from_secs(self.auth_timeout_secs);
         server.session_queue = self.session_queue;
         server.max_offline_per_user = self.max_offline_per_user;
+        server.status_events_capacity = self.firehose.buffer;
+        if !self.public_url.is_empty() {
+            server.public_url = self.public_url.trim_end_matches('/').to_string();
+        }
         Ok(Validated {
             server,
             http_listen,
             http: whassap_http::HttpConfig {
                 websocket_secure: self.websocket_secure,
+                registration_open: self.registration == Registration::Open,
+                webhooks_allow_private: self.webhooks.allow_private,
+                token_requests_per_minute: self.api.token_requests_per_minute,
+                ip_requests_per_minute: self.api.ip_requests_per_minute,
+                firehose_ping: Duration::from_millis(self.firehose.ping_interval_ms),
+                send_buffer: self.http_send_buffer,
+                webhooks: whassap_http::webhooks::WebhookSettings {
+                    retry_delays: self
+                        .webhooks
+                        .retry_delays_ms
+                        .iter()
+                        .map(|&ms| Duration::from_millis(ms))
+                        .collect(),
+                    timeout: Duration::from_millis(self.webhooks.timeout_ms),
+                },
             },
         })
     }
@@ -302,6 +423,8 @@ mod tests {
             jail.set_env("WHASSAP_DOMAIN", "env.test");
             jail.set_env("WHASSAP_LOG", "warn");
             jail.set_env("WHASSAP_TEST_SOMETHING_ELSE", "1");
+            jail.set_env("WHASSAP_WEBHOOKS__ALLOW_PRIVATE", "true");
+            jail.set_env("WHASSAP_API__IP_REQUESTS_PER_MINUTE", "7");
             #[derive(Serialize)]
             struct Flags {
                 domain: &'static str,
@@ -316,6 +439,9 @@ mod tests {
             assert_eq!(c.domain, "flag.test");
             assert_eq!(c.log, "warn");
             assert_eq!(c.session_queue, 7);
+            assert!(c.webhooks.allow_private);
+            assert_eq!(c.api.ip_requests_per_minute, 7);
+            assert_eq!(c.api.token_requests_per_minute, 300);
             Ok(())
         });
     }

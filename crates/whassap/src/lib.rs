@@ -50,13 +50,18 @@ impl App {
         let store = open_store(config).await?;
         let server = Server::new(validated.server, store).await?;
         let running = server.start().await?;
+        whassap_http::webhooks::spawn(
+            server.clone(),
+            validated.http.webhooks.clone(),
+            validated.http.webhooks_allow_private,
+        )?;
         let (http_addr, http_task) = match validated.http_listen {
             Some(addr) => {
                 let listener = TcpListener::bind(addr)
                     .await
                     .with_context(|| format!("binding the HTTP listener on {addr}"))?;
                 let bound = listener.local_addr()?;
-                tracing::info!(addr = %bound, "HTTP listening (WebSocket at /xmpp-websocket, /healthz, /metrics)");
+                tracing::info!(addr = %bound, "HTTP listening (REST API at /api/v1, firehose at /api/v1/firehose, WebSocket at /xmpp-websocket, /healthz, /metrics)");
                 let s = server.clone();
                 let http = validated.http.clone();
                 let task = tokio::spawn(async move {

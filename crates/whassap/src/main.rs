@@ -128,6 +128,10 @@ struct ServeArgs {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     max_offline_per_user: Option<usize>,
+    /// Accept webhooks to loopback and private addresses (config: webhooks.allow_private).
+    #[arg(long)]
+    #[serde(skip)]
+    webhooks_allow_private: bool,
 }
 
 /// Where the accounts are stored.
@@ -205,8 +209,11 @@ fn read_password(given: Option<String>) -> anyhow::Result<String> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let config =
+    let mut config =
         config::load(args.config.as_deref(), &args).context("reading the configuration")?;
+    if args.webhooks_allow_private {
+        config.webhooks.allow_private = true;
+    }
     init_logging(&config);
     let app = App::start(&config).await?;
     tracing::info!(domain = %config.domain, data_dir = %config.data_dir.display(), "whassap is running");

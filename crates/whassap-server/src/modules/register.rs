@@ -22,7 +22,9 @@ fn error_for(iq: &Element, e: &AccountError) -> Element {
     match e {
         AccountError::Taken(_) | AccountError::Reserved(_) => stanza::error(iq, "conflict"),
         AccountError::InvalidName(_) => stanza::error(iq, "jid-malformed"),
-        AccountError::InvalidPassword => stanza::error(iq, "not-acceptable"),
+        AccountError::InvalidPassword | AccountError::InvalidDisplayName => {
+            stanza::error(iq, "not-acceptable")
+        }
         AccountError::NotFound(_) => stanza::error(iq, "item-not-found"),
         AccountError::Store(_) => stanza::error(iq, "internal-server-error"),
     }

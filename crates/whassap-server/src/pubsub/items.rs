@@ -90,6 +90,9 @@ impl Request<'_> {
         if !allowed {
             return Err(PsError::new("forbidden"));
         }
+        if is_pep(self.service) && name == ns::MICROBLOG && self.is_service_owner() {
+            return self.post_status(name, item.attr("id"), payload).await;
+        }
         let id = item
             .attr("id")
             .filter(|i| !i.is_empty())
@@ -111,7 +114,52 @@ impl Request<'_> {
         Ok((Some(payload), None))
     }
 
+    /// A client published an Atom entry to its own microblog node: that is
+    /// a status (source `xmpp`), through the status pipeline, which stores
+    /// the canonical entry under the client's item id or the status id.
+    /// Publishing over the item of a live status replaces it, as XEP-0060
+    /// replaces items: that status is deleted (retracted everywhere) and
+    /// the new one posted.
+    async fn post_status(&self, name: &str, item_id: Option<&str>, payload: &Element) -> Outcome {
+        let text = crate::statuses::entry_text(payload).unwrap_or_default();
+        // A bad entry changes nothing, not even the status it would replace.
+        crate::statuses::validate(&text)?;
+        let author = self.service.split('@').next().unwrap_or(self.service);
+        let item_id = item_id.filter(|i| !i.is_empty());
+        if let Some(id) = item_id {
+            if let Some(old) = self.server.store.status_by_item(author, id).await? {
+                crate::statuses::delete(self.server, author, &old.id).await?;
+            }
+        }
+        let status = crate::statuses::post(
+            self.server,
+            author,
+            &text,
+            crate::statuses::Source::Xmpp,
+            item_id,
+        )
+        .await?;
+        let payload = pubsub_payload(ns::PUBSUB, {
+            let mut p = element("publish", ns::PUBSUB, &[("node", name)]);
+            p.append_child(element("item", ns::PUBSUB, &[("id", &status.item_id)]));
+            p
+        });
+        Ok((Some(payload), None))
+    }
+
     pub(super) async fn retract(&self, name: &str, op: &Element) -> Outcome {
+        if is_pep(self.service) && name == ns::MICROBLOG && self.is_service_owner() {
+            // Retracting the item of a status deletes the status everywhere.
+            let id = op
+                .get_child("item", ns::PUBSUB)
+                .and_then(|i| i.attr("id"))
+                .unwrap_or_default();
+            let author = self.service.split('@').next().unwrap_or(self.service);
+            if let Some(status) = self.server.store.status_by_item(author, id).await? {
+                crate::statuses::delete(self.server, author, &status.id).await?;
+                return Ok((None, None));
+            }
+        }
         let node = self.node(name).await?;
         if !matches!(
             self.affiliation(&node),
@@ -134,10 +182,9 @@ impl Request<'_> {
         {
             return Err(PsError::new("item-not-found"));
         }
-        let notify_retract = read(&node, |n| n.config.notify_retract);
         let notify = match op.attr("notify") {
             Some(v) => truthy(Some(v)),
-            None => notify_retract,
+            None => read(&node, |n| n.config.notify_retract),
         };
         if notify {
             let event = notify::items_event(
@@ -240,18 +287,32 @@ pub async fn publish_item(
     node: &super::SharedNode,
     item: &StoredItem,
 ) -> Result<(), PsError> {
+    let (persist, max_items) = read(node, |n| (n.config.persist_items, n.config.max_items));
+    if persist {
+        server
+            .store
+            .pubsub_publish(service, name, item, max_items.limit())
+            .await?;
+    }
+    notify_published(server, service, name, node, item).await;
+    Ok(())
+}
+
+/// Tell the node's subscribers (and, on PEP, interested contacts) of an
+/// item already stored (or not kept, for a transient node).
+pub async fn notify_published(
+    server: &Arc<Server>,
+    service: &str,
+    name: &str,
+    node: &super::SharedNode,
+    item: &StoredItem,
+) {
     let (config, owner) = read(node, |n| {
         (
             n.config.clone(),
             n.owners().next().unwrap_or(service).to_string(),
         )
     });
-    if config.persist_items {
-        server
-            .store
-            .pubsub_publish(service, name, item, config.max_items.limit())
-            .await?;
-    }
     if config.deliver_notifications {
         let publisher = notify::publisher_attr(service, &config, &owner, &item.publisher);
         let event = notify::items_event(
@@ -265,7 +326,24 @@ pub async fn publish_item(
         );
         broadcast(server, service, name, node, event).await;
     }
-    Ok(())
+}
+
+/// Tell the node's subscribers of a retracted item, if the node notifies
+/// retractions.
+pub async fn notify_retracted(
+    server: &Arc<Server>,
+    service: &str,
+    name: &str,
+    node: &super::SharedNode,
+    id: &str,
+) {
+    if read(node, |n| n.config.notify_retract) {
+        let event = notify::items_event(
+            name,
+            vec![element("retract", ns::PUBSUB_EVENT, &[("id", id)])],
+        );
+        broadcast(server, service, name, node, event).await;
+    }
 }
 
 /// Send an event to the node's subscribers and, on PEP, to interested contacts.

@@ -194,6 +194,21 @@ impl PsError {
     }
 }
 
+impl From<crate::statuses::StatusError> for PsError {
+    fn from(e: crate::statuses::StatusError) -> Self {
+        use crate::statuses::StatusError;
+        match e {
+            StatusError::Validation(text) => PsError::app("bad-request", "invalid-payload")
+                .kind("modify")
+                .text(text),
+            StatusError::Conflict(text) => PsError::new("conflict").kind("cancel").text(text),
+            StatusError::NotFound => PsError::new("item-not-found"),
+            StatusError::Forbidden => PsError::new("forbidden"),
+            StatusError::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<StoreError> for PsError {
     fn from(e: StoreError) -> Self {
         tracing::error!("pubsub storage failed: {e}");

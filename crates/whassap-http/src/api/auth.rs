@@ -1,0 +1,130 @@
+//! Who is asking: `Authorization: Bearer <personal access token>` or HTTP
+//! Basic with the account's username and password (checked against its
+//! SCRAM credentials, with the XMPP login slow-down after failures). Each
+//! authenticated caller then takes one request from its rate limit.
+
+use axum::extract::FromRequestParts;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use base64::Engine;
+use sha2::{Digest, Sha256};
+use whassap_server::accounts;
+use whassap_store::Hash;
+
+use super::error::ApiError;
+use super::extract::client_ip;
+use crate::AppState;
+
+/// How the caller authenticated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Via {
+    /// Username and password.
+    Basic,
+    /// A personal access token (its id).
+    Token(String),
+}
+
+/// An authenticated caller.
+#[derive(Clone, Debug)]
+pub struct Auth {
+    /// The account (normalised username).
+    pub username: String,
+    /// How.
+    pub via: Via,
+}
+
+/// The SHA-256 of a token, as stored.
+pub fn token_hash(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+impl FromRequestParts<AppState> for Auth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Some(value) = parts.headers.get(AUTHORIZATION) else {
+            return Err(ApiError::unauthorized(
+                "Authentication required: send a personal access token \
+                 (Authorization: Bearer ...) or HTTP Basic credentials.",
+            ));
+        };
+        let value = value
+            .to_str()
+            .map_err(|_| ApiError::unauthorized("Unreadable Authorization header."))?;
+        let (scheme, credentials) = value.split_once(' ').unwrap_or((value, ""));
+        let credentials = credentials.trim();
+        let auth = if scheme.eq_ignore_ascii_case("bearer") {
+            bearer(state, credentials).await?
+        } else if scheme.eq_ignore_ascii_case("basic") {
+            basic(state, parts, credentials).await?
+        } else {
+            return Err(ApiError::unauthorized(
+                "Unsupported authorization scheme: use Bearer or Basic.",
+            ));
+        };
+        let key = match &auth.via {
+            Via::Token(id) => format!("token:{id}"),
+            Via::Basic => format!("user:{}", auth.username),
+        };
+        state
+            .limits
+            .per_token
+            .check(&key)
+            .map_err(ApiError::rate_limited)?;
+        Ok(auth)
+    }
+}
+
+async fn bearer(state: &AppState, token: &str) -> Result<Auth, ApiError> {
+    if token.is_empty() {
+        return Err(ApiError::unauthorized("Empty bearer token."));
+    }
+    match state
+        .server
+        .store
+        .token_authenticate(&token_hash(token))
+        .await?
+    {
+        Some(t) => Ok(Auth {
+            username: t.username,
+            via: Via::Token(t.id),
+        }),
+        None => Err(ApiError::unauthorized("Unknown or revoked token.")),
+    }
+}
+
+async fn basic(state: &AppState, parts: &Parts, credentials: &str) -> Result<Auth, ApiError> {
+    let wrong = || ApiError::unauthorized("Wrong username or password.");
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(credentials)
+        .ok()
+        .and_then(|d| String::from_utf8(d).ok())
+        .ok_or_else(|| ApiError::unauthorized("Malformed Basic credentials."))?;
+    let (user, password) = decoded
+        .split_once(':')
+        .ok_or_else(|| ApiError::unauthorized("Malformed Basic credentials."))?;
+    let user = accounts::normalise(user, true).map_err(|_| wrong())?;
+    let server = &state.server;
+    let ip = client_ip(parts);
+    let delay = server.throttle.delay(ip, Some(&user));
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    let creds = server.store.credentials(&user, Hash::Sha256).await?;
+    let password = password.to_string();
+    let ok = match creds {
+        Some(c) => tokio::task::spawn_blocking(move || c.verify_password(&password))
+            .await
+            .unwrap_or(false),
+        None => false,
+    };
+    if !ok {
+        server.throttle.failed(ip, Some(&user));
+        return Err(wrong());
+    }
+    server.throttle.succeeded(&user);
+    Ok(Auth {
+        username: user,
+        via: Via::Basic,
+    })
+}

@@ -1,0 +1,464 @@
+//! Statuses: the one write of the status pipeline (the status, its PubSub
+//! items, its idempotency key and its webhook outbox rows in one
+//! transaction), deletion likewise, timelines and counts.
+//!
+//! Timelines page on the primary key: status ids sort by creation time, so
+//! `before`/`after` cursors are index range scans whatever the depth.
+
+use sqlx::sqlite::SqliteRow;
+use sqlx::Row;
+
+use crate::pubsub::{publish_in, retract_in};
+use crate::{sqlite_write, Backend, Store, StoreError, StoredItem};
+
+/// A stored status with its author's display name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatusRecord {
+    /// Sorts by creation time.
+    pub id: String,
+    /// The author's username.
+    pub author: String,
+    /// The author's display name, if set (ignored when inserting).
+    pub display_name: Option<String>,
+    /// The text (NFC, validated by the caller); empty once deleted.
+    pub text: String,
+    /// `web`, `api`, `im` or `xmpp`.
+    pub source: String,
+    /// RFC 3339 UTC.
+    pub created_at: String,
+    /// The item id on the author's microblog PEP node.
+    pub item_id: String,
+    /// Deleted (only ever true for an idempotent replay).
+    pub deleted: bool,
+}
+
+/// A PubSub item written with a status.
+#[derive(Clone, Debug)]
+pub struct ItemWrite {
+    /// Service JID (an account's bare JID for PEP).
+    pub service: String,
+    /// Node name.
+    pub node: String,
+    /// The item.
+    pub item: StoredItem,
+    /// Trim the node to this many items (`None`: keep all).
+    pub max_items: Option<u64>,
+}
+
+/// A PubSub item removed with a status.
+#[derive(Clone, Debug)]
+pub struct ItemRetraction {
+    /// Service JID.
+    pub service: String,
+    /// Node name.
+    pub node: String,
+    /// Item id.
+    pub item_id: String,
+}
+
+/// A webhook event: one outbox row per matching webhook.
+#[derive(Clone, Debug)]
+pub struct OutboxEvent {
+    /// `status.created` or `status.deleted`.
+    pub event: String,
+    /// The exact JSON body to POST.
+    pub body: String,
+}
+
+/// An `Idempotency-Key` given with a post.
+#[derive(Clone, Debug)]
+pub struct Idempotency<'a> {
+    /// The key.
+    pub key: &'a str,
+    /// Now, Unix milliseconds.
+    pub now_ms: i64,
+    /// How long a key holds, in milliseconds.
+    pub ttl_ms: i64,
+}
+
+/// The rows of a new status, built by the caller once the write lock is
+/// held (see [`Store::status_create`]).
+#[derive(Clone, Debug)]
+pub struct NewStatusRows {
+    /// The status (`display_name` and `deleted` are ignored).
+    pub status: StatusRecord,
+    /// Its PubSub items.
+    pub items: Vec<ItemWrite>,
+    /// Its webhook event.
+    pub outbox: OutboxEvent,
+}
+
+/// What [`Store::status_create`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CreateOutcome<T> {
+    /// The status and everything with it was written; what the builder
+    /// returned besides the rows.
+    Created(T),
+    /// The idempotency key was used within its lifetime: nothing written,
+    /// here is the status it created.
+    Replayed(StatusRecord),
+}
+
+/// Which statuses a timeline shows, newest first.
+#[derive(Clone, Debug, Default)]
+pub struct TimelineQuery<'a> {
+    /// Only this author's.
+    pub author: Option<&'a str>,
+    /// Only those whose text contains this (case-insensitive).
+    pub q: Option<&'a str>,
+    /// Only older than this id.
+    pub before: Option<&'a str>,
+    /// Only newer than this id. Without `before`, the page is the statuses
+    /// just after it (still newest first).
+    pub after: Option<&'a str>,
+    /// At most this many.
+    pub limit: u32,
+}
+
+/// Upper bound of every status id (ids are ASCII).
+const ID_MAX: &str = "\u{7f}";
+
+macro_rules! select_statuses {
+    ($author:literal, $order:literal) => {
+        concat!(
+            "SELECT s.id, s.author, u.display_name, s.text, s.source, s.created_at, s.item_id, \
+             s.deleted FROM statuses s JOIN users u ON u.username = s.author \
+             WHERE s.deleted = 0 AND s.id < ? AND s.id > ? \
+             AND (? IS NULL OR instr(s.text_lower, ?) > 0) ",
+            $author,
+            " ORDER BY s.id ",
+            $order,
+            " LIMIT ?"
+        )
+    };
+}
+
+fn record(row: &SqliteRow) -> Result<StatusRecord, StoreError> {
+    Ok(StatusRecord {
+        id: row.try_get("id")?,
+        author: row.try_get("author")?,
+        display_name: row.try_get("display_name")?,
+        text: row.try_get("text")?,
+        source: row.try_get("source")?,
+        created_at: row.try_get("created_at")?,
+        item_id: row.try_get("item_id")?,
+        deleted: row.try_get::<i64, _>("deleted")? != 0,
+    })
+}
+
+/// Does a webhook with these filters want a status by `author` with this
+/// (lower-cased) text?
+fn webhook_matches(users: Option<&str>, q: Option<&str>, author: &str, text_lower: &str) -> bool {
+    users.is_none_or(|u| u.split(',').any(|x| x == author))
+        && q.is_none_or(|q| text_lower.contains(&q.to_lowercase()))
+}
+
+/// Write one outbox row per webhook that matches the status.
+async fn write_outbox(
+    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    author: &str,
+    text_lower: &str,
+    event: &OutboxEvent,
+    now_ms: i64,
+) -> Result<u64, StoreError> {
+    let hooks = sqlx::query("SELECT id, users, q FROM webhooks")
+        .fetch_all(&mut **tx)
+        .await?;
+    let mut written = 0;
+    for h in &hooks {
+        let users: Option<String> = h.try_get("users")?;
+        let q: Option<String> = h.try_get("q")?;
+        if !webhook_matches(users.as_deref(), q.as_deref(), author, text_lower) {
+            continue;
+        }
+        let id: String = h.try_get("id")?;
+        sqlx::query(
+            "INSERT INTO webhook_deliveries (id, webhook_id, event, body, next_attempt_ms, created_at) \
+             VALUES (?, ?, ?, ?, ?, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))",
+        )
+        .bind(crate::random_id())
+        .bind(&id)
+        .bind(&event.event)
+        .bind(&event.body)
+        .bind(now_ms)
+        .execute(&mut **tx)
+        .await?;
+        written += 1;
+    }
+    Ok(written)
+}
+
+impl Store {
+    /// Store a new status with its PubSub items, its idempotency key and
+    /// its webhook outbox rows (one per matching webhook, due at `now_ms`),
+    /// in one transaction: on disk, all of it, when this returns `Created`.
+    ///
+    /// `build` makes the rows once SQLite's write lock is held, so that a
+    /// status id taken from a clock inside it sorts after every status
+    /// already committed: ids are in commit order, and a reader that saw
+    /// id X never later finds a new status below X.
+    ///
+    /// With an idempotency key the author used within its lifetime nothing
+    /// is built or written and the earlier status is returned.
+    /// [`StoreError::Conflict`] if a live status of the author already has
+    /// the item id; NotFound without the author.
+    pub async fn status_create<T>(
+        &self,
+        author: &str,
+        idempotency: Option<&Idempotency<'_>>,
+        now_ms: i64,
+        build: impl FnOnce() -> (NewStatusRows, T),
+    ) -> Result<CreateOutcome<T>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(pool) => {
+                let mut tx = sqlite_write(pool).await?;
+                if let Some(k) = idempotency {
+                    sqlx::query("DELETE FROM idempotency_keys WHERE created_ms < ?")
+                        .bind(k.now_ms - k.ttl_ms)
+                        .execute(&mut *tx)
+                        .await?;
+                    let earlier = sqlx::query(concat!(
+                        "SELECT s.id, s.author, u.display_name, s.text, s.source, s.created_at, \
+                         s.item_id, s.deleted FROM idempotency_keys k \
+                         JOIN statuses s ON s.id = k.status_id \
+                         JOIN users u ON u.username = s.author ",
+                        "WHERE k.username = ? AND k.key = ?"
+                    ))
+                    .bind(author)
+                    .bind(k.key)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    if let Some(row) = earlier {
+                        return Ok(CreateOutcome::Replayed(record(&row)?));
+                    }
+                }
+                let (rows, extra) = build();
+                let NewStatusRows {
+                    status,
+                    items,
+                    outbox,
+                } = &rows;
+                let taken = sqlx::query(
+                    "SELECT 1 FROM statuses WHERE author = ? AND item_id = ? AND deleted = 0",
+                )
+                .bind(&status.author)
+                .bind(&status.item_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if taken.is_some() {
+                    return Err(StoreError::Conflict(format!(
+                        "item {:?} of {:?}",
+                        status.item_id, status.author
+                    )));
+                }
+                let text_lower = status.text.to_lowercase();
+                sqlx::query(
+                    "INSERT INTO statuses (id, author, text, text_lower, source, created_at, item_id) \
+                     VALUES (?, ?, ?, ?, ?, ?, ?)",
+                )
+                .bind(&status.id)
+                .bind(&status.author)
+                .bind(&status.text)
+                .bind(&text_lower)
+                .bind(&status.source)
+                .bind(&status.created_at)
+                .bind(&status.item_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| StoreError::missing_user(e, &status.author))?;
+                if let Some(k) = idempotency {
+                    sqlx::query(
+                        "INSERT INTO idempotency_keys (username, key, status_id, created_ms) \
+                         VALUES (?, ?, ?, ?)",
+                    )
+                    .bind(&status.author)
+                    .bind(k.key)
+                    .bind(&status.id)
+                    .bind(k.now_ms)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                for w in items {
+                    publish_in(&mut tx, &w.service, &w.node, &w.item, w.max_items).await?;
+                }
+                write_outbox(&mut tx, &status.author, &text_lower, outbox, now_ms).await?;
+                tx.commit().await?;
+                Ok(CreateOutcome::Created(extra))
+            }
+        }
+    }
+
+    /// Delete a live status: mark it deleted (blanking its text), remove its
+    /// PubSub items and write the webhook outbox rows of the deletion, in
+    /// one transaction. False (nothing changed) if there is no such live
+    /// status.
+    pub async fn status_delete(
+        &self,
+        id: &str,
+        retract: &[ItemRetraction],
+        outbox: &OutboxEvent,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(pool) => {
+                let mut tx = sqlite_write(pool).await?;
+                let Some(row) = sqlx::query(
+                    "SELECT author, text_lower FROM statuses WHERE id = ? AND deleted = 0",
+                )
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?
+                else {
+                    return Ok(false);
+                };
+                let author: String = row.try_get("author")?;
+                let text_lower: String = row.try_get("text_lower")?;
+                sqlx::query(
+                    "UPDATE statuses SET deleted = 1, text = '', text_lower = '' WHERE id = ?",
+                )
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+                for r in retract {
+                    retract_in(&mut tx, &r.service, &r.node, &r.item_id).await?;
+                }
+                write_outbox(&mut tx, &author, &text_lower, outbox, now_ms).await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+        }
+    }
+
+    /// A live status.
+    pub async fn status(&self, id: &str) -> Result<Option<StatusRecord>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(pool) => sqlx::query(concat!(
+                "SELECT s.id, s.author, u.display_name, s.text, s.source, s.created_at, \
+                 s.item_id, s.deleted FROM statuses s JOIN users u ON u.username = s.author ",
+                "WHERE s.id = ? AND s.deleted = 0"
+            ))
+            .bind(id)
+            .fetch_optional(pool)
+            .await?
+            .as_ref()
+            .map(record)
+            .transpose(),
+        }
+    }
+
+    /// The live status of `author` published under this microblog item id.
+    pub async fn status_by_item(
+        &self,
+        author: &str,
+        item_id: &str,
+    ) -> Result<Option<StatusRecord>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(pool) => sqlx::query(concat!(
+                "SELECT s.id, s.author, u.display_name, s.text, s.source, s.created_at, \
+                 s.item_id, s.deleted FROM statuses s JOIN users u ON u.username = s.author ",
+                "WHERE s.author = ? AND s.item_id = ? AND s.deleted = 0"
+            ))
+            .bind(author)
+            .bind(item_id)
+            .fetch_optional(pool)
+            .await?
+            .as_ref()
+            .map(record)
+            .transpose(),
+        }
+    }
+
+    /// A page of a timeline (every author's, or one author's), newest first.
+    pub async fn timeline(&self, q: &TimelineQuery<'_>) -> Result<Vec<StatusRecord>, StoreError> {
+        let ascending = q.after.is_some() && q.before.is_none();
+        let search = q.q.map(str::to_lowercase);
+        match &self.backend {
+            Backend::Sqlite(pool) => {
+                let sql = match (q.author.is_some(), ascending) {
+                    (false, false) => select_statuses!("", "DESC"),
+                    (false, true) => select_statuses!("", "ASC"),
+                    (true, false) => select_statuses!("AND s.author = ?", "DESC"),
+                    (true, true) => select_statuses!("AND s.author = ?", "ASC"),
+                };
+                let mut query = sqlx::query(sql)
+                    .bind(q.before.unwrap_or(ID_MAX))
+                    .bind(q.after.unwrap_or(""))
+                    .bind(search.as_deref())
+                    .bind(search.as_deref());
+                if let Some(a) = q.author {
+                    query = query.bind(a);
+                }
+                let rows = query.bind(i64::from(q.limit)).fetch_all(pool).await?;
+                let mut out = rows.iter().map(record).collect::<Result<Vec<_>, _>>()?;
+                if ascending {
+                    out.reverse();
+                }
+                Ok(out)
+            }
+        }
+    }
+
+    /// How many live statuses `author` has.
+    pub async fn statuses_count(&self, author: &str) -> Result<u64, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(pool) => {
+                let n: i64 =
+                    sqlx::query("SELECT COUNT(*) FROM statuses WHERE author = ? AND deleted = 0")
+                        .bind(author)
+                        .fetch_one(pool)
+                        .await?
+                        .try_get(0)?;
+                crate::unsigned(n, "status count")
+            }
+        }
+    }
+
+    /// Set (`Some`) or clear (`None`) an account's display name. False if
+    /// there is no such account.
+    pub async fn set_display_name(
+        &self,
+        username: &str,
+        display_name: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(pool) => {
+                let r = sqlx::query("UPDATE users SET display_name = ? WHERE username = ?")
+                    .bind(display_name)
+                    .bind(username)
+                    .execute(pool)
+                    .await?;
+                Ok(r.rows_affected() > 0)
+            }
+        }
+    }
+
+    /// An account's display name: `None` if there is no such account,
+    /// `Some(None)` if it has none.
+    pub async fn display_name(&self, username: &str) -> Result<Option<Option<String>>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(pool) => Ok(sqlx::query(
+                "SELECT display_name FROM users WHERE username = ?",
+            )
+            .bind(username)
+            .fetch_optional(pool)
+            .await?
+            .map(|r| r.try_get("display_name"))
+            .transpose()?),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::webhook_matches;
+
+    #[test]
+    fn webhook_filters() {
+        assert!(webhook_matches(None, None, "alice", "x"));
+        assert!(webhook_matches(Some("bob,alice"), None, "alice", "x"));
+        assert!(!webhook_matches(Some("bob,alicea"), None, "alice", "x"));
+        assert!(webhook_matches(None, Some("PUB"), "alice", "at the pub"));
+        assert!(webhook_matches(None, Some("ÉTÉ"), "alice", "l'été"));
+        assert!(!webhook_matches(Some("alice"), Some("bar"), "alice", "pub"));
+    }
+}

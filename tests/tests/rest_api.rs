@@ -1,0 +1,542 @@
+//! The REST API of SPEC §3 over real HTTP: every endpoint, every error
+//! code, idempotency, pagination with Link headers, rate limits and the
+//! OpenAPI document. Webhooks are in `rest_webhooks.rs`.
+
+use serde_json::{json, Value};
+use whassap_tests::rest::{Api, Cred};
+use whassap_tests::*;
+
+#[tokio::test]
+async fn users_and_tokens() {
+    let s = TestServer::start().await;
+    let api = Api::new(s.http);
+    let anon = Cred::Anonymous;
+
+    // Sign-up: 201 with the profile, then every refusal.
+    let a = api
+        .call(
+            "POST",
+            "/api/v1/users",
+            &anon,
+            Some(json!({"username": "Alice", "password": PASSWORD, "display_name": "Alice A."})),
+        )
+        .await;
+    assert_eq!(a.status, 201, "{:?}", a.json);
+    assert_eq!(
+        a.json,
+        json!({"username": "alice", "jid": "alice@localhost", "display_name": "Alice A.",
+               "status": null, "statuses_count": 0})
+    );
+    assert_eq!(a.header("location"), Some("/api/v1/users/alice"));
+    let again = api
+        .call(
+            "POST",
+            "/api/v1/users",
+            &anon,
+            Some(json!({"username": "alice", "password": "x"})),
+        )
+        .await;
+    assert_eq!((again.status, again.code()), (409, "conflict"));
+    for body in [
+        json!({"username": "whassap", "password": "x"}),
+        json!({"username": "no spaces", "password": "x"}),
+        json!({"username": "bob", "password": ""}),
+        json!({"username": "bob", "password": "x", "display_name": ""}),
+        json!({"username": "bob"}),
+    ] {
+        let r = api
+            .call("POST", "/api/v1/users", &anon, Some(body.clone()))
+            .await;
+        assert_eq!((r.status, r.code()), (422, "validation_failed"), "{body}");
+        assert!(!r.json["error"]["message"].as_str().unwrap().is_empty());
+    }
+    let bad = api
+        .raw(
+            "POST",
+            "/api/v1/users",
+            &anon,
+            Some(b"{\"username\":".to_vec()),
+            &[],
+        )
+        .await;
+    assert_eq!((bad.status, bad.code()), (400, "invalid_request"));
+    let typed = api
+        .call(
+            "POST",
+            "/api/v1/users",
+            &anon,
+            Some(json!({"username": 5, "password": "x"})),
+        )
+        .await;
+    assert_eq!((typed.status, typed.code()), (400, "invalid_request"));
+    let huge = api
+        .raw(
+            "POST",
+            "/api/v1/users",
+            &anon,
+            Some(vec![b' '; 65 * 1024]),
+            &[],
+        )
+        .await;
+    assert_eq!((huge.status, huge.code()), (413, "payload_too_large"));
+    // The reserved bot name cannot be registered: nothing was created.
+    assert_eq!(api.get("/api/v1/users/whassap").await.status, 404);
+    assert_eq!(api.get("/api/v1/users/bob").await.status, 404);
+
+    let profile = api.get("/api/v1/users/ALICE").await;
+    assert_eq!(profile.status, 200);
+    assert_eq!(profile.json["display_name"], "Alice A.");
+
+    // Tokens: Basic creates one, shown once.
+    let basic = Cred::Basic("alice".into(), PASSWORD.into());
+    let t = api
+        .call(
+            "POST",
+            "/api/v1/tokens",
+            &basic,
+            Some(json!({"name": "laptop"})),
+        )
+        .await;
+    assert_eq!(t.status, 201, "{:?}", t.json);
+    let token = t.json["token"].as_str().unwrap().to_string();
+    let token_id = t.json["id"].as_str().unwrap().to_string();
+    assert_eq!(t.json["name"], "laptop");
+    let bearer = Cred::Bearer(token.clone());
+    // Unauthenticated, wrong password, unknown scheme or token: 401.
+    for cred in [
+        Cred::Anonymous,
+        Cred::Basic("alice".into(), "wrong".into()),
+        Cred::Basic("nobody".into(), "x".into()),
+        Cred::Bearer("whassap_nope".into()),
+    ] {
+        let r = api
+            .call("POST", "/api/v1/tokens", &cred, Some(json!({"name": "x"})))
+            .await;
+        assert_eq!((r.status, r.code()), (401, "unauthorized"), "{cred:?}");
+        assert!(r.header("www-authenticate").is_some());
+    }
+    // A token cannot make tokens; a name is needed.
+    let r = api
+        .call(
+            "POST",
+            "/api/v1/tokens",
+            &bearer,
+            Some(json!({"name": "x"})),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (403, "forbidden"));
+    let r = api
+        .call("POST", "/api/v1/tokens", &basic, Some(json!({"name": " "})))
+        .await;
+    assert_eq!((r.status, r.code()), (422, "validation_failed"));
+
+    let list = api.call("GET", "/api/v1/tokens", &bearer, None).await;
+    assert_eq!(list.status, 200);
+    let tokens = list.json.as_array().unwrap();
+    assert_eq!(tokens.len(), 1);
+    assert_eq!(tokens[0]["id"], token_id.as_str());
+    assert!(tokens[0].get("token").is_none(), "the token is shown once");
+    assert!(tokens[0]["last_used_at"].is_string());
+    assert_eq!(
+        api.call("GET", "/api/v1/tokens", &anon, None).await.status,
+        401
+    );
+
+    // Only the hash is stored.
+    let stored = s.app().server.store.tokens("alice").await.unwrap();
+    assert_eq!(stored.len(), 1);
+
+    let del = api
+        .call(
+            "DELETE",
+            &format!("/api/v1/tokens/{token_id}"),
+            &basic,
+            None,
+        )
+        .await;
+    assert_eq!(del.status, 204);
+    assert_eq!(
+        api.call("GET", "/api/v1/tokens", &bearer, None)
+            .await
+            .status,
+        401,
+        "a revoked token no longer works"
+    );
+    let del = api
+        .call(
+            "DELETE",
+            &format!("/api/v1/tokens/{token_id}"),
+            &basic,
+            None,
+        )
+        .await;
+    assert_eq!((del.status, del.code()), (404, "not_found"));
+
+    // Unknown endpoints and methods answer in JSON too.
+    let r = api.get("/api/v1/nope").await;
+    assert_eq!((r.status, r.code()), (404, "not_found"));
+    let r = api.call("PUT", "/api/v1/statuses", &anon, None).await;
+    assert_eq!((r.status, r.code()), (405, "invalid_request"));
+    s.stop().await;
+
+    // Registration closed: 403, and nothing is created.
+    let s =
+        TestServer::start_with(|c| c.registration = whassap::config::Registration::Closed).await;
+    let api = Api::new(s.http);
+    let r = api
+        .call(
+            "POST",
+            "/api/v1/users",
+            &anon,
+            Some(json!({"username": "carol", "password": "x"})),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (403, "forbidden"));
+    assert_eq!(api.get("/api/v1/users/carol").await.status, 404);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn statuses_post_show_delete_and_idempotency() {
+    let s = TestServer::start().await;
+    let api = Api::new(s.http);
+    let alice = api.sign_up("alice").await;
+    let bob = api.sign_up("bob").await;
+    let token = api.token(&alice).await;
+
+    let a = api
+        .call(
+            "POST",
+            "/api/v1/statuses",
+            &token,
+            Some(json!({"text": "at the pub"})),
+        )
+        .await;
+    assert_eq!(a.status, 201, "{:?}", a.json);
+    let st = a.json.clone();
+    let id = st["id"].as_str().unwrap().to_string();
+    assert_eq!(id.len(), 26);
+    assert_eq!(st["text"], "at the pub");
+    assert_eq!(st["source"], "api");
+    assert_eq!(
+        st["author"],
+        json!({"username": "alice", "jid": "alice@localhost", "display_name": "alice"})
+    );
+    assert_eq!(
+        st["url"],
+        format!("http://localhost:3000/alice/statuses/{id}")
+    );
+    let created = st["created_at"].as_str().unwrap();
+    assert!(created.len() == 20 && created.ends_with('Z'), "{created}");
+    assert_eq!(
+        a.header("location"),
+        Some(format!("/api/v1/statuses/{id}").as_str())
+    );
+    // Basic works as well as a token.
+    let by_basic = api.post_status(&alice, "second").await;
+    assert!(
+        by_basic["id"].as_str().unwrap() > id.as_str(),
+        "ids sort by time"
+    );
+
+    let got = api.get(&format!("/api/v1/statuses/{id}")).await;
+    assert_eq!((got.status, &got.json), (200, &st));
+    let r = api.get("/api/v1/statuses/01NOPE").await;
+    assert_eq!((r.status, r.code()), (404, "not_found"));
+
+    // Validation: 422 with a message; nothing stored.
+    for text in ["", "   ", &"x".repeat(281), "bell\u{7}", "tab\t"] {
+        let r = api
+            .call(
+                "POST",
+                "/api/v1/statuses",
+                &token,
+                Some(json!({ "text": text })),
+            )
+            .await;
+        assert_eq!((r.status, r.code()), (422, "validation_failed"), "{text:?}");
+    }
+    let r = api
+        .call("POST", "/api/v1/statuses", &token, Some(json!({})))
+        .await;
+    assert_eq!((r.status, r.code()), (422, "validation_failed"));
+    let r = api
+        .raw(
+            "POST",
+            "/api/v1/statuses",
+            &token,
+            Some(b"not json".to_vec()),
+            &[],
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (400, "invalid_request"));
+    let r = api
+        .raw(
+            "POST",
+            "/api/v1/statuses",
+            &token,
+            Some(vec![b'x'; 70_000]),
+            &[],
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (413, "payload_too_large"));
+    let r = api
+        .call(
+            "POST",
+            "/api/v1/statuses",
+            &Cred::Anonymous,
+            Some(json!({"text": "x"})),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (401, "unauthorized"));
+    // 280 characters of two bytes each fit; NFC applies; newlines stay.
+    let long = api.post_status(&token, &"é".repeat(280)).await;
+    assert_eq!(long["text"].as_str().unwrap().chars().count(), 280);
+    let nfc = api.post_status(&token, "cafe\u{301}\nsecond line").await;
+    assert_eq!(nfc["text"], "caf\u{e9}\nsecond line");
+
+    let profile = api.get("/api/v1/users/alice").await;
+    assert_eq!(profile.json["statuses_count"], 4);
+    assert_eq!(profile.json["status"], nfc);
+
+    // Idempotency: a repeat returns the first result and posts nothing.
+    let key = [("Idempotency-Key", "abc-123")];
+    let body = || Some(json!({"text": "only once"}).to_string().into_bytes());
+    let first = api
+        .raw("POST", "/api/v1/statuses", &token, body(), &key)
+        .await;
+    assert_eq!(first.status, 201);
+    let second = api
+        .raw("POST", "/api/v1/statuses", &token, body(), &key)
+        .await;
+    assert_eq!(second.status, 201);
+    assert_eq!(second.json, first.json);
+    assert_eq!(second.header("idempotent-replayed"), Some("true"));
+    // The key is the author's own: bob's same key is a new status.
+    let bobs = api
+        .raw("POST", "/api/v1/statuses", &bob, body(), &key)
+        .await;
+    assert_eq!(bobs.status, 201);
+    assert_ne!(bobs.json["id"], first.json["id"]);
+    let other = api
+        .raw(
+            "POST",
+            "/api/v1/statuses",
+            &token,
+            Some(json!({"text": "something else"}).to_string().into_bytes()),
+            &key,
+        )
+        .await;
+    assert_eq!((other.status, other.code()), (409, "conflict"));
+    let bad_key = api
+        .raw(
+            "POST",
+            "/api/v1/statuses",
+            &token,
+            body(),
+            &[("Idempotency-Key", "")],
+        )
+        .await;
+    assert_eq!((bad_key.status, bad_key.code()), (400, "invalid_request"));
+    assert_eq!(
+        api.get("/api/v1/users/alice").await.json["statuses_count"],
+        5
+    );
+
+    // Delete: owner only.
+    let path = format!("/api/v1/statuses/{id}");
+    let r = api.call("DELETE", &path, &Cred::Anonymous, None).await;
+    assert_eq!((r.status, r.code()), (401, "unauthorized"));
+    let r = api.call("DELETE", &path, &bob, None).await;
+    assert_eq!((r.status, r.code()), (403, "forbidden"));
+    let r = api.call("DELETE", &path, &token, None).await;
+    assert_eq!((r.status, r.json), (204, Value::Null));
+    let r = api.call("DELETE", &path, &token, None).await;
+    assert_eq!((r.status, r.code()), (404, "not_found"));
+    assert_eq!(api.get(&path).await.status, 404);
+    assert_eq!(
+        api.get("/api/v1/users/alice").await.json["statuses_count"],
+        4
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn timelines_page_newest_first_with_link_headers() {
+    let s = TestServer::start().await;
+    let api = Api::new(s.http);
+    let alice = api.token(&api.sign_up("alice").await).await;
+    let bob = api.token(&api.sign_up("bob").await).await;
+    let mut ids = Vec::new();
+    for i in 0..25 {
+        let (who, text) = if i % 5 == 0 {
+            (&bob, format!("Beer number {i}"))
+        } else {
+            (&alice, format!("status {i}"))
+        };
+        ids.push(
+            api.post_status(who, &text).await["id"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    let newest_first: Vec<String> = ids.iter().rev().cloned().collect();
+    let page_ids = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+
+    let default = api.get("/api/v1/statuses").await;
+    assert_eq!(page_ids(&default.json), newest_first[..20]);
+    let p1 = api.get("/api/v1/statuses?limit=10").await;
+    assert_eq!(page_ids(&p1.json), newest_first[..10]);
+    let next = p1.link("next").expect("a next link");
+    assert!(
+        next.contains("limit=10") && next.contains("before="),
+        "{next}"
+    );
+    let p2 = api.get(&next).await;
+    assert_eq!(page_ids(&p2.json), newest_first[10..20]);
+    let p3 = api.get(&p2.link("next").unwrap()).await;
+    assert_eq!(page_ids(&p3.json), newest_first[20..]);
+    assert_eq!(p3.link("next"), None, "the last page has no next");
+    // prev from page 2 is page 1 again, exactly.
+    let back = api.get(&p2.link("prev").expect("a prev link")).await;
+    assert_eq!(page_ids(&back.json), newest_first[..10]);
+    // after: the statuses just newer than the cursor, newest first.
+    let after = api
+        .get(&format!("/api/v1/statuses?limit=3&after={}", ids[4]))
+        .await;
+    assert_eq!(
+        page_ids(&after.json),
+        [ids[7].clone(), ids[6].clone(), ids[5].clone()]
+    );
+    let both = api
+        .get(&format!(
+            "/api/v1/statuses?before={}&after={}",
+            ids[9], ids[4]
+        ))
+        .await;
+    assert_eq!(
+        page_ids(&both.json),
+        [
+            ids[8].clone(),
+            ids[7].clone(),
+            ids[6].clone(),
+            ids[5].clone()
+        ]
+    );
+    // q: case-insensitive substring, kept in the links.
+    let beer = api.get("/api/v1/statuses?q=BEER&limit=2").await;
+    assert_eq!(page_ids(&beer.json), [ids[20].clone(), ids[15].clone()]);
+    let next = beer.link("next").unwrap();
+    assert!(next.contains("q=BEER"), "{next}");
+    assert_eq!(
+        page_ids(&api.get(&next).await.json),
+        [ids[10].clone(), ids[5].clone()]
+    );
+    // Bad paging parameters.
+    for q in ["limit=0", "limit=201", "limit=abc", "limit=-1"] {
+        let r = api.get(&format!("/api/v1/statuses?{q}")).await;
+        assert_eq!((r.status, r.code()), (400, "invalid_request"), "{q}");
+    }
+    assert_eq!(
+        page_ids(&api.get("/api/v1/statuses?limit=200").await.json).len(),
+        25
+    );
+    // One user's timeline pages the same way.
+    let bobs = api.get("/api/v1/users/bob/statuses?limit=2").await;
+    assert_eq!(bobs.status, 200);
+    assert_eq!(page_ids(&bobs.json), [ids[20].clone(), ids[15].clone()]);
+    let next = bobs.link("next").unwrap();
+    assert!(next.starts_with("/api/v1/users/bob/statuses?"), "{next}");
+    assert_eq!(
+        page_ids(&api.get(&next).await.json),
+        [ids[10].clone(), ids[5].clone()]
+    );
+    let r = api.get("/api/v1/users/nobody/statuses").await;
+    assert_eq!((r.status, r.code()), (404, "not_found"));
+    let empty = api
+        .get(&format!("/api/v1/statuses?before={}", ids[0]))
+        .await;
+    assert_eq!((empty.status, empty.json.clone()), (200, json!([])));
+    assert_eq!(empty.header("link"), None);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn rate_limits_answer_429_with_retry_after() {
+    let s = TestServer::start_with(|c| {
+        c.api.token_requests_per_minute = 3;
+        c.api.ip_requests_per_minute = 8;
+    })
+    .await;
+    let api = Api::new(s.http);
+    let basic = api.sign_up("alice").await; // 1 (per IP)
+    let token = api.token(&basic).await; // 2; Basic: 1 for alice
+    for _ in 0..3 {
+        assert_eq!(
+            api.call("GET", "/api/v1/tokens", &token, None).await.status,
+            200
+        );
+    } // 5
+    let r = api.call("GET", "/api/v1/tokens", &token, None).await; // 6
+    assert_eq!((r.status, r.code()), (429, "rate_limited"));
+    let wait: u64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=20).contains(&wait), "{wait}");
+    // Per IP, authenticated or not.
+    assert_eq!(api.get("/api/v1/statuses").await.status, 200); // 7
+    assert_eq!(api.get("/api/v1/statuses").await.status, 200); // 8
+    let r = api.get("/api/v1/statuses").await;
+    assert_eq!((r.status, r.code()), (429, "rate_limited"));
+    assert!(r.header("retry-after").is_some());
+    // Health and metrics are not part of the API's allowance.
+    let h = reqwest::get(format!("{}/healthz", api.base)).await.unwrap();
+    assert_eq!(h.status(), 200);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_every_endpoint() {
+    let s = TestServer::start().await;
+    let api = Api::new(s.http);
+    let doc = api.get("/api/v1/openapi.json").await;
+    assert_eq!(doc.status, 200);
+    assert!(doc.json["openapi"].as_str().unwrap().starts_with("3."));
+    let paths = doc.json["paths"].as_object().unwrap();
+    for (path, methods) in [
+        ("/api/v1/users", &["post"][..]),
+        ("/api/v1/users/{username}", &["get"]),
+        ("/api/v1/users/{username}/statuses", &["get"]),
+        ("/api/v1/tokens", &["post", "get"]),
+        ("/api/v1/tokens/{id}", &["delete"]),
+        ("/api/v1/statuses", &["post", "get"]),
+        ("/api/v1/statuses/{id}", &["get", "delete"]),
+        ("/api/v1/webhooks", &["post", "get"]),
+        ("/api/v1/webhooks/{id}", &["delete"]),
+    ] {
+        for m in methods {
+            assert!(paths[path].get(*m).is_some(), "{m} {path}");
+        }
+    }
+    let schemas = doc.json["components"]["schemas"].as_object().unwrap();
+    assert!(schemas.contains_key("Status") && schemas.contains_key("ErrorBody"));
+    let mut fields: Vec<&str> = schemas["Status"]["properties"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    fields.sort();
+    assert_eq!(
+        fields,
+        ["author", "created_at", "id", "source", "text", "url"],
+        "the JSON form of SPEC §2, nothing internal"
+    );
+    assert!(doc.json["components"]["securitySchemes"]["bearer"].is_object());
+    s.stop().await;
+}
