@@ -52,6 +52,7 @@ limits = {}
 modules_enabled = {
 	"roster";
 	"saslauth";
+	"tls"; -- STARTTLS offered, not required (idle-tls)
 	"disco";
 	"presence"; -- loaded anyway
 	"pep";
@@ -67,6 +68,10 @@ modules_disabled = {
 allow_registration = false
 
 VirtualHost "localhost"
+	ssl = {
+		certificate = run_dir .. "/localhost.crt";
+		key = run_dir .. "/localhost.key";
+	}
 
 -- PubSub service. Prosody 0.12's mod_pubsub lets only admins of the service
 -- create nodes (there is no "any local user" setting), so the bench accounts
