@@ -6,6 +6,7 @@
 #
 #   --quick      every size (users, rates, items, durations) divided by 10
 #   --no-build   use target/release/{whassap,whassap-bench} as they are
+#                (under $CARGO_TARGET_DIR if set)
 #
 # Environment (all optional):
 #   BENCH_SERVERS       servers to run, in order   [whassap prosody ejabberd]
@@ -14,6 +15,10 @@
 #   BENCH_WHASSAP_ADDR  Whassap's c2s address      [127.0.0.1:15222]
 #   BENCH_KEEP=1        keep the run directory (data, logs) even on success
 #   BENCH_SCALE=0       skip Whassap's 19,000-session and 15,000-subscriber runs
+#   BENCH_PUSH=0        skip Whassap's push-versus-poll and REST throughput runs
+#   BENCH_ONLY=push     run only those two, keep the other outcomes in BENCH_OUT,
+#                       and rewrite the report from all of them
+#   BENCH_WHASSAP_HTTP  Whassap's HTTP address for them [127.0.0.1:13000]
 #
 # Must run as root: it installs Debian packages and runs Prosody and
 # ejabberd as their own system users. See bench/README.md.
@@ -39,14 +44,21 @@ SERVERS=${BENCH_SERVERS:-whassap prosody ejabberd}
 OUT=${BENCH_OUT:-$ROOT/bench/results}
 REPORT=${BENCH_REPORT:-$ROOT/docs/benchmarks.md}
 WHASSAP_ADDR=${BENCH_WHASSAP_ADDR:-127.0.0.1:15222}
+WHASSAP_HTTP=${BENCH_WHASSAP_HTTP:-127.0.0.1:13000}
+ONLY=${BENCH_ONLY:-}
+case $ONLY in '' | push) ;; *) echo "BENCH_ONLY: only 'push' is known" >&2; exit 2 ;; esac
+PUSH=${BENCH_PUSH:-1}
+if [[ $ONLY == push ]]; then PUSH=1; fi
 PROSODY_ADDR=127.0.0.1:25222  # fixed in bench/prosody.cfg.lua
 EJABBERD_ADDR=127.0.0.1:35222 # fixed in bench/ejabberd.yml
 EJABBERD_DIST_PORT=35100      # Erlang distribution, no epmd
 EJABBERD_NODE=whassapbench@localhost
 EJABBERD_COOKIE=whassapbench
 
-WHASSAP=$ROOT/target/release/whassap
-BENCH=$ROOT/target/release/whassap-bench
+# Where cargo puts the binaries (it honours CARGO_TARGET_DIR, so do we).
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+WHASSAP=$TARGET_DIR/release/whassap
+BENCH=$TARGET_DIR/release/whassap-bench
 PASSWORD=password
 PREFIX=bench
 
@@ -61,6 +73,13 @@ PEP_SUBSCRIBERS=$((500 / D)) PEP_ITEMS=$((10 / D))
 # may hold here (its file limit is 20,000), and one publish to 15,000.
 SCALE_SESSIONS=$((19000 / D)) SCALE_SUBSCRIBERS=$((15000 / D)) SCALE_ITEMS=$((10 / D))
 SCALE_SOURCES=127.0.0.2,127.0.0.3
+# Whassap alone, push versus poll (see bench/README.md for why these sizes):
+# K consumers follow F of U users, who post R statuses/s in all; T seconds
+# per mode, polls every P seconds. --quick keeps the rates and shortens it.
+PUSH_CONSUMERS=$((200 / D)) PUSH_USERS=200 PUSH_FOLLOWS=100 PUSH_RATE=2
+PUSH_SECS=$((QUICK ? 5 : 20)) PUSH_POLL_SECS=10
+# REST throughput with wrk: each of POST and GET for REST_SECS.
+REST_THREADS=2 REST_CONNECTIONS=32 REST_SECS=$((QUICK ? 2 : 10))
 # The fan-outs use account 0 to publish and 1..=S to receive.
 ACCOUNTS=0
 for n in $LOGIN_USERS $IDLE_USERS $CHAT_USERS $((PUBSUB_SUBSCRIBERS + 1)) $((PEP_SUBSCRIBERS + 1)); do
@@ -132,8 +151,9 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 need=(python3 iproute2 util-linux procps openssl)
-if [[ $SERVERS == *prosody* ]]; then need+=(prosody); fi
-if [[ $SERVERS == *ejabberd* ]]; then need+=(ejabberd); fi
+if [[ -z $ONLY && $SERVERS == *prosody* ]]; then need+=(prosody); fi
+if [[ -z $ONLY && $SERVERS == *ejabberd* ]]; then need+=(ejabberd); fi
+if [[ $PUSH == 1 && $SERVERS == *whassap* ]]; then need+=(wrk); fi
 ensure_packages "${need[@]}"
 
 # --- build ----------------------------------------------------------------------
@@ -152,6 +172,14 @@ WHASSAP=$RUN/bin/whassap BENCH=$RUN/bin/whassap-bench
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 (($(ulimit -n) >= 2 * ACCOUNTS + 200)) || warn "only $(ulimit -n) file descriptors allowed"
 
+if [[ $ONLY == push ]]; then
+    # Only the push runs: their outcomes are replaced, the others kept.
+    mkdir -p "$OUT"
+    rm -f "$OUT"/*-poll-vs-push.json "$OUT"/*-rest-throughput.json
+    # The lines of an earlier push-only run give way to this one's.
+    if [[ -f $OUT/run-info.txt ]]; then sed -i '/^push and REST runs:/d; /^whassap-push:/d' "$OUT/run-info.txt"; fi
+    echo "push and REST runs: $(date -u +%FT%TZ), $([[ $QUICK == 1 ]] && echo quick || echo full) sizes, $("$WHASSAP" --version 2>/dev/null || echo 'whassap ?'), load average at start: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT/run-info.txt"
+else
 rm -rf "$OUT"
 mkdir -p "$OUT"
 {
@@ -166,6 +194,7 @@ mkdir -p "$OUT"
     echo "accounts: $ACCOUNTS"
     echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 } >"$OUT/run-info.txt"
+fi
 
 # --- process helpers ----------------------------------------------------------
 alive() { [[ -e /proc/$1 ]] && ! grep -q '^[0-9]* ([^)]*) Z' "/proc/$1/stat" 2>/dev/null; }
@@ -224,6 +253,8 @@ declare -A SCENARIO=(
     [pep-fanout]="pep-fanout --subscribers $PEP_SUBSCRIBERS --items $PEP_ITEMS"
     [idle-scale]="idle --users $SCALE_SESSIONS --concurrency 100 --hold-secs $IDLE_HOLD_SECS --source $SCALE_SOURCES --record-as idle-scale"
     [pubsub-fanout-scale]="pubsub-fanout --subscribers $SCALE_SUBSCRIBERS --items $SCALE_ITEMS --source $SCALE_SOURCES --timeout-secs 120 --record-as pubsub-fanout-scale"
+    [poll-vs-push]="poll-vs-push --http $WHASSAP_HTTP --consumers $PUSH_CONSUMERS --users $PUSH_USERS --follows $PUSH_FOLLOWS --rate $PUSH_RATE --duration-secs $PUSH_SECS --poll-interval-secs $PUSH_POLL_SECS"
+    [rest-throughput]="rest-throughput --http $WHASSAP_HTTP --threads $REST_THREADS --connections $REST_CONNECTIONS --duration-secs $REST_SECS"
 )
 # The memory scenarios (idle, idle-tls, idle-scale) each need a freshly
 # started server: allocators and garbage collectors keep what earlier
@@ -273,6 +304,9 @@ if o.get("errors"):
 params, figures = o.get("params", {}), o.get("figures", {})
 if "subscribers" in params and figures.get("subscribers_reached", 0) < params["subscribers"]:
     print("fail %d of %d subscribers reached" % (figures.get("subscribers_reached", 0), params["subscribers"]))
+for mode in ("poll", "pep", "sse"):
+    if figures.get(mode + "_lost", 0) > 0:
+        print("fail %s: %d of %d deliveries lost" % (mode, figures[mode + "_lost"], figures.get(mode + "_expected", 0)))
 if o.get("generator_saturated"):
     print("warn the load generator was saturated")
 PY
@@ -317,7 +351,12 @@ run_whassap() {
     run_scenarios whassap "$WHASSAP_ADDR" "$pid" idle-tls
     stop_pid "$pid" whassap
 
-    [[ ${BENCH_SCALE:-1} == 1 ]] || return 0
+    if [[ ${BENCH_SCALE:-1} == 1 ]]; then run_whassap_scale; fi
+    if [[ $PUSH == 1 ]]; then run_whassap_push; fi
+}
+
+run_whassap_scale() {
+    local dir=$RUN/whassap started pid
     local total=$((SCALE_SESSIONS > SCALE_SUBSCRIBERS + 1 ? SCALE_SESSIONS : SCALE_SUBSCRIBERS + 1))
     log "whassap: scale runs: adding accounts up to $total"
     started=$(now)
@@ -327,6 +366,27 @@ run_whassap() {
     log "whassap: $total accounts in all ($(since "$started")s)"
     start_whassap
     run_scenarios whassap "$WHASSAP_ADDR" "$pid" idle-scale pubsub-fanout-scale
+    stop_pid "$pid" whassap
+}
+
+# Whassap alone, with its HTTP listener and the API's rate limits off, in a
+# data directory of its own (the scenarios sign their accounts up through
+# the REST API): push versus poll, then REST throughput with wrk.
+run_whassap_push() {
+    local dir=$RUN/whassap-push pid
+    [[ -x $(command -v wrk) ]] || die "wrk is not installed"
+
+    mkdir -p "$dir"
+    check_ports_free "${WHASSAP_ADDR##*:}" "${WHASSAP_HTTP##*:}"
+    WHASSAP_API__TOKEN_REQUESTS_PER_MINUTE=0 WHASSAP_API__IP_REQUESTS_PER_MINUTE=0 \
+        "$WHASSAP" serve --allow-plaintext --data-dir "$dir" --c2s-listen "$WHASSAP_ADDR" \
+        --c2s-tls-listen '' --http-listen "$WHASSAP_HTTP" --log warn >>"$RUN/whassap-push.log" 2>&1 &
+    pid=$!
+    trap 'stop_pid '"$pid"' whassap' EXIT
+    wait_port "$WHASSAP_ADDR" "$pid" "$RUN/whassap-push.log"
+    wait_port "$WHASSAP_HTTP" "$pid" "$RUN/whassap-push.log"
+    log "whassap: running as pid $pid on $WHASSAP_ADDR and http://$WHASSAP_HTTP (API rate limits off)"
+    run_scenarios whassap "$WHASSAP_ADDR" "$pid" poll-vs-push rest-throughput
     stop_pid "$pid" whassap
 }
 
@@ -464,10 +524,13 @@ EOF
 }
 
 # --- main ---------------------------------------------------------------------
-log "run directory $RUN; results in $OUT; $ACCOUNTS accounts per server; $([[ $QUICK == 1 ]] && echo quick || echo full) sizes"
+log "run directory $RUN; results in $OUT; $([[ $ONLY == push ]] && echo "push and REST runs only" || echo "$ACCOUNTS accounts per server"); $([[ $QUICK == 1 ]] && echo quick || echo full) sizes"
 total_started=$(now)
+if [[ $ONLY == push ]]; then
+    SERVERS=whassap-push # the push and REST runs alone
+fi
 for server in $SERVERS; do
-    case $server in whassap | prosody | ejabberd) ;; *) die "unknown server $server" ;; esac
+    case $server in whassap | prosody | ejabberd | whassap-push) ;; *) die "unknown server $server" ;; esac
     server_started=$(now)
     log "=== $server"
     # One subshell per server: its EXIT trap stops the server whatever happens,
@@ -476,7 +539,7 @@ for server in $SERVERS; do
     (
         set -e
         trap 'exit 130' INT TERM
-        "run_$server"
+        "run_${server//-/_}"
     )
     rc=$?
     set -e

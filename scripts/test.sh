@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what the tests need (Debian and Python packages), then runs every
-# test: formatting, lints, unit and integration tests, interop tests.
+# Installs what the tests need (Debian and Python packages: Python, Chromium
+# and chromedriver for the browser test), then runs every test: formatting,
+# lints, unit and integration tests, interop and browser tests.
 # SKIP_INSTALL=1 skips the installation step.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,6 +10,8 @@ if [ "${SKIP_INSTALL:-0}" != 1 ]; then
   echo "==> installing test dependencies"
   apt_packages=()
   command -v python3 >/dev/null || apt_packages+=(python3 python3-pip)
+  command -v chromium >/dev/null || apt_packages+=(chromium)
+  command -v chromedriver >/dev/null || apt_packages+=(chromium-driver)
   if [ ${#apt_packages[@]} -gt 0 ]; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${apt_packages[@]}"
@@ -17,7 +20,7 @@ if [ "${SKIP_INSTALL:-0}" != 1 ]; then
     python3 -m pip install -q --disable-pip-version-check --break-system-packages -r interop/requirements.txt
 fi
 
-# Interop tests must run here: a missing tool is a failure, not a skip.
+# Interop and browser tests must run here: a missing tool is a failure, not a skip.
 export WHASSAP_TEST_REQUIRE_INTEROP=1
 
 echo "==> cargo fmt --check"

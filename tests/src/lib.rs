@@ -3,6 +3,7 @@
 
 pub mod rest;
 pub mod sse;
+pub mod web;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

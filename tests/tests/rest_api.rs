@@ -540,3 +540,191 @@ async fn the_openapi_document_describes_every_endpoint() {
     assert!(doc.json["components"]["securitySchemes"]["bearer"].is_object());
     s.stop().await;
 }
+
+/// Every operation of the OpenAPI document, as (method, path, operation).
+fn operations(doc: &Value) -> Vec<(String, String, Value)> {
+    let mut out = Vec::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("path item") {
+            if ["get", "put", "post", "delete", "patch"].contains(&method.as_str()) {
+                out.push((method.to_uppercase(), path.clone(), op.clone()));
+            }
+        }
+    }
+    out
+}
+
+/// Whether an operation of the document takes credentials.
+fn takes_credentials(op: &Value) -> bool {
+    op["security"].as_array().is_some_and(|s| !s.is_empty())
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_every_error_answer() {
+    let s = TestServer::start().await;
+    let api = Api::new(s.http);
+    let doc = api.get("/api/v1/openapi.json").await.json;
+    let ops = operations(&doc);
+    assert_eq!(
+        ops.len(),
+        16,
+        "every operation of the API, and the document itself"
+    );
+
+    let mut ids: Vec<&str> = ops
+        .iter()
+        .map(|(m, p, op)| {
+            op["operationId"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{m} {p} has an operationId"))
+        })
+        .collect();
+    ids.sort();
+    let before = ids.len();
+    ids.dedup();
+    assert_eq!(ids.len(), before, "operationIds are unique: {ids:?}");
+
+    for (method, path, op) in &ops {
+        let what = format!("{method} {path}");
+        let responses = op["responses"].as_object().expect("responses");
+        for (status, response) in responses {
+            if status.starts_with('4') {
+                assert_eq!(
+                    response["content"]["application/json"]["schema"]["$ref"],
+                    "#/components/schemas/ErrorBody",
+                    "{what} {status} is an error body"
+                );
+            }
+        }
+        assert!(
+            responses["429"]["headers"]["Retry-After"].is_object(),
+            "{what} documents 429 with Retry-After"
+        );
+        if takes_credentials(op) {
+            assert!(
+                responses["401"]["headers"]["WWW-Authenticate"].is_object(),
+                "{what} documents 401 with WWW-Authenticate"
+            );
+        }
+        if op.get("requestBody").is_some() {
+            for status in ["400", "413"] {
+                assert!(responses.contains_key(status), "{what} documents {status}");
+            }
+        }
+        for p in op["parameters"].as_array().into_iter().flatten() {
+            if p["name"] == "limit" {
+                assert_eq!(
+                    (&p["schema"]["minimum"], &p["schema"]["maximum"]),
+                    (&json!(1), &json!(200)),
+                    "{what}: limit is 1–200"
+                );
+            }
+        }
+        // Links name their target by `operationId` (camel case, as
+        // OpenAPI spells it), and the target exists.
+        for response in responses.values() {
+            for (name, link) in response["links"].as_object().into_iter().flatten() {
+                let target = link["operationId"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("{what}: link {name} has an operationId: {link}"));
+                assert!(ids.contains(&target), "{what}: link {name} to {target}");
+                assert!(link.get("operation_id").is_none(), "{link}");
+            }
+        }
+    }
+    // Creating answers 201 with a Location header; the timelines carry Link.
+    for (method, path) in [
+        ("post", "/api/v1/users"),
+        ("post", "/api/v1/statuses"),
+        ("post", "/api/v1/webhooks"),
+    ] {
+        assert!(
+            doc["paths"][path][method]["responses"]["201"]["headers"]["Location"].is_object(),
+            "{method} {path}"
+        );
+    }
+    for path in ["/api/v1/statuses", "/api/v1/users/{username}/statuses"] {
+        assert!(doc["paths"][path]["get"]["responses"]["200"]["headers"]["Link"].is_object());
+    }
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn every_operation_that_takes_credentials_refuses_requests_without_them() {
+    let s = TestServer::start().await;
+    let api = Api::new(s.http);
+    let alice = api.sign_up("alice").await;
+    let doc = api.get("/api/v1/openapi.json").await.json;
+    let mut secured = 0;
+    for (method, path, op) in operations(&doc) {
+        if !takes_credentials(&op) {
+            continue;
+        }
+        secured += 1;
+        let path = path
+            .replace("{id}", "01JD3Q0T6ZC8W2XQ4Y7M3N1K9B")
+            .replace("{username}", "alice");
+        // A body the operation would accept from its owner.
+        let body = match path.as_str() {
+            "/api/v1/statuses" => Some(json!({"text": "not posted"})),
+            "/api/v1/tokens" => Some(json!({"name": "not made"})),
+            "/api/v1/webhooks" => Some(json!({"url": "https://example.org/hook"})),
+            _ => None,
+        };
+        let body = body.map(|b| b.to_string().into_bytes());
+        for (cred, headers) in [
+            (Cred::Anonymous, &[][..]),
+            (Cred::Bearer("whassap_no_such_token".into()), &[][..]),
+            (Cred::Anonymous, &[("authorization", "Basic !!!")][..]),
+            (Cred::Anonymous, &[("authorization", "Digest x")][..]),
+        ] {
+            let r = api.raw(&method, &path, &cred, body.clone(), headers).await;
+            assert_eq!(
+                (r.status, r.code()),
+                (401, "unauthorized"),
+                "{method} {path} with {cred:?} {headers:?}"
+            );
+            assert!(r.header("www-authenticate").is_some(), "{method} {path}");
+        }
+    }
+    assert_eq!(secured, 9, "operations that take credentials");
+    // A wrong password too (once: failed logins slow the next ones down).
+    let wrong = Cred::Basic("alice".into(), "wrong".into());
+    let r = api.call("GET", "/api/v1/webhooks", &wrong, None).await;
+    assert_eq!((r.status, r.code()), (401, "unauthorized"));
+    // Nothing was posted or made.
+    assert_eq!(api.get("/api/v1/statuses").await.json, json!([]));
+    let tokens = api.call("GET", "/api/v1/tokens", &alice, None).await;
+    assert_eq!(tokens.json, json!([]));
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn path_parameters_that_are_not_utf8_get_a_json_400() {
+    let s = TestServer::start().await;
+    let api = Api::new(s.http);
+    let alice = api.sign_up("alice").await;
+    for (method, path, cred) in [
+        ("GET", "/api/v1/statuses/%FF", &Cred::Anonymous),
+        ("GET", "/api/v1/users/%C3%28", &Cred::Anonymous),
+        ("GET", "/api/v1/users/%FF/statuses", &Cred::Anonymous),
+        ("DELETE", "/api/v1/statuses/%FF", &alice),
+        ("DELETE", "/api/v1/tokens/%FF", &alice),
+        ("DELETE", "/api/v1/webhooks/%FF", &alice),
+        ("GET", "/api/v1/webhooks/%FF/deliveries", &alice),
+    ] {
+        // `raw` fails the test if the answer is not JSON.
+        let r = api.call(method, path, cred, None).await;
+        assert_eq!(
+            (r.status, r.code()),
+            (400, "invalid_request"),
+            "{method} {path}"
+        );
+        assert_eq!(
+            r.header("content-type"),
+            Some("application/json"),
+            "{method} {path}"
+        );
+    }
+    s.stop().await;
+}

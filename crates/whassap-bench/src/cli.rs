@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::fanout::Via;
-use crate::{chat, fanout, login, report, Outcome, Target};
+use crate::{chat, fanout, login, poll_push, report, rest, Outcome, Target};
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use whassap_client::{Mechanism, SaltedPasswordCache, TlsMode};
@@ -85,6 +85,63 @@ enum Command {
         /// Items published (one after another).
         #[arg(long, default_value_t = 10)]
         items: usize,
+    },
+    /// Whassap only: K consumers follow U users who post R statuses/s; per mode (REST polling every P s, XMPP PEP, SSE firehose) server CPU, bytes and requests per delivered status, staleness and loss.
+    PollVsPush {
+        #[command(flatten)]
+        common: Common,
+        /// HTTP address of the server (REST API and SSE firehose); its API rate limits must be off.
+        #[arg(long, default_value = "127.0.0.1:3000")]
+        http: SocketAddr,
+        /// K: consumers.
+        #[arg(long, default_value_t = 200)]
+        consumers: usize,
+        /// U: users who post (accounts PREFIX-author0…, made through the API).
+        #[arg(long, default_value_t = 200)]
+        users: usize,
+        /// F: users each consumer follows (at most 100).
+        #[arg(long, default_value_t = 100)]
+        follows: usize,
+        /// R: statuses per second, all users together.
+        #[arg(long, default_value_t = 2.0)]
+        rate: f64,
+        /// T: seconds each mode is measured.
+        #[arg(long, default_value_t = 20.0)]
+        duration_secs: f64,
+        /// P: seconds between two polls of the same user by a consumer.
+        #[arg(long, default_value_t = 10.0)]
+        poll_interval_secs: f64,
+        /// Modes, in order.
+        #[arg(
+            long,
+            value_enum,
+            value_delimiter = ',',
+            default_value = "poll,pep,sse"
+        )]
+        modes: Vec<poll_push::Mode>,
+        /// Skip the first phase that measures posting alone (then nothing is subtracted).
+        #[arg(long)]
+        no_baseline: bool,
+    },
+    /// Whassap only: durable POST /api/v1/statuses and GET /api/v1/statuses per second with wrk, and server CPU per request.
+    RestThroughput {
+        #[command(flatten)]
+        common: Common,
+        /// HTTP address of the server; its API rate limits must be off.
+        #[arg(long, default_value = "127.0.0.1:3000")]
+        http: SocketAddr,
+        /// The wrk executable.
+        #[arg(long, default_value = "wrk")]
+        wrk: PathBuf,
+        /// wrk threads.
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
+        /// Keep-alive connections across the threads.
+        #[arg(long, default_value_t = 32)]
+        connections: usize,
+        /// Seconds of each run (posting, then reading).
+        #[arg(long, default_value_t = 10)]
+        duration_secs: u64,
     },
     /// Read the JSON outcomes in a directory and write the Markdown report.
     Report {
@@ -208,6 +265,12 @@ fn finish(common: &Common, mut outcome: Outcome) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A positive number of seconds given on the command line.
+fn seconds(v: f64, flag: &str) -> anyhow::Result<Duration> {
+    anyhow::ensure!(v.is_finite() && v > 0.0, "{flag} must be positive");
+    Ok(Duration::from_secs_f64(v))
+}
+
 /// Parse `args` (the first is the program name) and run the command.
 pub async fn run<I, T>(args: I) -> anyhow::Result<()>
 where
@@ -276,6 +339,50 @@ where
             items,
         } => {
             let o = fanout::run(&common.target(), Via::Pep, subscribers, items).await;
+            finish(&common, o)
+        }
+        Command::PollVsPush {
+            common,
+            http,
+            consumers,
+            users,
+            follows,
+            rate,
+            duration_secs,
+            poll_interval_secs,
+            modes,
+            no_baseline,
+        } => {
+            let params = poll_push::Params {
+                http,
+                consumers,
+                users,
+                follows,
+                rate,
+                duration: seconds(duration_secs, "--duration-secs")?,
+                poll_interval: seconds(poll_interval_secs, "--poll-interval-secs")?,
+                modes,
+                baseline: !no_baseline,
+            };
+            let o = poll_push::run(&common.target(), params).await;
+            finish(&common, o)
+        }
+        Command::RestThroughput {
+            common,
+            http,
+            wrk,
+            threads,
+            connections,
+            duration_secs,
+        } => {
+            let params = rest::Params {
+                http,
+                wrk,
+                threads,
+                connections,
+                duration: Duration::from_secs(duration_secs),
+            };
+            let o = rest::run(&common.target(), params).await;
             finish(&common, o)
         }
         Command::Report { dir, out, ours } => match out {

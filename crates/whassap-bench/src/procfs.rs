@@ -4,6 +4,8 @@ use std::time::Instant;
 
 /// Clock ticks per second of `/proc/PID/stat` (`USER_HZ`, 100 on Linux).
 const TICKS_PER_SECOND: f64 = 100.0;
+/// The resolution of CPU times read from `/proc`, in milliseconds.
+pub const TICK_MS: f64 = 1000.0 / TICKS_PER_SECOND;
 
 /// CPU time (user + system) of a process in milliseconds.
 pub fn cpu_ms(pid: u32) -> Option<f64> {
@@ -22,6 +24,18 @@ pub fn cpu_times_ms(pid: u32) -> Option<(f64, f64)> {
     let stime: f64 = fields.get(12)?.parse().ok()?;
     let ms = |ticks: f64| ticks * 1000.0 / TICKS_PER_SECOND;
     Some((ms(utime), ms(stime)))
+}
+
+/// CPU time (user + system) of the children a process has waited for, in
+/// milliseconds (`cutime` + `cstime`): how the generator counts what a
+/// child such as `wrk` used, once it has exited.
+pub fn children_cpu_ms(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let cutime: f64 = fields.get(13)?.parse().ok()?;
+    let cstime: f64 = fields.get(14)?.parse().ok()?;
+    Some((cutime + cstime) * 1000.0 / TICKS_PER_SECOND)
 }
 
 /// Resident set size of a process in KiB.
@@ -106,6 +120,7 @@ mod tests {
     #[test]
     fn reads_this_process() {
         assert!(cpu_ms(std::process::id()).is_some());
+        assert!(children_cpu_ms(std::process::id()).is_some());
         assert!(rss_kib(std::process::id()).unwrap() > 100.0);
     }
 }

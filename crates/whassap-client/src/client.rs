@@ -47,6 +47,18 @@ impl Client {
         &self.jid
     }
 
+    /// Bytes received on this connection so far, from the first byte of
+    /// the stream (negotiation included; over TLS, the decrypted bytes).
+    pub fn bytes_received(&self) -> u64 {
+        self.conn.bytes_read()
+    }
+
+    /// Bytes sent on this connection so far, from the first byte of the
+    /// stream (over TLS, before encryption).
+    pub fn bytes_sent(&self) -> u64 {
+        self.conn.bytes_written()
+    }
+
     /// Send one stanza.
     pub async fn send(&mut self, el: &Element) -> Result<(), ClientError> {
         self.conn.send(el).await

@@ -31,6 +31,9 @@ pub struct RawConnection {
     io: Io,
     parser: StreamParser,
     buf: Vec<u8>,
+    /// Bytes read from and written to the stream so far (above TLS).
+    read_total: u64,
+    written_total: u64,
 }
 
 impl RawConnection {
@@ -82,7 +85,21 @@ impl RawConnection {
             io,
             parser: StreamParser::new(Limits::default()),
             buf: vec![0; READ_CHUNK],
+            read_total: 0,
+            written_total: 0,
         }
+    }
+
+    /// Bytes read from the connection so far: the XML as received (over
+    /// TLS, the decrypted bytes, without TLS record overhead).
+    pub fn bytes_read(&self) -> u64 {
+        self.read_total
+    }
+
+    /// Bytes written to the connection so far (over TLS, before
+    /// encryption).
+    pub fn bytes_written(&self) -> u64 {
+        self.written_total
     }
 
     /// Whether the connection runs over TLS.
@@ -112,6 +129,7 @@ impl RawConnection {
             }
             Io::Gone => return Err(ClientError::Closed),
         }
+        self.written_total += data.len() as u64;
         Ok(())
     }
 
@@ -136,6 +154,7 @@ impl RawConnection {
             if n == 0 {
                 return Err(ClientError::Closed);
             }
+            self.read_total += n as u64;
             self.parser.feed(&self.buf[..n]);
         }
     }

@@ -1,9 +1,13 @@
-//! Whassap's HTTP door (axum): the REST API under `/api/v1` ([`api`]), XMPP
-//! over WebSocket (RFC 7395) at `/xmpp-websocket`, `GET /healthz` and
-//! `GET /metrics`, and the webhook sender ([`webhooks`]). Web pages join
-//! this router later.
+//! Whassap's HTTP door (axum): the web pages ([`web`]: the live public
+//! timeline, user and status pages, sign-up, login and settings, and the
+//! "push saved" counter at `/stats.json`), the REST API under `/api/v1`
+//! ([`api`]), XMPP over WebSocket (RFC 7395) at `/xmpp-websocket`,
+//! `GET /healthz` and `GET /metrics`, and the webhook sender
+//! ([`webhooks`]). Every top-level path it serves is a reserved username
+//! (`whassap_server::accounts::HTTP_PATHS`), since a user's page is `/<username>`.
 
 pub mod api;
+pub mod web;
 pub mod webhooks;
 mod websocket;
 
@@ -84,6 +88,7 @@ pub fn router(server: Arc<Server>, config: HttpConfig) -> Router {
         .route("/metrics", get(metrics))
         .route("/xmpp-websocket", get(websocket::upgrade))
         .merge(api::router(state.clone()))
+        .merge(web::router(state.clone()))
         .with_state(state)
 }
 

@@ -29,6 +29,7 @@ use hmac::{Hmac, Mac};
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use sha2::Sha256;
 use tokio::task::JoinSet;
+use whassap_server::metrics::Metrics;
 use whassap_server::Server;
 use whassap_store::{DeliveryAttempt, DeliveryRecord, DeliveryState};
 
@@ -274,6 +275,9 @@ async fn attempt(sender: Arc<Sender>, d: DeliveryRecord) {
         (Some(_), Some(next)) => (DeliveryState::Pending, next),
         (Some(_), None) => (DeliveryState::Failed, at_ms),
     };
+    if error.is_none() && d.event == "status.created" {
+        Metrics::inc(&sender.server.metrics.status_webhook_deliveries);
+    }
     match &error {
         None => tracing::debug!(delivery = %d.id, url = %d.url, "webhook delivered"),
         Some(e) => tracing::info!(

@@ -1,11 +1,39 @@
-//! Account management shared by the CLI, in-band registration and (later) the
-//! web sign-up: name rules, reserved names, and SCRAM-only password storage.
+//! Account management shared by the CLI, in-band registration, the REST API
+//! and the web sign-up: name rules, reserved names, and SCRAM-only password
+//! storage.
 
 use whassap_proto::scram::{Hash, StoredCredentials};
 use whassap_store::{Store, StoreError};
 
-/// Usernames nobody can register: the status bot and service names.
-pub const RESERVED: &[&str] = &["whassap", "pubsub", "firehose"];
+/// Usernames nobody can register besides [`HTTP_PATHS`]: the status bot,
+/// service names, and path segments browsers resolve away.
+pub const RESERVED: &[&str] = &["whassap", "pubsub", "firehose", ".", ".."];
+
+/// The fixed top-level path segments of the HTTP door, pages and API alike.
+/// A user's page is `/<username>`, so a user named after one of them would
+/// be hidden behind it: each is a reserved username too. The web router
+/// (whassap-http) uses no other top-level path.
+pub const HTTP_PATHS: &[&str] = &[
+    "api",
+    "healthz",
+    "metrics",
+    "xmpp-websocket",
+    "signup",
+    "login",
+    "logout",
+    "settings",
+    "statuses",
+    "static",
+    "stats.json",
+    "favicon.ico",
+    "robots.txt",
+    ".well-known",
+];
+
+/// Whether `name` (already nodeprep'd) is a reserved username.
+pub fn is_reserved(name: &str) -> bool {
+    RESERVED.contains(&name) || HTTP_PATHS.contains(&name)
+}
 
 /// Why an account operation was refused.
 #[derive(Debug, thiserror::Error)]
@@ -54,7 +82,7 @@ pub fn display_name(name: &str) -> Result<String, AccountError> {
 pub fn normalise(name: &str, allow_reserved: bool) -> Result<String, AccountError> {
     let n =
         whassap_proto::nodeprep(name).map_err(|_| AccountError::InvalidName(name.to_string()))?;
-    if !allow_reserved && RESERVED.contains(&n.as_str()) {
+    if !allow_reserved && is_reserved(&n) {
         return Err(AccountError::Reserved(n));
     }
     Ok(n)
@@ -86,7 +114,7 @@ pub async fn add(
     }
 }
 
-/// Replace an account's password.
+/// Replace an account's password (and end its web sessions).
 pub async fn set_password(
     store: &Store,
     name: &str,
@@ -96,6 +124,8 @@ pub async fn set_password(
     let name = normalise(name, true)?;
     let creds = credentials(password, iterations)?;
     if store.set_credentials(&name, &creds).await? {
+        // Whoever knew the old password is logged out of the web pages.
+        store.web_sessions_delete_user(&name).await?;
         Ok(())
     } else {
         Err(AccountError::NotFound(name))
@@ -109,5 +139,31 @@ pub async fn delete(store: &Store, name: &str) -> Result<(), AccountError> {
         Ok(())
     } else {
         Err(AccountError::NotFound(name))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reserved_names_are_valid_usernames_that_cannot_be_registered() {
+        for name in RESERVED.iter().chain(HTTP_PATHS) {
+            assert_eq!(
+                normalise(name, true).unwrap(),
+                *name,
+                "{name} is nodeprep'd"
+            );
+            assert!(
+                matches!(normalise(name, false), Err(AccountError::Reserved(_))),
+                "{name}"
+            );
+            let upper = name.to_uppercase();
+            assert!(
+                matches!(normalise(&upper, false), Err(AccountError::Reserved(_))),
+                "{upper}"
+            );
+        }
+        assert_eq!(normalise("Alice", false).unwrap(), "alice");
     }
 }

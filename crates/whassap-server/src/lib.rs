@@ -2,13 +2,15 @@
 //! the feature modules (roster, presence, messages, offline storage, disco,
 //! caps, blocking, registration, ping, version) and publish-subscribe
 //! (XEP-0060 on `pubsub.<domain>`, XEP-0163 PEP on every account), and the
-//! status pipeline every door posts through ([`statuses`]), and the status
-//! bot ([`bot`]).
+//! status pipeline every door posts through ([`statuses`]), the status
+//! bot ([`bot`]), and the counters of `/metrics` with the clock that counts
+//! push consumers over time ([`metrics`], [`consumer_clock`]).
 
 pub mod accounts;
 pub mod bot;
 pub mod c2s;
 pub mod config;
+pub mod consumer_clock;
 pub mod error;
 pub mod metrics;
 pub mod modules;

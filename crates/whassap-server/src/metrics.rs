@@ -5,6 +5,7 @@
 
 use std::fmt::Write;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::Duration;
 
 /// Server-wide counters, cheap to bump from any task.
 #[derive(Default, Debug)]
@@ -31,12 +32,62 @@ pub struct Metrics {
     pub statuses_posted: AtomicU64,
     /// Statuses deleted.
     pub statuses_deleted: AtomicU64,
+    /// New statuses written to SSE firehose streams (`event: status`).
+    pub status_sse_events: AtomicU64,
+    /// Notifications of new statuses queued for XMPP sessions (the
+    /// author's microblog node and the firehose node).
+    pub status_xmpp_notifications: AtomicU64,
+    /// Webhook deliveries of new statuses answered with a 2xx.
+    pub status_webhook_deliveries: AtomicU64,
+    /// SSE firehose streams now open.
+    pub firehose_streams: AtomicI64,
+    /// Push consumers (open firehose streams and XMPP sessions) integrated
+    /// over time, in consumer-milliseconds (see [`crate::consumer_clock`]).
+    pub consumer_ms: AtomicU64,
 }
 
 impl Metrics {
     /// Add one to a counter.
     pub fn inc(counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A counter's value.
+    pub fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+
+    /// Add `n` to a counter.
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Every push of a new status to one consumer: SSE events, XMPP
+    /// notifications and webhook deliveries.
+    pub fn push_deliveries(&self) -> u64 {
+        self.status_sse_events.load(Ordering::Relaxed)
+            + self.status_xmpp_notifications.load(Ordering::Relaxed)
+            + self.status_webhook_deliveries.load(Ordering::Relaxed)
+    }
+
+    /// Push consumers connected now: open firehose streams and XMPP
+    /// sessions.
+    pub fn consumers_online(&self) -> u64 {
+        let n =
+            self.firehose_streams.load(Ordering::Relaxed) + self.sessions.load(Ordering::Relaxed);
+        u64::try_from(n).unwrap_or(0)
+    }
+
+    /// Count `elapsed` of the consumers connected now.
+    pub fn add_consumer_time(&self, elapsed: Duration) {
+        let ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
+        let add = ms.saturating_mul(self.consumers_online());
+        self.consumer_ms.fetch_add(add, Ordering::Relaxed);
+    }
+
+    /// Push consumers integrated over time, in consumer-seconds.
+    pub fn consumer_seconds(&self) -> u64 {
+        self.consumer_ms.load(Ordering::Relaxed) / 1000
     }
 
     /// Prometheus text exposition of every counter.
@@ -52,6 +103,11 @@ impl Metrics {
                 "whassap_connections",
                 "XMPP connections open.",
                 &self.connections,
+            ),
+            (
+                "whassap_firehose_streams",
+                "SSE firehose streams open.",
+                &self.firehose_streams,
             ),
         ];
         for (name, help, v) in gauges {
@@ -107,6 +163,21 @@ impl Metrics {
                 "Statuses deleted.",
                 &self.statuses_deleted,
             ),
+            (
+                "whassap_status_sse_events_total",
+                "New statuses sent on SSE firehose streams.",
+                &self.status_sse_events,
+            ),
+            (
+                "whassap_status_xmpp_notifications_total",
+                "Notifications of new statuses queued for XMPP sessions.",
+                &self.status_xmpp_notifications,
+            ),
+            (
+                "whassap_status_webhook_deliveries_total",
+                "Webhook deliveries of new statuses answered with a 2xx.",
+                &self.status_webhook_deliveries,
+            ),
         ];
         for (name, help, v) in counters {
             let _ = writeln!(
@@ -115,6 +186,13 @@ impl Metrics {
                 v.load(Ordering::Relaxed)
             );
         }
+        let name = "whassap_push_consumer_seconds_total";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Push consumers (firehose streams and XMPP sessions) integrated over time.\n\
+             # TYPE {name} counter\n{name} {}",
+            self.consumer_seconds()
+        );
         out
     }
 }

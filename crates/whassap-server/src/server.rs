@@ -135,6 +135,7 @@ impl Server {
             tracing::info!(addr = %c2s_tls_addr.unwrap(), "c2s listening (direct TLS)");
             self.tasks.spawn(c2s::accept_loop(self.clone(), l, true));
         }
+        self.tasks.spawn(crate::consumer_clock::run(self.clone()));
         Ok(RunningServer {
             server: self.clone(),
             c2s_addr,

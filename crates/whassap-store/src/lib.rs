@@ -2,7 +2,7 @@
 //! rosters and pending subscription requests, offline messages, blocklists,
 //! publish-subscribe nodes and items, server secrets, statuses (with
 //! display names and REST idempotency keys), personal access tokens,
-//! webhooks and their delivery outbox.
+//! webhooks and their delivery outbox, and the web pages' sessions.
 //!
 //! The store knows nothing of XML or HTTP: stanzas are opaque strings, JIDs
 //! are strings the caller has already normalised, usernames are JID
@@ -26,6 +26,7 @@ mod roster;
 mod secrets;
 mod statuses;
 mod tokens;
+mod web_sessions;
 mod webhooks;
 
 use std::path::Path;
@@ -43,6 +44,7 @@ pub use statuses::{
     StatusRecord, TimelineQuery,
 };
 pub use tokens::TokenRecord;
+pub use web_sessions::WebSessionRecord;
 pub use webhooks::{AttemptRecord, DeliveryAttempt, DeliveryRecord, DeliveryState, WebhookRecord};
 pub use whassap_proto::scram::{Hash, StoredCredentials};
 
@@ -212,3 +214,5 @@ fn unsigned<T: TryFrom<i64>>(value: i64, what: &str) -> Result<T, StoreError> {
 mod status_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod web_session_tests;

@@ -61,7 +61,7 @@ impl App {
                     .await
                     .with_context(|| format!("binding the HTTP listener on {addr}"))?;
                 let bound = listener.local_addr()?;
-                tracing::info!(addr = %bound, "HTTP listening (REST API at /api/v1, firehose at /api/v1/firehose, WebSocket at /xmpp-websocket, /healthz, /metrics)");
+                tracing::info!(addr = %bound, "HTTP listening (web pages at /, REST API at /api/v1, firehose at /api/v1/firehose, WebSocket at /xmpp-websocket, /healthz, /metrics)");
                 let s = server.clone();
                 let http = validated.http.clone();
                 let task = tokio::spawn(async move {

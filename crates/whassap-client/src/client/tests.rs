@@ -238,8 +238,13 @@ async fn plain_login_bind_iq_buffering_and_close() {
     let ping = el(
         "<iq xmlns='jabber:client' type='get' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>",
     );
+    let (sent, received) = (c.bytes_sent(), c.bytes_received());
+    assert!(sent > 0 && received > 0, "the login is counted");
     let answer = c.iq(ping).await.unwrap();
     assert_eq!(answer.attr("from"), Some("localhost"));
+    // The ping went out; its answer came in, after two other stanzas.
+    assert!(c.bytes_sent() > sent + 60, "{sent} → {}", c.bytes_sent());
+    assert!(c.bytes_received() > received + 100);
     let bodies: Vec<_> = [
         c.recv().await.unwrap(),
         c.recv().await.unwrap(),

@@ -3,13 +3,15 @@
 //! SCRAM credentials, with the XMPP login slow-down after failures). Each
 //! authenticated caller then takes one request from its rate limit.
 
+use std::net::IpAddr;
+
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use base64::Engine;
 use sha2::{Digest, Sha256};
 use whassap_server::accounts;
-use whassap_store::Hash;
+use whassap_store::{Hash, StoreError};
 
 use super::error::ApiError;
 use super::extract::client_ip;
@@ -94,7 +96,6 @@ async fn bearer(state: &AppState, token: &str) -> Result<Auth, ApiError> {
 }
 
 async fn basic(state: &AppState, parts: &Parts, credentials: &str) -> Result<Auth, ApiError> {
-    let wrong = || ApiError::unauthorized("Wrong username or password.");
     let decoded = base64::engine::general_purpose::STANDARD
         .decode(credentials)
         .ok()
@@ -103,9 +104,30 @@ async fn basic(state: &AppState, parts: &Parts, credentials: &str) -> Result<Aut
     let (user, password) = decoded
         .split_once(':')
         .ok_or_else(|| ApiError::unauthorized("Malformed Basic credentials."))?;
-    let user = accounts::normalise(user, true).map_err(|_| wrong())?;
+    match verify_password(state, client_ip(parts), user, password).await? {
+        Some(username) => Ok(Auth {
+            username,
+            via: Via::Basic,
+        }),
+        None => Err(ApiError::unauthorized("Wrong username or password.")),
+    }
+}
+
+/// Check a username and password against the account's stored SCRAM keys
+/// (SCRAM-SHA-256), with the slow-down of XMPP logins after failures (per
+/// client IP and per account). The normalised username, or None when the
+/// account does not exist or the password is wrong. HTTP Basic and the web
+/// login page both log in through here.
+pub(crate) async fn verify_password(
+    state: &AppState,
+    ip: IpAddr,
+    user: &str,
+    password: &str,
+) -> Result<Option<String>, StoreError> {
+    let Ok(user) = accounts::normalise(user, true) else {
+        return Ok(None);
+    };
     let server = &state.server;
-    let ip = client_ip(parts);
     let delay = server.throttle.delay(ip, Some(&user));
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
@@ -120,11 +142,8 @@ async fn basic(state: &AppState, parts: &Parts, credentials: &str) -> Result<Aut
     };
     if !ok {
         server.throttle.failed(ip, Some(&user));
-        return Err(wrong());
+        return Ok(None);
     }
     server.throttle.succeeded(&user);
-    Ok(Auth {
-        username: user,
-        via: Via::Basic,
-    })
+    Ok(Some(user))
 }

@@ -146,11 +146,21 @@ impl ApiError {
     pub fn code(&self) -> Code {
         self.code
     }
+
+    /// The human message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The HTTP status answered.
+    pub fn status(&self) -> StatusCode {
+        self.status.unwrap_or(self.code.status())
+    }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status = self.status.unwrap_or(self.code.status());
+        let status = self.status();
         let body = ErrorBody {
             error: ErrorDetail {
                 code: self.code,

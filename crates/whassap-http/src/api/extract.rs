@@ -1,5 +1,6 @@
 //! Request extractors that answer in the API's error format: JSON bodies
-//! (any content type, 64 KiB at most), query strings, and the client's IP.
+//! (any content type, 64 KiB at most), query strings, path parameters, and
+//! the client's IP.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
@@ -68,6 +69,22 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     }
 }
 
+/// Path parameters: 400 if they do not fit (a percent-encoded segment that
+/// is not UTF-8, for instance), in the API's error format rather than
+/// axum's plain-text rejection.
+pub struct ApiPath<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(v)| ApiPath(v))
+            .map_err(|e| ApiError::invalid(format!("Invalid path: {}.", e.body_text())))
+    }
+}
+
 /// The client's IP address (of the TCP connection: proxies' headers are
 /// not trusted).
 pub fn client_ip(parts: &Parts) -> IpAddr {
@@ -76,4 +93,15 @@ pub fn client_ip(parts: &Parts) -> IpAddr {
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip())
         .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+}
+
+/// The client's IP address as an extractor (see [`client_ip`]).
+pub struct ClientIp(pub IpAddr);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientIp(client_ip(parts)))
+    }
 }

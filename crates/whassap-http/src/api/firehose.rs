@@ -26,6 +26,7 @@
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -37,6 +38,7 @@ use serde::Deserialize;
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio_util::sync::CancellationToken;
 use utoipa::IntoParams;
+use whassap_server::metrics::Metrics;
 use whassap_server::statuses::{Status, StatusEvent};
 use whassap_server::{accounts, Server};
 use whassap_store::{StatusRecord, TimelineQuery};
@@ -153,8 +155,31 @@ struct Replay {
     done: bool,
 }
 
+/// Counts an open stream in the `firehose_streams` gauge while alive.
+struct Open(Arc<Server>);
+
+impl Open {
+    fn new(server: Arc<Server>) -> Open {
+        server
+            .metrics
+            .firehose_streams
+            .fetch_add(1, Ordering::Relaxed);
+        Open(server)
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0
+            .metrics
+            .firehose_streams
+            .fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// One stream's state.
 struct Firehose {
+    _open: Open,
     server: Arc<Server>,
     rx: broadcast::Receiver<StatusEvent>,
     filter: Filter,
@@ -166,7 +191,9 @@ struct Firehose {
     shutdown: CancellationToken,
 }
 
-fn status_event(s: &Status) -> Event {
+/// A new status's event, counted as a push delivery.
+fn status_event(server: &Server, s: &Status) -> Event {
+    Metrics::inc(&server.metrics.status_sse_events);
     Event::default()
         .event("status")
         .id(s.id.clone())
@@ -191,7 +218,7 @@ impl Firehose {
                 if let Some(record) = replay.page.pop_front() {
                     let status = Status::from_record(&self.server.config, record).ok()?;
                     if self.filter.matches(&status) {
-                        return Some(status_event(&status));
+                        return Some(status_event(&self.server, &status));
                     }
                     continue;
                 }
@@ -237,7 +264,7 @@ impl Firehose {
                             .as_deref()
                             .is_some_and(|up_to| s.id.as_str() <= up_to);
                         if !seen && self.filter.matches(&s) {
-                            return Some(status_event(&s));
+                            return Some(status_event(&self.server, &s));
                         }
                     }
                     Ok(StatusEvent::Deleted(s)) => {
@@ -265,10 +292,10 @@ impl Firehose {
 /// gap and no duplicate. A client too slow to keep up is dropped and
 /// resumes with `Last-Event-ID`.
 #[utoipa::path(
-    get, path = "/api/v1/firehose", tag = "firehose",
+    get, path = "/api/v1/firehose", tag = "firehose", operation_id = "firehose",
     params(
         FirehoseParams,
-        ("Last-Event-ID" = Option<String>, Header,
+        ("Last-Event-ID" = Option<String>, Header, nullable = false,
          description = "Resume after this status id (sent by EventSource on reconnection)."),
     ),
     responses(
@@ -292,6 +319,7 @@ pub async fn stream(
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let firehose = Firehose {
+        _open: Open::new(state.server.clone()),
         shutdown: state.server.shutdown.clone(),
         server: state.server,
         rx,

@@ -12,9 +12,9 @@ mod firehose;
 mod openapi;
 pub mod ratelimit;
 mod statuses;
-mod tokens;
-mod users;
-mod webhooks;
+pub(crate) mod tokens;
+pub(crate) mod users;
+pub(crate) mod webhooks;
 
 use std::net::SocketAddr;
 
@@ -105,6 +105,7 @@ async fn per_ip(State(state): State<AppState>, req: Request, next: Next) -> Resp
 #[into_params(parameter_in = Query)]
 pub struct PageParams {
     /// Statuses per page: 1–200, default 20.
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     /// Only statuses older than this id (the `next` link).
     pub before: Option<String>,

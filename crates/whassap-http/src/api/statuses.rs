@@ -1,7 +1,7 @@
 //! `/api/v1/statuses`: post (with `Idempotency-Key`), show, delete, and the
 //! public timeline.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -11,7 +11,7 @@ use whassap_server::statuses::{self, NewStatus, Source, Status};
 
 use super::auth::Auth;
 use super::error::{ApiError, ApiResult, ErrorBody};
-use super::extract::{ApiQuery, JsonBody};
+use super::extract::{ApiPath, ApiQuery, JsonBody};
 use super::{timeline_page, PageParams};
 use crate::AppState;
 
@@ -21,9 +21,16 @@ const MAX_KEY: usize = 255;
 /// A new status.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct NewStatusBody {
-    /// 1–280 characters (after NFC normalisation), no control characters
-    /// but newline.
-    #[schema(example = "at the pub")]
+    /// 1–280 characters (Unicode scalar values, after NFC normalisation),
+    /// not only spaces, no control characters but newline. A `\r\n` is
+    /// taken as a newline too (what HTML forms send) and counts as one
+    /// character, though `pattern` leaves it out.
+    #[schema(
+        example = "at the pub",
+        min_length = 1,
+        max_length = 280,
+        pattern = r"^[^\u0000-\u0009\u000b-\u001f\u007f-\u009f\ufffe\uffff]*[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufffe\uffff][^\u0000-\u0009\u000b-\u001f\u007f-\u009f\ufffe\uffff]*$"
+    )]
     pub text: String,
 }
 
@@ -43,19 +50,32 @@ fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
 
 /// Post a status (`source` = `api`).
 #[utoipa::path(
-    post, path = "/api/v1/statuses", tag = "statuses",
+    post, path = "/api/v1/statuses", tag = "statuses", operation_id = "create_status",
     request_body = NewStatusBody,
     params(("Idempotency-Key" = Option<String>, Header,
-        description = "A repeat with the same key within an hour returns the first result \
-                       (with `Idempotent-Replayed: true`) and posts nothing.")),
+        nullable = false, min_length = 1, max_length = 255, pattern = "^[!-~]+$",
+        description = "1–255 visible ASCII characters. A repeat with the same key within an \
+                       hour returns the first result (with `Idempotent-Replayed: true`) and \
+                       posts nothing.")),
     responses(
-        (status = 201, description = "Posted", body = Status),
-        (status = 400, description = "Malformed JSON or header", body = ErrorBody),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
-        (status = 409, description = "Idempotency-Key reused for another text", body = ErrorBody),
-        (status = 413, description = "Body over 64 KiB", body = ErrorBody),
-        (status = 422, description = "Empty, too long or control characters", body = ErrorBody),
-        (status = 429, description = "Rate limited", body = ErrorBody),
+        (status = 201, description = "Posted (or, for a repeated `Idempotency-Key`, the status \
+                                      posted the first time)", body = Status,
+         headers(
+            ("Location" = String, description = "`/api/v1/statuses/{id}`"),
+            ("Idempotent-Replayed" = String,
+             description = "`true` when this answers a repeated `Idempotency-Key`"),
+         ),
+         links(
+            ("GetStatus" = (operation_id = "get_status",
+                            parameters(("id" = "$response.body#/id")))),
+            ("DeleteStatus" = (operation_id = "delete_status",
+                               parameters(("id" = "$response.body#/id")))),
+         )),
+        (status = 400, description = "Malformed JSON or `Idempotency-Key`", body = ErrorBody),
+        (status = 409, description = "`Idempotency-Key` reused for another text, or for a \
+                                      status since deleted", body = ErrorBody),
+        (status = 422, description = "Text empty, too long or with control characters",
+         body = ErrorBody),
     ),
     security(("bearer" = []), ("basic" = []))
 )]
@@ -94,7 +114,7 @@ pub async fn create(
 
 /// One status.
 #[utoipa::path(
-    get, path = "/api/v1/statuses/{id}", tag = "statuses",
+    get, path = "/api/v1/statuses/{id}", tag = "statuses", operation_id = "get_status",
     params(("id" = String, Path, description = "Status id")),
     responses(
         (status = 200, description = "The status", body = Status),
@@ -103,7 +123,7 @@ pub async fn create(
 )]
 pub async fn show(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Status>> {
     let record = state
         .server
@@ -116,11 +136,10 @@ pub async fn show(
 
 /// Delete one of your statuses: retracted everywhere it was published.
 #[utoipa::path(
-    delete, path = "/api/v1/statuses/{id}", tag = "statuses",
+    delete, path = "/api/v1/statuses/{id}", tag = "statuses", operation_id = "delete_status",
     params(("id" = String, Path, description = "Status id")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
         (status = 403, description = "Someone else's status", body = ErrorBody),
         (status = 404, description = "No such status", body = ErrorBody),
     ),
@@ -129,7 +148,7 @@ pub async fn show(
 pub async fn delete(
     State(state): State<AppState>,
     auth: Auth,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     statuses::delete(&state.server, &auth.username, &id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -137,12 +156,13 @@ pub async fn delete(
 
 /// The public timeline: every status, newest first.
 #[utoipa::path(
-    get, path = "/api/v1/statuses", tag = "statuses",
+    get, path = "/api/v1/statuses", tag = "statuses", operation_id = "list_statuses",
     params(PageParams),
     responses(
-        (status = 200, description = "A page of statuses, newest first, with Link headers",
-         body = [Status]),
-        (status = 400, description = "Bad limit or query", body = ErrorBody),
+        (status = 200, description = "A page of statuses, newest first", body = [Status],
+         headers(("Link" = String, description = "RFC 8288 links to the pages of older \
+                  (`rel=\"next\"`) and newer (`rel=\"prev\"`) statuses; absent on an empty page"))),
+        (status = 400, description = "`limit` not a number from 1 to 200", body = ErrorBody),
     )
 )]
 pub async fn timeline(

@@ -1,7 +1,7 @@
 //! `/api/v1/tokens`: personal access tokens. The token is shown once, at
 //! creation; only its SHA-256 is stored.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use rand::distributions::Alphanumeric;
@@ -12,7 +12,7 @@ use whassap_store::TokenRecord;
 
 use super::auth::{token_hash, Auth, Via};
 use super::error::{ApiError, ApiResult, ErrorBody};
-use super::extract::JsonBody;
+use super::extract::{ApiPath, JsonBody};
 use crate::AppState;
 
 /// What every token starts with (so that scanners can spot leaked ones).
@@ -23,8 +23,13 @@ const MAX_NAME: usize = 100;
 /// A token to create.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct NewToken {
-    /// What it is for (1–100 characters).
-    #[schema(example = "my script")]
+    /// What it is for: 1–100 characters once leading and trailing spaces
+    /// are trimmed, no control characters.
+    #[schema(
+        example = "my script",
+        min_length = 1,
+        pattern = r"^[\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000](?:[^\u0000-\u001f\u007f-\u009f]{0,98}[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000])?[\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
+    )]
     pub name: String,
 }
 
@@ -69,11 +74,12 @@ impl From<TokenRecord> for Token {
 /// Create a personal access token (HTTP Basic only: a token cannot make
 /// tokens).
 #[utoipa::path(
-    post, path = "/api/v1/tokens", tag = "tokens",
+    post, path = "/api/v1/tokens", tag = "tokens", operation_id = "create_token",
     request_body = NewToken,
     responses(
-        (status = 201, description = "Created; the token is shown only now", body = CreatedToken),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 201, description = "Created; the token is shown only now", body = CreatedToken,
+         links(("DeleteToken" = (operation_id = "delete_token",
+                                 parameters(("id" = "$response.body#/id")))))),
         (status = 403, description = "Authenticated with a token, not a password", body = ErrorBody),
         (status = 422, description = "Bad name", body = ErrorBody),
     ),
@@ -89,7 +95,18 @@ pub async fn create(
             "Creating a token needs the account's password (HTTP Basic), not a token.",
         ));
     }
-    let name = body.name.trim();
+    let created = create_for(&state, &auth.username, &body.name).await?;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+/// Make a personal access token for `username` (the REST API and the
+/// settings page): its secret is in the answer, and nowhere else.
+pub(crate) async fn create_for(
+    state: &AppState,
+    username: &str,
+    name: &str,
+) -> ApiResult<CreatedToken> {
+    let name = name.trim();
     let n = name.chars().count();
     if n == 0 || n > MAX_NAME || name.chars().any(char::is_control) {
         return Err(ApiError::validation(format!(
@@ -105,25 +122,21 @@ pub async fn create(
     let record = state
         .server
         .store
-        .token_create(&auth.username, name, &token_hash(&token))
+        .token_create(username, name, &token_hash(&token))
         .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(CreatedToken {
-            id: record.id,
-            name: record.name,
-            token,
-            created_at: record.created_at,
-        }),
-    ))
+    Ok(CreatedToken {
+        id: record.id,
+        name: record.name,
+        token,
+        created_at: record.created_at,
+    })
 }
 
 /// Your tokens.
 #[utoipa::path(
-    get, path = "/api/v1/tokens", tag = "tokens",
+    get, path = "/api/v1/tokens", tag = "tokens", operation_id = "list_tokens",
     responses(
         (status = 200, description = "Your tokens, oldest first", body = [Token]),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
     ),
     security(("bearer" = []), ("basic" = []))
 )]
@@ -134,11 +147,10 @@ pub async fn list(State(state): State<AppState>, auth: Auth) -> ApiResult<Json<V
 
 /// Revoke one of your tokens.
 #[utoipa::path(
-    delete, path = "/api/v1/tokens/{id}", tag = "tokens",
+    delete, path = "/api/v1/tokens/{id}", tag = "tokens", operation_id = "delete_token",
     params(("id" = String, Path, description = "Token id")),
     responses(
         (status = 204, description = "Revoked"),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
         (status = 404, description = "You have no such token", body = ErrorBody),
     ),
     security(("bearer" = []), ("basic" = []))
@@ -146,7 +158,7 @@ pub async fn list(State(state): State<AppState>, auth: Auth) -> ApiResult<Json<V
 pub async fn delete(
     State(state): State<AppState>,
     auth: Auth,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     if state.server.store.token_delete(&auth.username, &id).await? {
         Ok(StatusCode::NO_CONTENT)

@@ -1,6 +1,6 @@
 //! `/api/v1/users`: sign-up, profiles and user timelines.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -11,20 +11,29 @@ use whassap_server::statuses::Status;
 use whassap_store::TimelineQuery;
 
 use super::error::{ApiError, ApiResult, ErrorBody};
-use super::extract::{ApiQuery, JsonBody};
+use super::extract::{ApiPath, ApiQuery, JsonBody};
 use super::{timeline_page, PageParams};
 use crate::AppState;
 
 /// A sign-up.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct NewUser {
-    /// The JID localpart: letters, digits and `. _ -`.
-    #[schema(example = "alice")]
+    /// The JID localpart (RFC 7622), normalised with nodeprep (`Alice`
+    /// becomes `alice`): letters, digits and punctuation, but no spaces,
+    /// control characters or any of `"&'/:<>@`; at most 1023 bytes of
+    /// UTF-8. `whassap`, `pubsub` and `firehose` are reserved.
+    #[schema(example = "alice", min_length = 1, max_length = 1023)]
     pub username: String,
-    /// 1–1023 bytes; stored only as SCRAM keys.
+    /// 1–1023 bytes of UTF-8; stored only as SCRAM keys.
+    #[schema(min_length = 1, max_length = 1023)]
     pub password: String,
-    /// Shown with statuses (1–64 characters); the username if absent.
-    #[schema(example = "Alice")]
+    /// Shown with statuses: 1–64 characters once leading and trailing
+    /// spaces are trimmed, no control characters. The username if absent.
+    #[schema(
+        example = "Alice",
+        min_length = 1,
+        pattern = r"^[\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000](?:[^\u0000-\u001f\u007f-\u009f]{0,62}[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000])?[\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
+    )]
     pub display_name: Option<String>,
 }
 
@@ -73,11 +82,17 @@ async fn profile(state: &AppState, username: &str) -> ApiResult<User> {
 
 /// Sign up (when registration is open).
 #[utoipa::path(
-    post, path = "/api/v1/users", tag = "users",
+    post, path = "/api/v1/users", tag = "users", operation_id = "create_user",
     request_body = NewUser,
     responses(
-        (status = 201, description = "Created", body = User),
-        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 201, description = "Created", body = User,
+         headers(("Location" = String, description = "`/api/v1/users/{username}`")),
+         links(
+            ("GetUser" = (operation_id = "get_user",
+                          parameters(("username" = "$response.body#/username")))),
+            ("ListUserStatuses" = (operation_id = "list_user_statuses",
+                                   parameters(("username" = "$response.body#/username")))),
+         )),
         (status = 403, description = "Registration is closed", body = ErrorBody),
         (status = 409, description = "Username taken", body = ErrorBody),
         (status = 422, description = "Invalid or reserved username, bad password or display name",
@@ -88,27 +103,13 @@ pub async fn create(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<NewUser>,
 ) -> ApiResult<Response> {
-    if !state.config.registration_open {
-        return Err(ApiError::forbidden(
-            "Registration is closed on this server; ask its administrator for an account.",
-        ));
-    }
-    let display_name = body
-        .display_name
-        .as_deref()
-        .map(accounts::display_name)
-        .transpose()?;
-    let server = &state.server;
-    let name = accounts::add(
-        &server.store,
+    let name = register(
+        &state,
         &body.username,
         &body.password,
-        server.config.scram_iterations,
+        body.display_name.as_deref(),
     )
     .await?;
-    if let Some(d) = &display_name {
-        server.store.set_display_name(&name, Some(d)).await?;
-    }
     let user = profile(&state, &name).await?;
     Ok((
         StatusCode::CREATED,
@@ -118,9 +119,37 @@ pub async fn create(
         .into_response())
 }
 
+/// Create an account by self sign-up (the REST API and the web page):
+/// refused while registration is closed. Returns the normalised username.
+pub(crate) async fn register(
+    state: &AppState,
+    username: &str,
+    password: &str,
+    display_name: Option<&str>,
+) -> ApiResult<String> {
+    if !state.config.registration_open {
+        return Err(ApiError::forbidden(
+            "Registration is closed on this server; ask its administrator for an account.",
+        ));
+    }
+    let display_name = display_name.map(accounts::display_name).transpose()?;
+    let server = &state.server;
+    let name = accounts::add(
+        &server.store,
+        username,
+        password,
+        server.config.scram_iterations,
+    )
+    .await?;
+    if let Some(d) = &display_name {
+        server.store.set_display_name(&name, Some(d)).await?;
+    }
+    Ok(name)
+}
+
 /// A user's profile with their current status.
 #[utoipa::path(
-    get, path = "/api/v1/users/{username}", tag = "users",
+    get, path = "/api/v1/users/{username}", tag = "users", operation_id = "get_user",
     params(("username" = String, Path, description = "Username")),
     responses(
         (status = 200, description = "The profile", body = User),
@@ -129,7 +158,7 @@ pub async fn create(
 )]
 pub async fn show(
     State(state): State<AppState>,
-    Path(username): Path<String>,
+    ApiPath(username): ApiPath<String>,
 ) -> ApiResult<Json<User>> {
     Ok(Json(profile(&state, &username).await?))
 }
@@ -137,17 +166,19 @@ pub async fn show(
 /// A user's statuses, newest first.
 #[utoipa::path(
     get, path = "/api/v1/users/{username}/statuses", tag = "users",
+    operation_id = "list_user_statuses",
     params(("username" = String, Path, description = "Username"), PageParams),
     responses(
-        (status = 200, description = "A page of statuses, newest first, with Link headers",
-         body = [Status]),
-        (status = 400, description = "Bad limit or query", body = ErrorBody),
+        (status = 200, description = "A page of statuses, newest first", body = [Status],
+         headers(("Link" = String, description = "RFC 8288 links to the pages of older \
+                  (`rel=\"next\"`) and newer (`rel=\"prev\"`) statuses; absent on an empty page"))),
+        (status = 400, description = "`limit` not a number from 1 to 200", body = ErrorBody),
         (status = 404, description = "No such user", body = ErrorBody),
     )
 )]
 pub async fn statuses(
     State(state): State<AppState>,
-    Path(username): Path<String>,
+    ApiPath(username): ApiPath<String>,
     ApiQuery(params): ApiQuery<PageParams>,
 ) -> ApiResult<Response> {
     let not_found = || ApiError::not_found(format!("No such user {username:?}."));

@@ -7,7 +7,7 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -20,7 +20,7 @@ use whassap_store::{AttemptRecord, DeliveryRecord, WebhookRecord};
 
 use super::auth::Auth;
 use super::error::{ApiError, ApiResult, ErrorBody};
-use super::extract::{ApiQuery, JsonBody};
+use super::extract::{ApiPath, ApiQuery, JsonBody};
 use crate::AppState;
 
 /// Longest URL accepted.
@@ -32,7 +32,8 @@ const MAX_SECRET: usize = 256;
 /// How long resolving the URL's host may take.
 const RESOLVE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Usernames as a JSON array or a comma-separated string.
+/// Usernames as a JSON array or a comma-separated string; each must be a
+/// valid username (it need not exist yet).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(untagged)]
 pub enum UsersFilter {
@@ -45,14 +46,24 @@ pub enum UsersFilter {
 /// A webhook to register.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct NewWebhook {
-    /// `http` or `https` URL that events are POSTed to.
-    #[schema(example = "https://example.org/hooks/whassap")]
+    /// `http` or `https` URL that events are POSTed to, at most 2048 bytes.
+    /// Refused when its host is or resolves to a loopback or private
+    /// address (unless `webhooks.allow_private`), or does not resolve.
+    #[schema(
+        example = "https://example.org/hooks/whassap",
+        min_length = 1,
+        max_length = 2048
+    )]
     pub url: String,
     /// Only statuses of these users (default: everyone's).
     pub users: Option<UsersFilter>,
-    /// Only statuses containing this, case-insensitively.
+    /// Only statuses containing this, case-insensitively (at most 280
+    /// characters; empty: all statuses).
+    #[schema(max_length = 280)]
     pub q: Option<String>,
-    /// HMAC-SHA256 key of `X-Whassap-Signature` (default: generated).
+    /// HMAC-SHA256 key of `X-Whassap-Signature`, 1–256 bytes of UTF-8
+    /// (default: 40 random characters).
+    #[schema(min_length = 1, max_length = 256)]
     pub secret: Option<String>,
 }
 
@@ -200,12 +211,17 @@ fn users_filter(users: Option<UsersFilter>) -> ApiResult<Option<Vec<String>>> {
 
 /// Register a webhook for new and deleted statuses.
 #[utoipa::path(
-    post, path = "/api/v1/webhooks", tag = "webhooks",
+    post, path = "/api/v1/webhooks", tag = "webhooks", operation_id = "create_webhook",
     request_body = NewWebhook,
     responses(
-        (status = 201, description = "Registered; the secret is shown only now", body = Webhook),
-        (status = 400, description = "Malformed JSON", body = ErrorBody),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 201, description = "Registered; the secret is shown only now", body = Webhook,
+         headers(("Location" = String, description = "`/api/v1/webhooks/{id}`")),
+         links(
+            ("ListWebhookDeliveries" = (operation_id = "list_webhook_deliveries",
+                                        parameters(("id" = "$response.body#/id")))),
+            ("DeleteWebhook" = (operation_id = "delete_webhook",
+                                parameters(("id" = "$response.body#/id")))),
+         )),
         (status = 422, description = "Bad or private URL, bad filters or secret", body = ErrorBody),
     ),
     security(("bearer" = []), ("basic" = []))
@@ -215,6 +231,23 @@ pub async fn create(
     auth: Auth,
     JsonBody(body): JsonBody<NewWebhook>,
 ) -> ApiResult<Response> {
+    let record = create_for(&state, &auth.username, body).await?;
+    let location = format!("/api/v1/webhooks/{}", record.id);
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(Webhook::from_record(record, true)),
+    )
+        .into_response())
+}
+
+/// Register a webhook for `owner` (the REST API and the settings page),
+/// after checking its URL, filters and secret.
+pub(crate) async fn create_for(
+    state: &AppState,
+    owner: &str,
+    body: NewWebhook,
+) -> ApiResult<WebhookRecord> {
     let url = check_url(body.url.trim(), state.config.webhooks_allow_private).await?;
     let users = users_filter(body.users)?;
     let q = body.q.filter(|q| !q.is_empty());
@@ -236,32 +269,18 @@ pub async fn create(
             .map(char::from)
             .collect(),
     };
-    let record = state
+    Ok(state
         .server
         .store
-        .webhook_create(
-            &auth.username,
-            &url,
-            users.as_deref(),
-            q.as_deref(),
-            &secret,
-        )
-        .await?;
-    let location = format!("/api/v1/webhooks/{}", record.id);
-    Ok((
-        StatusCode::CREATED,
-        [(header::LOCATION, location)],
-        Json(Webhook::from_record(record, true)),
-    )
-        .into_response())
+        .webhook_create(owner, &url, users.as_deref(), q.as_deref(), &secret)
+        .await?)
 }
 
 /// Your webhooks (without their secrets).
 #[utoipa::path(
-    get, path = "/api/v1/webhooks", tag = "webhooks",
+    get, path = "/api/v1/webhooks", tag = "webhooks", operation_id = "list_webhooks",
     responses(
         (status = 200, description = "Your webhooks, oldest first", body = [Webhook]),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
     ),
     security(("bearer" = []), ("basic" = []))
 )]
@@ -277,11 +296,10 @@ pub async fn list(State(state): State<AppState>, auth: Auth) -> ApiResult<Json<V
 
 /// Delete one of your webhooks (its pending deliveries go with it).
 #[utoipa::path(
-    delete, path = "/api/v1/webhooks/{id}", tag = "webhooks",
+    delete, path = "/api/v1/webhooks/{id}", tag = "webhooks", operation_id = "delete_webhook",
     params(("id" = String, Path, description = "Webhook id")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
         (status = 404, description = "You have no such webhook", body = ErrorBody),
     ),
     security(("bearer" = []), ("basic" = []))
@@ -289,7 +307,7 @@ pub async fn list(State(state): State<AppState>, auth: Auth) -> ApiResult<Json<V
 pub async fn delete(
     State(state): State<AppState>,
     auth: Auth,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     if state
         .server
@@ -395,6 +413,7 @@ impl Delivery {
 #[into_params(parameter_in = Query)]
 pub struct DeliveriesParams {
     /// Deliveries to show, newest first: 1–200, default 50.
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
 }
 
@@ -402,11 +421,11 @@ pub struct DeliveriesParams {
 /// every attempt made.
 #[utoipa::path(
     get, path = "/api/v1/webhooks/{id}/deliveries", tag = "webhooks",
+    operation_id = "list_webhook_deliveries",
     params(("id" = String, Path, description = "Webhook id"), DeliveriesParams),
     responses(
         (status = 200, description = "Deliveries, newest first", body = [Delivery]),
-        (status = 400, description = "Bad limit", body = ErrorBody),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 400, description = "`limit` not a number from 1 to 200", body = ErrorBody),
         (status = 404, description = "You have no such webhook", body = ErrorBody),
     ),
     security(("bearer" = []), ("basic" = []))
@@ -414,7 +433,7 @@ pub struct DeliveriesParams {
 pub async fn deliveries(
     State(state): State<AppState>,
     auth: Auth,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiQuery(params): ApiQuery<DeliveriesParams>,
 ) -> ApiResult<Json<Vec<Delivery>>> {
     let limit = match params.limit {

@@ -299,14 +299,15 @@ pub async fn publish_item(
 }
 
 /// Tell the node's subscribers (and, on PEP, interested contacts) of an
-/// item already stored (or not kept, for a transient node).
+/// item already stored (or not kept, for a transient node). Returns how
+/// many sessions were sent the notification.
 pub async fn notify_published(
     server: &Arc<Server>,
     service: &str,
     name: &str,
     node: &super::SharedNode,
     item: &StoredItem,
-) {
+) -> usize {
     let (config, owner) = read(node, |n| {
         (
             n.config.clone(),
@@ -324,7 +325,9 @@ pub async fn notify_published(
                 config.deliver_payloads,
             )],
         );
-        broadcast(server, service, name, node, event).await;
+        broadcast(server, service, name, node, event).await
+    } else {
+        0
     }
 }
 
@@ -346,14 +349,15 @@ pub async fn notify_retracted(
     }
 }
 
-/// Send an event to the node's subscribers and, on PEP, to interested contacts.
+/// Send an event to the node's subscribers and, on PEP, to interested
+/// contacts; how many sessions got it.
 pub(super) async fn broadcast(
     server: &Arc<Server>,
     service: &str,
     name: &str,
     node: &super::SharedNode,
     event: Element,
-) {
+) -> usize {
     let kind = read(node, |n| n.config.notification_type.clone());
     let extra = if is_pep(service) {
         pep::interested_sessions(server, service, name, node).await
@@ -363,6 +367,7 @@ pub(super) async fn broadcast(
     let note = Notification::new(service, &kind, event);
     let n = notify::fan_out(server, node, &note, &extra);
     tracing::trace!(%service, node = %name, recipients = n, "event delivered");
+    n
 }
 
 /// Publish an item on the PubSub service as the server (the firehose).

@@ -261,15 +261,17 @@ pub async fn post_with(server: &Arc<Server>, new: NewStatus<'_>) -> Result<Poste
     built
         .slot
         .publish(StatusEvent::Created(Arc::new(built.status.clone())));
-    items::notify_published(server, &bare, ns::MICROBLOG, &pep_node, &built.pep_item).await;
-    items::notify_published(
-        server,
-        &pubsub,
-        FIREHOSE_NODE,
-        &firehose,
-        &built.firehose_item,
-    )
-    .await;
+    let notified =
+        items::notify_published(server, &bare, ns::MICROBLOG, &pep_node, &built.pep_item).await
+            + items::notify_published(
+                server,
+                &pubsub,
+                FIREHOSE_NODE,
+                &firehose,
+                &built.firehose_item,
+            )
+            .await;
+    crate::metrics::Metrics::add(&server.metrics.status_xmpp_notifications, notified as u64);
     let status = built.status;
     server.statuses.outbox.notify_one();
     send_thanks(server, &status).await;

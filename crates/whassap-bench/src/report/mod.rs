@@ -17,6 +17,9 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use crate::outcome::short;
 use crate::Outcome;
 
+mod log_chart;
+pub mod push;
+
 /// The figures shown for a scenario: (name, heading, lower is better).
 fn columns(scenario: &str) -> &'static [(&'static str, &'static str, bool)] {
     match scenario {
@@ -100,7 +103,11 @@ pub fn markdown(outcomes: &[Outcome], ours: &str) -> String {
     }
     let mut md = String::new();
     let mut names: Vec<&str> = SCENARIOS.to_vec();
-    names.extend(by_scenario.keys().filter(|k| !SCENARIOS.contains(k)));
+    names.extend(
+        by_scenario
+            .keys()
+            .filter(|k| !SCENARIOS.contains(k) && !push::SCENARIOS.contains(k)),
+    );
     for scenario in names {
         let Some(rows) = by_scenario.get(scenario) else {
             continue;
@@ -305,7 +312,7 @@ pub fn scale(outcomes: &[Outcome], ours: &str) -> String {
 
 /// DejaVu Sans (see `assets/DejaVuSans.LICENSE.txt`), compiled in so that
 /// PNG text needs no system fonts.
-const FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
+const FONT: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
 /// The family charts ask for: the embedded font in PNGs, the viewer's
 /// sans-serif in SVGs.
 const FAMILY: &str = "sans-serif";
@@ -474,7 +481,8 @@ pub fn write_document(dir: &Path, out: &Path, ours: &str) -> anyhow::Result<()> 
          ran one after another on the same machine, with the same accounts and the same \
          scenarios of `whassap-bench`, all over 127.0.0.1 without TLS (except `idle-tls`, \
          over STARTTLS), SCRAM-SHA-1 for every login (each server stores only hashed \
-         credentials). The `-scale` runs are Whassap's alone. Server CPU time and memory are \
+         credentials). The `-scale` runs are Whassap's alone, as are push versus poll and \
+         REST throughput, which use its REST API. Server CPU time and memory are \
          read from `/proc`; CPU time per operation is the headline figure, as it is steadier \
          than wall time on a shared machine.\n\n",
     );
@@ -490,9 +498,28 @@ pub fn write_document(dir: &Path, out: &Path, ours: &str) -> anyhow::Result<()> 
         md.push_str("\n## Scale: one Whassap node\n\n");
         md.push_str(&scale);
     }
-    md.push_str("\n## Figures\n\n");
-    md.push_str(&markdown(&outcomes, ours));
-    md.push_str("## Charts\n\n");
+    let push = push::poll_vs_push(&outcomes, ours);
+    if !push.is_empty() {
+        md.push_str("\n## Push versus poll\n\n");
+        md.push_str(&push);
+        md.push_str(&push::poll_vs_push_charts(
+            &outcomes,
+            ours,
+            &charts_dir,
+            &charts_name,
+        )?);
+    }
+    let rest = push::rest_throughput(&outcomes, ours);
+    if !rest.is_empty() {
+        md.push_str("\n## REST API throughput\n\n");
+        md.push_str(&rest);
+    }
+    let figures = markdown(&outcomes, ours);
+    if !figures.is_empty() {
+        md.push_str("\n## Figures\n\n");
+        md.push_str(&figures);
+    }
+    let mut charts = String::new();
     for (scenario, figure, title) in CHARTS {
         let bars: Vec<(String, f64)> = outcomes
             .iter()
@@ -504,9 +531,13 @@ pub fn write_document(dir: &Path, out: &Path, ours: &str) -> anyhow::Result<()> 
         }
         write_bar_chart(&charts_dir.join(scenario), title, &bars, ours)?;
         let _ = writeln!(
-            md,
+            charts,
             "![{title}]({charts_name}/{scenario}.png)\n\n([SVG]({charts_name}/{scenario}.svg))\n"
         );
+    }
+    if !charts.is_empty() {
+        md.push_str("## Charts\n\n");
+        md.push_str(&charts);
     }
     std::fs::write(out, md)?;
     Ok(())
