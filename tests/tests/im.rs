@@ -433,6 +433,49 @@ async fn offline_messages_are_delivered_with_delay_after_reconnect_and_restart()
     s.stop().await;
 }
 
+/// What waited for an offline user arrives with their initial presence: the
+/// subscription request (again at every login until it is answered), then
+/// the stored messages (once).
+#[tokio::test]
+async fn requests_and_messages_that_waited_arrive_at_the_next_login() {
+    let s = TestServer::start().await;
+    s.user("alice").await;
+    s.user("bob").await;
+    let mut a = s.client("alice").await;
+    a.send(&xml("<presence to='bob@localhost' type='subscribe'/>"))
+        .await
+        .unwrap();
+    a.send(&xml(
+        "<message to='bob@localhost' type='chat'><body>hello</body></message>",
+    ))
+    .await
+    .unwrap();
+    a.iq(xml(
+        "<iq type='get' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>",
+    ))
+    .await
+    .unwrap();
+
+    for login in 0..2 {
+        let mut b = s.client("bob").await;
+        b.send(&xml("<presence/>")).await.unwrap();
+        let request = recv_matching(&mut b, "subscribe", |e| {
+            e.name() == "presence" && e.attr("type") == Some("subscribe")
+        })
+        .await;
+        assert_eq!(request.attr("from"), Some("alice@localhost"));
+        if login == 0 {
+            let m = recv_named(&mut b, "message").await;
+            assert_eq!(
+                m.get_child("body", "jabber:client").unwrap().text(),
+                "hello"
+            );
+        }
+        assert_nothing(&mut b, Duration::from_millis(300)).await;
+    }
+    s.stop().await;
+}
+
 #[tokio::test]
 async fn blocking_stops_messages_and_presence_both_ways() {
     let s = TestServer::start().await;

@@ -36,7 +36,7 @@ use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
-pub use offline::OfflineMessage;
+pub use offline::{OfflineMessage, Waiting};
 pub use pubsub::{ItemsPage, StoredItem, StoredSubscription};
 pub use roster::{RosterItem, Subscription, UnknownSubscription};
 pub use statuses::{

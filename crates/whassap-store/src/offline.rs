@@ -17,6 +17,17 @@ pub struct OfflineMessage {
     pub stamp: String,
 }
 
+/// What waited for a user while none of their resources was available:
+/// inbound subscription requests and offline messages, both oldest first.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Waiting {
+    /// Pending subscription requests as (contact, stanza), as
+    /// [`Store::pending_in`] lists them.
+    pub requests: Vec<(String, String)>,
+    /// Stored messages, as [`Store::offline_list`] lists them.
+    pub messages: Vec<OfflineMessage>,
+}
+
 impl Store {
     /// Store a message for `user`; false (and nothing stored) when the user
     /// already has `max_per_user` messages waiting. NotFound without such
@@ -75,6 +86,42 @@ impl Store {
                         })
                     })
                     .collect()
+            }
+        }
+    }
+
+    /// The subscription requests and messages waiting for `user`, in one
+    /// statement: what a login's initial presence delivers, read in one
+    /// round trip to the database thread instead of two.
+    pub async fn waiting(&self, user: &str) -> Result<Waiting, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(pool) => {
+                let rows = sqlx::query(
+                    "SELECT 0 AS kind, rowid AS id, contact, stanza_xml, NULL AS stamp \
+                     FROM pending_in WHERE username = ? \
+                     UNION ALL \
+                     SELECT 1, id, NULL, stanza_xml, stamp \
+                     FROM offline_messages WHERE username = ? \
+                     ORDER BY kind, id",
+                )
+                .bind(user)
+                .bind(user)
+                .fetch_all(pool)
+                .await?;
+                let mut waiting = Waiting::default();
+                for r in &rows {
+                    let stanza_xml: String = r.try_get("stanza_xml")?;
+                    if r.try_get::<i64, _>("kind")? == 0 {
+                        waiting.requests.push((r.try_get("contact")?, stanza_xml));
+                    } else {
+                        waiting.messages.push(OfflineMessage {
+                            id: r.try_get("id")?,
+                            stanza_xml,
+                            stamp: r.try_get("stamp")?,
+                        });
+                    }
+                }
+                Ok(waiting)
             }
         }
     }

@@ -1,8 +1,6 @@
 //! Rosters (RFC 6121 §2) with a per-user version, and pending inbound
 //! subscription requests (RFC 6121 §3.1.3) kept with their full stanza.
 
-use std::collections::HashMap;
-
 use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 
@@ -110,52 +108,47 @@ async fn bump_version(
 impl Store {
     /// The user's roster version and items (sorted by contact). An unknown
     /// user has version 0 and no items.
+    ///
+    /// One statement (the account joined to its items and their groups), so
+    /// the version and the items come from one snapshot at the cost of one
+    /// round trip to the database thread: this runs at every login and every
+    /// PEP publish.
     pub async fn roster(&self, user: &str) -> Result<(u64, Vec<RosterItem>), StoreError> {
         match &self.backend {
             Backend::Sqlite(pool) => {
-                // One read transaction: version and items from one snapshot.
-                let mut tx = pool.begin().await?;
-                let version = sqlx::query("SELECT roster_version FROM users WHERE username = ?")
-                    .bind(user)
-                    .fetch_optional(&mut *tx)
-                    .await?
-                    .map(|r| r.try_get::<i64, _>(0))
-                    .transpose()?;
-                let Some(version) = version else {
+                let rows = sqlx::query(
+                    "SELECT u.roster_version, i.contact, i.name, i.subscription, i.ask_out, \
+                     i.approved, g.name AS grp \
+                     FROM users u \
+                     LEFT JOIN roster_items i ON i.username = u.username \
+                     LEFT JOIN roster_groups g \
+                       ON g.username = i.username AND g.contact = i.contact \
+                     WHERE u.username = ? \
+                     ORDER BY i.contact, g.position",
+                )
+                .bind(user)
+                .fetch_all(pool)
+                .await?;
+                let Some(first) = rows.first() else {
                     return Ok((0, Vec::new()));
                 };
-                let rows = sqlx::query(
-                    "SELECT contact, name, subscription, ask_out, approved FROM roster_items \
-                     WHERE username = ? ORDER BY contact",
-                )
-                .bind(user)
-                .fetch_all(&mut *tx)
-                .await?;
-                let groups = sqlx::query(
-                    "SELECT contact, name FROM roster_groups WHERE username = ? \
-                     ORDER BY contact, position",
-                )
-                .bind(user)
-                .fetch_all(&mut *tx)
-                .await?;
-                tx.commit().await?;
-                let mut items = rows
-                    .iter()
-                    .map(item_from_row)
-                    .collect::<Result<Vec<_>, _>>()?;
-                let index: HashMap<String, usize> = items
-                    .iter()
-                    .enumerate()
-                    .map(|(i, item)| (item.contact.clone(), i))
-                    .collect();
-                for g in &groups {
-                    let contact: String = g.try_get("contact")?;
-                    let i = index.get(&contact).ok_or_else(|| {
-                        StoreError::Corrupt(format!("group of a missing item {contact:?}"))
-                    })?;
-                    items[*i].groups.push(g.try_get("name")?);
+                let version = unsigned(first.try_get(0)?, "roster_version")?;
+                let mut items: Vec<RosterItem> = Vec::new();
+                for r in &rows {
+                    // An account without items is one row of NULL items.
+                    let Some(contact) = r.try_get::<Option<String>, _>("contact")? else {
+                        continue;
+                    };
+                    if items.last().is_none_or(|i| i.contact != contact) {
+                        items.push(item_from_row(r)?);
+                    }
+                    if let Some(group) = r.try_get::<Option<String>, _>("grp")? {
+                        if let Some(item) = items.last_mut() {
+                            item.groups.push(group);
+                        }
+                    }
                 }
-                Ok((unsigned(version, "roster_version")?, items))
+                Ok((version, items))
             }
         }
     }

@@ -318,6 +318,41 @@ async fn offline_messages_keep_order_and_respect_the_cap() {
 }
 
 #[tokio::test]
+async fn what_waited_is_requests_and_messages_in_one_read() {
+    let s = store_with(&["bob", "carol"]).await;
+    assert_eq!(s.waiting("bob").await.unwrap(), Waiting::default());
+    assert_eq!(s.waiting("ghost").await.unwrap(), Waiting::default());
+    s.pending_in_put("bob", "zed@localhost", "<presence type='subscribe'/>")
+        .await
+        .unwrap();
+    s.offline_push("bob", "<m0/>", "2026-01-01T00:00:00Z", 9)
+        .await
+        .unwrap();
+    s.pending_in_put(
+        "bob",
+        "amy@localhost",
+        "<presence type='subscribe' id='a'/>",
+    )
+    .await
+    .unwrap();
+    s.offline_push("bob", "<m1/>", "2026-01-01T00:00:01Z", 9)
+        .await
+        .unwrap();
+    s.offline_push("carol", "<c/>", "t", 9).await.unwrap();
+    let w = s.waiting("bob").await.unwrap();
+    assert_eq!(
+        w.requests,
+        s.pending_in("bob").await.unwrap(),
+        "requests oldest first, with their stanzas"
+    );
+    assert_eq!(w.requests[0].0, "zed@localhost");
+    assert_eq!(w.messages, s.offline_list("bob").await.unwrap());
+    let texts: Vec<_> = w.messages.iter().map(|m| m.stanza_xml.as_str()).collect();
+    assert_eq!(texts, ["<m0/>", "<m1/>"], "only bob's, oldest first");
+    assert_eq!(w.messages[1].stamp, "2026-01-01T00:00:01Z");
+}
+
+#[tokio::test]
 async fn blocklist_add_remove_clear() {
     let s = store_with(&["a"]).await;
     s.block("a", &["x@y".into(), "z".into()]).await.unwrap();

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use minidom::Element;
+use whassap_store::OfflineMessage;
 
 use crate::c2s::Ctx;
 use crate::router;
@@ -58,16 +59,10 @@ pub async fn store(server: &Arc<Server>, mut el: Element, bare: &str) {
     }
 }
 
-/// Deliver and then delete the stored messages of the session's account.
-pub async fn deliver(ctx: &Ctx) {
+/// Deliver and then delete the stored messages of the session's account,
+/// as [`whassap_store::Store::waiting`] listed them.
+pub async fn deliver(ctx: &Ctx, messages: Vec<OfflineMessage>) {
     let user = ctx.session.username();
-    let messages = match ctx.server.store.offline_list(user).await {
-        Ok(m) => m,
-        Err(e) => {
-            tracing::error!("loading offline messages failed: {e}");
-            return;
-        }
-    };
     let Some(last) = messages.last().map(|m| m.id) else {
         return;
     };

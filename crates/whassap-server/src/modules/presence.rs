@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use minidom::Element;
-use whassap_store::{RosterItem, Subscription};
+use whassap_store::{RosterItem, Subscription, Waiting};
 
 use super::{caps, offline, roster};
 use crate::c2s::Ctx;
@@ -121,7 +121,13 @@ async fn broadcast(ctx: &Ctx, mut el: Element) {
             s.send(own.clone());
         }
     }
+    // What waited for the user: read once, delivered in steps 3 and 6.
+    let mut waiting = Waiting::default();
     if initial {
+        match server.store.waiting(user_of(&session.bare)).await {
+            Ok(w) => waiting = w,
+            Err(e) => tracing::error!("loading what waited for the user failed: {e}"),
+        }
         // 2. The other resources' presence to the new one.
         for s in server.registry.available(&session.bare) {
             if s.id != session.id {
@@ -131,10 +137,8 @@ async fn broadcast(ctx: &Ctx, mut el: Element) {
             }
         }
         // 3. Subscription requests that waited for the user.
-        if let Ok(pending) = server.store.pending_in(user_of(&session.bare)).await {
-            for (_, xml) in pending {
-                session.send(bytes::Bytes::from(xml));
-            }
+        for (_, xml) in std::mem::take(&mut waiting.requests) {
+            session.send(bytes::Bytes::from(xml));
         }
     }
     // 4. Contacts with a subscription from the user, and probes to contacts.
@@ -168,8 +172,9 @@ async fn broadcast(ctx: &Ctx, mut el: Element) {
         stanza::set_attr(&mut p, "to", to);
         router::route(server.clone(), p).await;
     }
+    // 6. Messages stored while the user was offline.
     if initial {
-        offline::deliver(ctx).await;
+        offline::deliver(ctx, waiting.messages).await;
     }
     if available {
         // The PEP services of contacts the user is subscribed to.
