@@ -728,3 +728,54 @@ async fn path_parameters_that_are_not_utf8_get_a_json_400() {
     }
     s.stop().await;
 }
+
+/// Usernames may hold `#`, `?`, `%` and non-ASCII letters: every URL the
+/// API gives out for one (`Location`, a status's `url`, `Link` headers)
+/// carries it percent-encoded, and each leads back to the user.
+#[tokio::test]
+async fn urls_of_users_with_unusual_names_are_percent_encoded() {
+    let s = TestServer::start().await;
+    let api = Api::new(s.http);
+    let name = "zoë#1?a%b";
+    let segment = "zo%C3%AB%231%3Fa%25b";
+    let signed = api
+        .call(
+            "POST",
+            "/api/v1/users",
+            &Cred::Anonymous,
+            Some(json!({"username": name, "password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(signed.status, 201, "{:?}", signed.json);
+    let location = signed.header("location").expect("a Location").to_string();
+    assert_eq!(location, format!("/api/v1/users/{segment}"));
+    let user = api.get(&location).await;
+    assert_eq!(user.status, 200, "{:?}", user.json);
+    assert_eq!(user.json["username"], name);
+
+    let zoe = api.token(&Cred::Basic(name.into(), PASSWORD.into())).await;
+    let first = api.post_status(&zoe, "one").await;
+    api.post_status(&zoe, "two").await;
+    let id = first["id"].as_str().unwrap();
+    let url = first["url"].as_str().unwrap();
+    assert!(url.ends_with(&format!("/{segment}/statuses/{id}")), "{url}");
+    // The status's page answers at that path.
+    let page = api
+        .http
+        .get(format!("{}/{segment}/statuses/{id}", api.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("one"));
+
+    let newest = api.get(&format!("{location}/statuses?limit=1")).await;
+    assert_eq!(newest.json[0]["text"], "two");
+    let next = newest.link("next").expect("a next link");
+    assert!(
+        next.starts_with(&format!("/api/v1/users/{segment}/statuses?")),
+        "{next}"
+    );
+    assert_eq!(api.get(&next).await.json[0]["text"], "one");
+    s.stop().await;
+}

@@ -7,7 +7,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use whassap_server::accounts;
-use whassap_server::statuses::Status;
+use whassap_server::statuses::{user_segment, Status};
 use whassap_store::TimelineQuery;
 
 use super::error::{ApiError, ApiResult, ErrorBody};
@@ -113,7 +113,10 @@ pub async fn create(
     let user = profile(&state, &name).await?;
     Ok((
         StatusCode::CREATED,
-        [(header::LOCATION, format!("/api/v1/users/{name}"))],
+        [(
+            header::LOCATION,
+            format!("/api/v1/users/{}", user_segment(&name)),
+        )],
         Json(user),
     )
         .into_response())
@@ -186,6 +189,6 @@ pub async fn statuses(
     if state.server.store.display_name(&user).await?.is_none() {
         return Err(not_found());
     }
-    let path = format!("/api/v1/users/{user}/statuses");
+    let path = format!("/api/v1/users/{}/statuses", user_segment(&user));
     timeline_page(&state, &path, Some(&user), &params).await
 }

@@ -17,20 +17,10 @@ pub fn when_text(created_at: &str) -> String {
     }
 }
 
-/// A user's page, relative to this site: `/` and the username with every
-/// byte but letters, digits and `-._~` percent-encoded (usernames may hold
-/// `?`, `#` or `%`).
+/// A user's page, relative to this site: `/` and the username as one
+/// percent-encoded path segment (usernames may hold `?`, `#` or `%`).
 pub fn user_path(username: &str) -> String {
-    let mut out = String::with_capacity(username.len() + 1);
-    out.push('/');
-    for b in username.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    format!("/{}", whassap_server::statuses::user_segment(username))
 }
 
 /// A `<time>` of an RFC 3339 UTC time (shown local and relative by the

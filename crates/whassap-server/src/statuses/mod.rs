@@ -135,11 +135,28 @@ impl Status {
     }
 }
 
-/// The page of a status: `<public_url>/<user>/statuses/<id>`.
+/// The bytes a username keeps in a URL path segment: letters, digits and
+/// `-._~` (RFC 3986's unreserved characters); everything else is
+/// percent-encoded, since usernames may hold `?`, `#`, `%` or non-ASCII
+/// letters.
+const PATH_SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// A username as one URL path segment.
+pub fn user_segment(user: &str) -> String {
+    percent_encoding::utf8_percent_encode(user, PATH_SEGMENT).to_string()
+}
+
+/// The page of a status: `<public_url>/<user>/statuses/<id>`, the username
+/// percent-encoded.
 pub fn status_url(config: &ServerConfig, user: &str, id: &str) -> String {
     format!(
-        "{}/{user}/statuses/{id}",
-        config.public_url.trim_end_matches('/')
+        "{}/{}/statuses/{id}",
+        config.public_url.trim_end_matches('/'),
+        user_segment(user)
     )
 }
 
