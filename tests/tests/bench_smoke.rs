@@ -147,9 +147,11 @@ async fn poll_vs_push_runs_at_a_tiny_size() {
         assert_eq!(f(&k("expected")), 12.0, "{mode}: 4 statuses × 3 followers");
         assert_eq!(f(&k("delivered")), 12.0, "{mode}: every status delivered");
         assert_eq!(f(&k("lost")), 0.0);
-        assert!(f(&k("server_cpu_ms")) > 0.0, "{mode}: CPU measured");
+        // CPU is read in /proc's 10 ms ticks: a short phase on a fast
+        // machine may round to zero, so only its presence is certain.
+        assert!(f(&k("server_cpu_ms")) >= 0.0, "{mode}: CPU measured");
+        assert!(f(&k("server_cpu_us_per_status_gross")) >= 0.0);
         assert!(f(&k("bytes_received")) > 0.0, "{mode}: bytes counted");
-        assert!(f(&k("server_cpu_us_per_status_gross")) > 0.0);
         assert!(f(&k("staleness_max_ms")) < 5000.0);
     }
     // 3 consumers × 2 users polled every second for 2 s: about 12 polls.
