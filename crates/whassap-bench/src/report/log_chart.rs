@@ -3,12 +3,11 @@
 
 use std::path::Path;
 
-use anyhow::Context;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::{register_font, tick, FAMILY, HIGHLIGHT, OTHER};
+use super::{tick, write_svg_and_png, Chart, FAMILY, HIGHLIGHT, OTHER};
 use crate::outcome::short;
 
 /// A horizontal bar chart on a logarithmic axis, written as `<path>.svg`
@@ -23,25 +22,34 @@ pub fn write_log_bar_chart(
     highlighted: &[&str],
 ) -> anyhow::Result<()> {
     anyhow::ensure!(!bars.is_empty(), "no bars to chart for {title:?}");
-    register_font()?;
-    let size = (860, 110 + 48 * bars.len() as u32);
-    let svg = path.with_extension("svg");
-    draw_log_bar_chart(
-        SVGBackend::new(&svg, size).into_drawing_area(),
-        title,
-        bars,
-        highlighted,
+    write_svg_and_png(
+        path,
+        &LogBarChart {
+            title,
+            bars,
+            highlighted,
+        },
     )
-    .with_context(|| format!("drawing {}", svg.display()))?;
-    let png = path.with_extension("png");
-    draw_log_bar_chart(
-        BitMapBackend::new(&png, size).into_drawing_area(),
-        title,
-        bars,
-        highlighted,
-    )
-    .with_context(|| format!("drawing {}", png.display()))?;
-    Ok(())
+}
+
+/// What [`write_log_bar_chart`] draws.
+struct LogBarChart<'a> {
+    title: &'a str,
+    bars: &'a [(String, f64)],
+    highlighted: &'a [&'a str],
+}
+
+impl Chart for LogBarChart<'_> {
+    fn size(&self) -> (u32, u32) {
+        (860, 110 + 48 * self.bars.len() as u32)
+    }
+
+    fn draw<DB: DrawingBackend>(
+        &self,
+        root: DrawingArea<DB, Shift>,
+    ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+        draw_log_bar_chart(root, self.title, self.bars, self.highlighted)
+    }
 }
 
 /// Thousandths of a decade: the x unit of log charts (an integer axis, so

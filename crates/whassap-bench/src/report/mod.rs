@@ -329,6 +329,34 @@ fn register_font() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A chart that plotters can draw on any backend: the report writes each
+/// one twice, as SVG and as PNG.
+trait Chart {
+    /// Width and height in pixels.
+    fn size(&self) -> (u32, u32);
+    /// Draw the whole chart on `root`.
+    fn draw<DB: DrawingBackend>(
+        &self,
+        root: DrawingArea<DB, Shift>,
+    ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>>;
+}
+
+/// Write `chart` as `<path>.svg` and `<path>.png` (`path` has no extension;
+/// any it has is replaced).
+fn write_svg_and_png(path: &Path, chart: &impl Chart) -> anyhow::Result<()> {
+    register_font()?;
+    let size = chart.size();
+    let svg = path.with_extension("svg");
+    chart
+        .draw(SVGBackend::new(&svg, size).into_drawing_area())
+        .with_context(|| format!("drawing {}", svg.display()))?;
+    let png = path.with_extension("png");
+    chart
+        .draw(BitMapBackend::new(&png, size).into_drawing_area())
+        .with_context(|| format!("drawing {}", png.display()))?;
+    Ok(())
+}
+
 /// A horizontal bar chart of one figure across servers, written as
 /// `<path>.svg` and `<path>.png` (`path` has no extension; any it has is
 /// replaced). One bar per server, top to bottom in the order given, with its
@@ -340,25 +368,34 @@ pub fn write_bar_chart(
     highlight: &str,
 ) -> anyhow::Result<()> {
     anyhow::ensure!(!bars.is_empty(), "no bars to chart for {title:?}");
-    register_font()?;
-    let size = (860, 110 + 56 * bars.len() as u32);
-    let svg = path.with_extension("svg");
-    draw_bar_chart(
-        SVGBackend::new(&svg, size).into_drawing_area(),
-        title,
-        bars,
-        highlight,
+    write_svg_and_png(
+        path,
+        &BarChart {
+            title,
+            bars,
+            highlight,
+        },
     )
-    .with_context(|| format!("drawing {}", svg.display()))?;
-    let png = path.with_extension("png");
-    draw_bar_chart(
-        BitMapBackend::new(&png, size).into_drawing_area(),
-        title,
-        bars,
-        highlight,
-    )
-    .with_context(|| format!("drawing {}", png.display()))?;
-    Ok(())
+}
+
+/// What [`write_bar_chart`] draws.
+struct BarChart<'a> {
+    title: &'a str,
+    bars: &'a [(String, f64)],
+    highlight: &'a str,
+}
+
+impl Chart for BarChart<'_> {
+    fn size(&self) -> (u32, u32) {
+        (860, 110 + 56 * self.bars.len() as u32)
+    }
+
+    fn draw<DB: DrawingBackend>(
+        &self,
+        root: DrawingArea<DB, Shift>,
+    ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+        draw_bar_chart(root, self.title, self.bars, self.highlight)
+    }
 }
 
 fn draw_bar_chart<DB: DrawingBackend>(
