@@ -142,3 +142,46 @@ async fn webhooks_register_list_delete_and_fill_the_outbox() {
     assert!(store.webhook_deliveries(all_id).await.unwrap().is_empty());
     s.stop().await;
 }
+
+/// IPv6 forms that carry a loopback or private IPv4 address, and IPv4
+/// written in unusual forms, are refused like the plain addresses: the
+/// three URLs a hostile test got accepted first (NAT64, 6to4 and
+/// IPv4-translated forms of 127.0.0.5), then their siblings.
+#[tokio::test]
+async fn webhooks_to_ipv6_forms_of_private_addresses_are_refused() {
+    let s = TestServer::start().await;
+    let api = Api::new(s.http);
+    let alice = api.token(&api.sign_up("alice").await).await;
+    for url in [
+        "http://[64:ff9b::7f00:5]/",
+        "http://[2002:7f00:5::]/",
+        "http://[::ffff:0:7f00:5]/",
+        "http://[::ffff:127.0.0.1]/",
+        "http://[::ffff:a9fe:a9fe]/latest/meta-data",
+        "http://[::7f00:1]/",
+        "http://[2001:0:808:808::80ff:fffe]/",
+        "http://[64:ff9b:1::a00:1]/",
+        "http://[fd00::1]/",
+        "http://[fe80::1]/",
+        "http://[::]/",
+        "http://0x7f.0.0.1/",
+        "http://2130706433/",
+        "http://0177.0.0.1/",
+        "http://127.1/",
+        "http://0/",
+        "http://[2001:db8::1]/",
+    ] {
+        let r = api
+            .call(
+                "POST",
+                "/api/v1/webhooks",
+                &alice,
+                Some(json!({ "url": url })),
+            )
+            .await;
+        assert_eq!((r.status, r.code()), (422, "validation_failed"), "{url}");
+    }
+    let listed = api.call("GET", "/api/v1/webhooks", &alice, None).await;
+    assert_eq!(listed.json, json!([]), "nothing was registered");
+    s.stop().await;
+}

@@ -63,7 +63,13 @@ fn scram_sha1_server_verification(bencher: divan::Bencher) {
 fn sessions(n: usize) -> Vec<Arc<SessionHandle>> {
     (0..n)
         .map(|i| {
-            let s = SessionHandle::new(i as u64, format!("user{i}@localhost"), "r".into(), 1024);
+            let s = SessionHandle::new(
+                i as u64,
+                format!("user{i}@localhost"),
+                "r".into(),
+                1024,
+                1 << 20,
+            );
             Arc::new(s)
         })
         .collect()

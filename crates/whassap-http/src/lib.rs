@@ -7,11 +7,12 @@
 //! (`whassap_server::accounts::HTTP_PATHS`), since a user's page is `/<username>`.
 
 pub mod api;
+pub mod serve;
+pub mod ssrf;
 pub mod web;
 pub mod webhooks;
 mod websocket;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,7 +20,6 @@ use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
-use axum::serve::ListenerExt;
 use axum::Router;
 use tokio::net::TcpListener;
 use whassap_server::Server;
@@ -47,6 +47,12 @@ pub struct HttpConfig {
     /// the kernel's autotuning (up to a few MiB). What a firehose client
     /// that stops reading can hold up before the server notices it lags.
     pub send_buffer: usize,
+    /// Time to receive a whole request head.
+    pub header_timeout: Duration,
+    /// Time to receive a whole request body, from the end of its head.
+    pub body_timeout: Duration,
+    /// Time a keep-alive connection may stay without a request or a byte.
+    pub idle_timeout: Duration,
 }
 
 impl Default for HttpConfig {
@@ -60,6 +66,9 @@ impl Default for HttpConfig {
             firehose_ping: Duration::from_secs(15),
             webhooks: webhooks::WebhookSettings::default(),
             send_buffer: 0,
+            header_timeout: Duration::from_secs(30),
+            body_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(20),
         }
     }
 }
@@ -92,25 +101,21 @@ pub fn router(server: Arc<Server>, config: HttpConfig) -> Router {
         .with_state(state)
 }
 
-/// Serve HTTP on `listener` until the server shuts down.
+/// Serve HTTP on `listener` until the server shuts down (see [`serve`]
+/// for the limits on connections).
 pub async fn serve(
     server: Arc<Server>,
     config: HttpConfig,
     listener: TcpListener,
 ) -> std::io::Result<()> {
-    let shutdown = server.shutdown.clone();
-    let send_buffer = config.send_buffer;
-    let listener = listener.tap_io(move |tcp| {
-        if send_buffer > 0 {
-            if let Err(e) = socket2::SockRef::from(&*tcp).set_send_buffer_size(send_buffer) {
-                tracing::debug!("setting SO_SNDBUF: {e}");
-            }
-        }
-    });
-    let app = router(server, config).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await
+    let limits = serve::ConnectionLimits {
+        header_timeout: config.header_timeout,
+        body_timeout: config.body_timeout,
+        idle_timeout: config.idle_timeout,
+        send_buffer: config.send_buffer,
+    };
+    let app = router(server.clone(), config);
+    serve::run(server, app, listener, limits).await
 }
 
 async fn healthz(State(state): State<AppState>) -> impl IntoResponse {

@@ -17,23 +17,20 @@
 //! a connection error, redirects included (they are not followed) — is
 //! retried after the next delay of [`WebhookSettings::retry_delays`], and
 //! the delivery fails once they are used up. Every attempt is recorded.
-//! Unless private addresses are allowed, the host is resolved at delivery
-//! time and the attempt refused if any address is loopback or private
-//! (the connection goes only to the addresses checked).
+//! Unless private addresses are allowed, every attempt goes through
+//! [`crate::ssrf`]: an IP literal is judged before the request, a name is
+//! resolved at delivery time and refused if any of its addresses is not
+//! public, and the connection goes only to the addresses checked.
 
-use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hmac::{Hmac, Mac};
-use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use sha2::Sha256;
 use tokio::task::JoinSet;
 use whassap_server::metrics::Metrics;
 use whassap_server::Server;
 use whassap_store::{DeliveryAttempt, DeliveryRecord, DeliveryState};
-
-use crate::api::is_private;
 
 /// Deliveries attempted at once at most.
 const CONCURRENCY: usize = 16;
@@ -85,31 +82,6 @@ pub fn signature(secret: &str, body: &[u8]) -> String {
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
-/// Resolves names to public addresses only: a name with any loopback or
-/// private address is refused, so that DNS cannot point a webhook into
-/// the server's own network (the connection uses the checked addresses).
-struct PublicOnly;
-
-impl Resolve for PublicOnly {
-    fn resolve(&self, name: Name) -> Resolving {
-        Box::pin(async move {
-            let host = name.as_str().trim_end_matches('.').to_ascii_lowercase();
-            let refused = || -> Box<dyn std::error::Error + Send + Sync> {
-                format!("{host} resolves to a loopback or private address (webhooks.allow_private is off)").into()
-            };
-            if host == "localhost" || host.ends_with(".localhost") {
-                return Err(refused());
-            }
-            let addrs: Vec<SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            if addrs.is_empty() || addrs.iter().any(|a| is_private(a.ip())) {
-                return Err(refused());
-            }
-            Ok(Box::new(addrs.into_iter()) as Addrs)
-        })
-    }
-}
-
 /// What the sender needs.
 struct Sender {
     server: Arc<Server>,
@@ -133,7 +105,7 @@ pub fn spawn(
         .no_proxy()
         .user_agent(concat!("Whassap-Webhooks/", env!("CARGO_PKG_VERSION")));
     if !allow_private {
-        builder = builder.dns_resolver(Arc::new(PublicOnly));
+        builder = builder.dns_resolver(Arc::new(crate::ssrf::GuardedResolver));
     }
     let sender = Arc::new(Sender {
         client: builder.build()?,
@@ -205,16 +177,11 @@ async fn run(sender: Arc<Sender>) {
 async fn send(sender: &Sender, d: &DeliveryRecord) -> Result<u16, String> {
     let url = reqwest::Url::parse(&d.url).map_err(|e| format!("bad URL: {e}"))?;
     if !sender.allow_private {
-        let literal = match url.host() {
-            Some(url::Host::Ipv4(a)) => Some(IpAddr::V4(a)),
-            Some(url::Host::Ipv6(a)) => Some(IpAddr::V6(a)),
-            _ => None,
-        };
-        if literal.is_some_and(is_private) {
-            return Err(
-                "the URL is a loopback or private address (webhooks.allow_private is off)".into(),
-            );
-        }
+        // A name is checked by the resolver, at connection time; an IP
+        // literal never reaches it.
+        let host = url.host().ok_or("the URL has no host")?;
+        crate::ssrf::check_url_host(&host)
+            .map_err(|why| format!("{why} (webhooks.allow_private is off)"))?;
     }
     let response = sender
         .client

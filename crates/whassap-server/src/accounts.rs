@@ -2,6 +2,7 @@
 //! and the web sign-up: name rules, reserved names, and SCRAM-only password
 //! storage.
 
+pub use crate::username_policy::UsernamePolicy;
 use whassap_proto::scram::{Hash, StoredCredentials};
 use whassap_store::{Store, StoreError};
 
@@ -46,6 +47,14 @@ pub enum AccountError {
     /// A reserved name.
     #[error("the username {0:?} is reserved")]
     Reserved(String),
+    /// A name the sign-up policy refuses ([`UsernamePolicy`]).
+    #[error("the username {name:?} is not allowed here: {why}")]
+    NotAllowed {
+        /// The name asked for.
+        name: String,
+        /// Which rule it breaks.
+        why: String,
+    },
     /// Empty or overlong password.
     #[error("the password must be 1 to 1023 bytes")]
     InvalidPassword,
@@ -112,6 +121,25 @@ pub async fn add(
         Err(StoreError::Conflict(_)) => Err(AccountError::Taken(name)),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Create an account by self sign-up (web page, REST API, in-band
+/// registration): as [`add`], and the name must also pass `policy`.
+pub async fn sign_up(
+    store: &Store,
+    name: &str,
+    password: &str,
+    iterations: u32,
+    policy: &UsernamePolicy,
+) -> Result<String, AccountError> {
+    let normalised = normalise(name, false)?;
+    if let Some(why) = policy.refusal(&normalised) {
+        return Err(AccountError::NotAllowed {
+            name: name.to_string(),
+            why,
+        });
+    }
+    add(store, &normalised, password, iterations).await
 }
 
 /// Replace an account's password (and end its web sessions).

@@ -31,6 +31,22 @@ pub struct ServerConfig {
     pub auth_timeout: Duration,
     /// Stanzas queued for one session before it counts as not reading and is closed.
     pub session_queue: usize,
+    /// Bytes queued for one session (or taken by its writer and not yet
+    /// written) before it counts as not reading and is closed.
+    pub session_queue_bytes: usize,
+    /// Connections open at once (XMPP and HTTP together); 0: no cap.
+    pub max_connections: usize,
+    /// Connections open at once from one client address (an IPv6 /64);
+    /// 0: no cap.
+    pub max_connections_per_ip: usize,
+    /// Sessions (resources) bound at once by one account.
+    pub max_sessions_per_account: usize,
+    /// Items in one user's roster.
+    pub max_roster_items: usize,
+    /// PubSub and PEP nodes one user may own.
+    pub max_pubsub_nodes_per_user: usize,
+    /// Which usernames sign-ups may take.
+    pub username_policy: crate::accounts::UsernamePolicy,
     /// Messages kept offline for one user at most.
     pub max_offline_per_user: usize,
     /// Failed logins (per IP or per account) tolerated before answers are slowed down.
@@ -79,7 +95,14 @@ impl ServerConfig {
             max_depth: 64,
             auth_timeout: Duration::from_secs(30),
             session_queue: 1024,
+            session_queue_bytes: 1024 * 1024,
             max_offline_per_user: 1000,
+            max_connections: 50_000,
+            max_connections_per_ip: 200,
+            max_sessions_per_account: 10,
+            max_roster_items: 1000,
+            max_pubsub_nodes_per_user: 100,
+            username_policy: crate::accounts::UsernamePolicy::default(),
             login_failures_free: 3,
             login_max_delay: Duration::from_secs(5),
             scram_iterations: 4096,

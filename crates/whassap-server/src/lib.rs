@@ -7,6 +7,7 @@
 //! push consumers over time ([`metrics`], [`consumer_clock`]).
 
 pub mod accounts;
+pub mod admission;
 pub mod bot;
 pub mod c2s;
 pub mod config;
@@ -23,6 +24,7 @@ pub mod stanza;
 pub mod statuses;
 pub mod throttle;
 pub mod tls;
+mod username_policy;
 
 pub use config::ServerConfig;
 pub use error::ServerError;

@@ -26,6 +26,8 @@ pub struct Metrics {
     pub offline_stored: AtomicU64,
     /// Sessions closed because they did not read their queue.
     pub slow_consumers: AtomicU64,
+    /// Connections (XMPP or HTTP) refused at once for being over a cap.
+    pub connections_refused: AtomicU64,
     /// PubSub and PEP event notifications queued for sessions.
     pub pubsub_deliveries: AtomicU64,
     /// Statuses posted (committed), from any door.
@@ -147,6 +149,11 @@ impl Metrics {
                 "whassap_slow_consumers_total",
                 "Sessions closed for not reading.",
                 &self.slow_consumers,
+            ),
+            (
+                "whassap_connections_refused_total",
+                "Connections (XMPP and HTTP) refused for being over max_connections or max_connections_per_ip.",
+                &self.connections_refused,
             ),
             (
                 "whassap_pubsub_deliveries_total",

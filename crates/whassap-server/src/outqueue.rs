@@ -7,6 +7,13 @@
 //! would carry one. This queue is a `VecDeque` that holds no allocation while
 //! nothing waits, behind a `std` mutex that is only held to push or drain
 //! (never across an `.await`), with a [`Notify`] to wake the writer.
+//!
+//! It is bounded twice: by items and by bytes. The bytes count what is
+//! queued and what the writer took but has not written yet (until it calls
+//! [`OutQueue::written`]), so a client that stops reading holds at most
+//! the byte bound in this process whatever the stanzas' sizes; the kernel's
+//! socket buffer comes on top. An item bigger than the bound still goes
+//! into an empty queue, so that no single stanza is undeliverable.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -26,6 +33,10 @@ pub enum PushError {
 
 struct Inner {
     items: VecDeque<Outbound>,
+    /// Bytes queued plus bytes drained and not yet written.
+    bytes: usize,
+    /// Bytes drained and not yet written.
+    in_flight: usize,
     closed: bool,
 }
 
@@ -34,6 +45,7 @@ pub struct OutQueue {
     inner: Mutex<Inner>,
     wake: Notify,
     capacity: usize,
+    byte_capacity: usize,
 }
 
 impl std::fmt::Debug for OutQueue {
@@ -46,15 +58,19 @@ impl std::fmt::Debug for OutQueue {
 }
 
 impl OutQueue {
-    /// An empty queue that holds at most `capacity` items.
-    pub fn new(capacity: usize) -> Self {
+    /// An empty queue that holds at most `capacity` items and
+    /// `byte_capacity` bytes (queued or in the writer's hands).
+    pub fn new(capacity: usize, byte_capacity: usize) -> Self {
         OutQueue {
             inner: Mutex::new(Inner {
                 items: VecDeque::new(),
+                bytes: 0,
+                in_flight: 0,
                 closed: false,
             }),
             wake: Notify::new(),
             capacity: capacity.max(1),
+            byte_capacity: byte_capacity.max(1),
         }
     }
 
@@ -68,10 +84,14 @@ impl OutQueue {
         if inner.closed {
             return Err(PushError::Closed);
         }
-        if inner.items.len() >= self.capacity {
+        let size = item.len();
+        if inner.items.len() >= self.capacity
+            || (inner.bytes > 0 && inner.bytes + size > self.byte_capacity)
+        {
             return Err(PushError::Full);
         }
         let was_empty = inner.items.is_empty();
+        inner.bytes += size;
         inner.items.push_back(item);
         drop(inner);
         // A non-empty queue was not drained yet: its writer will see this
@@ -84,18 +104,35 @@ impl OutQueue {
 
     /// Hand up to `max` queued items, oldest first, to `each`; returns how
     /// many. `each` runs under the queue's lock: it must only move data.
+    /// Their bytes still count against the bound until
+    /// [`written`](Self::written).
     pub fn drain(&self, max: usize, mut each: impl FnMut(Outbound)) -> usize {
         let mut inner = self.lock();
         let n = inner.items.len().min(max);
+        let mut drained = 0;
         for item in inner.items.drain(..n) {
+            drained += item.len();
             each(item);
         }
+        inner.in_flight += drained;
         // An emptied queue gives its buffer back: most sessions are idle
         // most of the time, and a push allocates it again in a few ns.
         if inner.items.is_empty() {
             inner.items = VecDeque::new();
         }
         n
+    }
+
+    /// The writer wrote everything it drained: its bytes no longer count.
+    pub fn written(&self) {
+        let mut inner = self.lock();
+        inner.bytes -= inner.in_flight;
+        inner.in_flight = 0;
+    }
+
+    /// Bytes queued or drained and not yet written.
+    pub fn bytes(&self) -> usize {
+        self.lock().bytes
     }
 
     /// Wait until an item is pushed after the last drain that found the
@@ -142,7 +179,7 @@ mod tests {
 
     #[test]
     fn keeps_order_and_refuses_beyond_capacity() {
-        let q = OutQueue::new(2);
+        let q = OutQueue::new(2, 1 << 20);
         q.push(data("a")).unwrap();
         q.push(data("b")).unwrap();
         assert_eq!(q.push(data("c")), Err(PushError::Full));
@@ -158,8 +195,31 @@ mod tests {
     }
 
     #[test]
+    fn bytes_are_bounded_until_written() {
+        let q = OutQueue::new(100, 10);
+        q.push(data("abcd")).unwrap();
+        q.push(data("efgh")).unwrap();
+        assert_eq!(q.push(data("ijk")), Err(PushError::Full), "8 + 3 > 10");
+        q.push(data("ij")).unwrap();
+        assert_eq!(q.drain(10, drop), 3);
+        assert_eq!(q.bytes(), 10, "drained but not written still counts");
+        assert_eq!(q.push(data("k")), Err(PushError::Full));
+        q.written();
+        assert_eq!(q.bytes(), 0);
+        let big = Outbound::Data(Bytes::from(vec![b'x'; 50]));
+        q.push(big)
+            .expect("an item over the bound goes into an empty queue");
+        assert_eq!(q.push(data("y")), Err(PushError::Full));
+        let addressed = Outbound::Addressed {
+            head: Bytes::from_static(b"<m to='"),
+            tail: Bytes::from_static(b"'/>"),
+        };
+        assert_eq!(addressed.len(), 10);
+    }
+
+    #[test]
     fn a_burst_does_not_stay_allocated() {
-        let q = OutQueue::new(1000);
+        let q = OutQueue::new(1000, 1 << 20);
         for _ in 0..500 {
             q.push(data("x")).unwrap();
         }
@@ -169,7 +229,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_push_wakes_a_waiting_writer_and_none_is_lost() {
-        let q = Arc::new(OutQueue::new(100_000));
+        let q = Arc::new(OutQueue::new(100_000, usize::MAX));
         let producer = {
             let q = q.clone();
             tokio::spawn(async move {

@@ -60,6 +60,22 @@ pub enum Outbound {
     },
 }
 
+impl Outbound {
+    /// Bytes it holds, as the writer will write them (without the
+    /// recipient's JID of an addressed stanza, which the session owns).
+    pub fn len(&self) -> usize {
+        match self {
+            Outbound::Data(b) => b.len(),
+            Outbound::Addressed { head, tail } => head.len() + tail.len(),
+        }
+    }
+
+    /// Holds no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// A handle to one bound session, shared by the registry and routers.
 #[derive(Debug)]
 pub struct SessionHandle {
@@ -86,8 +102,15 @@ pub struct SessionHandle {
 }
 
 impl SessionHandle {
-    /// A handle with an empty outbound queue of `queue_capacity` items.
-    pub fn new(id: u64, bare: String, resource: String, queue_capacity: usize) -> Self {
+    /// A handle with an empty outbound queue of at most `queue_capacity`
+    /// items and `queue_bytes` bytes.
+    pub fn new(
+        id: u64,
+        bare: String,
+        resource: String,
+        queue_capacity: usize,
+        queue_bytes: usize,
+    ) -> Self {
         let full = format!("{bare}/{resource}");
         SessionHandle {
             full_escaped: Bytes::from(crate::stanza::escape(&full)),
@@ -98,7 +121,7 @@ impl SessionHandle {
             roster_interested: AtomicBool::new(false),
             blocklist_interested: AtomicBool::new(false),
             presence: Mutex::new(PresenceState::default()),
-            queue: OutQueue::new(queue_capacity),
+            queue: OutQueue::new(queue_capacity, queue_bytes),
             kill: CancellationToken::new(),
             kill_reason: Mutex::new(None),
             sent: AtomicU64::new(0),

@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use whassap_store::Store;
 
+use crate::admission::{Admission, Admitted};
 use crate::metrics::Metrics;
 use crate::modules::caps::CapsCache;
 use crate::registry::{Registry, SessionHandle};
@@ -34,6 +35,8 @@ pub struct Server {
     pub metrics: Metrics,
     /// Failed-login slow-down.
     pub throttle: LoginThrottle,
+    /// Caps on open connections, shared by every door.
+    pub admission: Arc<Admission>,
     /// Verified entity capabilities.
     pub caps: CapsCache,
     /// PubSub and PEP nodes in memory.
@@ -100,6 +103,7 @@ impl Server {
         let statuses = crate::statuses::Statuses::new(config.status_events_capacity);
         let server = Arc::new(Server {
             throttle: LoginThrottle::new(config.login_failures_free, config.login_max_delay),
+            admission: Admission::new(config.max_connections, config.max_connections_per_ip),
             config,
             store,
             registry: Registry::default(),
@@ -160,6 +164,19 @@ impl Server {
         }
         self.store.close().await;
         tracing::info!("shutdown complete");
+    }
+
+    /// Admit a new connection from `peer` (any door) under the caps on
+    /// open connections, or refuse it: the caller then closes it at once.
+    pub fn admit(&self, peer: SocketAddr, door: &str) -> Option<Admitted> {
+        match self.admission.admit(peer.ip()) {
+            Ok(a) => Some(a),
+            Err(why) => {
+                Metrics::inc(&self.metrics.connections_refused);
+                tracing::debug!(%peer, door, "connection refused: {why}");
+                None
+            }
+        }
     }
 
     /// Count an open connection until the guard drops.

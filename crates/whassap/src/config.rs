@@ -93,6 +93,31 @@ impl Default for FirehoseConfig {
     }
 }
 
+/// `[signup]`: which usernames the web page, the REST API and XMPP in-band
+/// registration accept for new accounts.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SignupConfig {
+    /// Longest username, in characters.
+    pub username_max_chars: usize,
+    /// Characters allowed besides letters and digits (never first or last).
+    pub username_punctuation: String,
+    /// Allow letters of several scripts in one username (Latin and
+    /// Cyrillic, say), which lets look-alike names impersonate others.
+    pub username_mixed_scripts: bool,
+}
+
+impl Default for SignupConfig {
+    fn default() -> Self {
+        let p = whassap_server::accounts::UsernamePolicy::default();
+        SignupConfig {
+            username_max_chars: p.max_chars,
+            username_punctuation: p.punctuation,
+            username_mixed_scripts: p.mixed_scripts,
+        }
+    }
+}
+
 /// Every setting of `whassap serve`. Keys are the TOML keys; the environment
 /// variable of a key is `WHASSAP_` + the key in upper case.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -140,6 +165,25 @@ pub struct Config {
     pub auth_timeout_secs: u64,
     /// Stanzas queued per session before a non-reading client is disconnected.
     pub session_queue: usize,
+    /// Bytes queued per session (XMPP over TCP or WebSocket) before a
+    /// non-reading client is disconnected.
+    pub session_queue_bytes: usize,
+    /// Connections open at once, XMPP and HTTP together; 0: no cap.
+    pub max_connections: usize,
+    /// Connections open at once from one client address (IPv6: one /64); 0: no cap.
+    pub max_connections_per_ip: usize,
+    /// Seconds an HTTP client has to send a whole request head.
+    pub http_header_timeout_secs: u64,
+    /// Seconds an HTTP client has to send a whole request body.
+    pub http_body_timeout_secs: u64,
+    /// Seconds an idle keep-alive HTTP connection stays open.
+    pub http_idle_timeout_secs: u64,
+    /// Sessions (resources) one account may have bound at once.
+    pub max_sessions_per_account: usize,
+    /// Items in one user's roster.
+    pub max_roster_items: usize,
+    /// PubSub and PEP nodes one user may own.
+    pub max_pubsub_nodes_per_user: usize,
     /// Messages stored per offline user at most.
     pub max_offline_per_user: usize,
     /// The REST API's rate limits.
@@ -148,6 +192,8 @@ pub struct Config {
     pub webhooks: WebhooksConfig,
     /// The SSE firehose.
     pub firehose: FirehoseConfig,
+    /// The username policy of sign-ups.
+    pub signup: SignupConfig,
 }
 
 impl Default for Config {
@@ -174,10 +220,20 @@ impl Default for Config {
             max_stanza_bytes: 256 * 1024,
             auth_timeout_secs: 30,
             session_queue: 1024,
+            session_queue_bytes: 1024 * 1024,
+            max_connections: 50_000,
+            max_connections_per_ip: 200,
+            http_header_timeout_secs: 30,
+            http_body_timeout_secs: 30,
+            http_idle_timeout_secs: 20,
+            max_sessions_per_account: 10,
+            max_roster_items: 1000,
+            max_pubsub_nodes_per_user: 100,
             max_offline_per_user: 1000,
             api: ApiConfig::default(),
             webhooks: WebhooksConfig::default(),
             firehose: FirehoseConfig::default(),
+            signup: SignupConfig::default(),
         }
     }
 }
@@ -304,8 +360,41 @@ impl Config {
                 self.public_url
             ));
         }
-        if self.session_queue == 0 || self.auth_timeout_secs == 0 {
-            problems.push("session_queue and auth_timeout_secs must be positive".into());
+        for (key, value) in [
+            ("session_queue", self.session_queue as u64),
+            ("auth_timeout_secs", self.auth_timeout_secs),
+            ("http_header_timeout_secs", self.http_header_timeout_secs),
+            ("http_body_timeout_secs", self.http_body_timeout_secs),
+            ("http_idle_timeout_secs", self.http_idle_timeout_secs),
+            (
+                "max_sessions_per_account",
+                self.max_sessions_per_account as u64,
+            ),
+            ("max_roster_items", self.max_roster_items as u64),
+            (
+                "signup.username_max_chars",
+                self.signup.username_max_chars as u64,
+            ),
+        ] {
+            if value == 0 {
+                problems.push(format!("{key} must be positive"));
+            }
+        }
+        if self.session_queue_bytes < self.max_stanza_bytes {
+            problems.push(format!(
+                "session_queue_bytes ({}) must be at least max_stanza_bytes ({})",
+                self.session_queue_bytes, self.max_stanza_bytes
+            ));
+        }
+        if let Some(c) = self
+            .signup
+            .username_punctuation
+            .chars()
+            .find(|c| c.is_alphanumeric() || c.is_whitespace() || "@/\\\"&'<>:%?#".contains(*c))
+        {
+            problems.push(format!(
+                "signup.username_punctuation: {c:?} cannot be in a username of a JID or a URL"
+            ));
         }
         for admin in &self.admins {
             if !jid::BareJid::new(admin)
@@ -343,6 +432,17 @@ impl Config {
         server.max_stanza_bytes = self.max_stanza_bytes;
         server.auth_timeout = Duration::from_secs(self.auth_timeout_secs);
         server.session_queue = self.session_queue;
+        server.session_queue_bytes = self.session_queue_bytes;
+        server.max_connections = self.max_connections;
+        server.max_connections_per_ip = self.max_connections_per_ip;
+        server.max_sessions_per_account = self.max_sessions_per_account;
+        server.max_roster_items = self.max_roster_items;
+        server.max_pubsub_nodes_per_user = self.max_pubsub_nodes_per_user;
+        server.username_policy = whassap_server::accounts::UsernamePolicy {
+            max_chars: self.signup.username_max_chars,
+            punctuation: self.signup.username_punctuation.clone(),
+            mixed_scripts: self.signup.username_mixed_scripts,
+        };
         server.max_offline_per_user = self.max_offline_per_user;
         server.status_events_capacity = self.firehose.buffer;
         if !self.public_url.is_empty() {
@@ -359,6 +459,9 @@ impl Config {
                 ip_requests_per_minute: self.api.ip_requests_per_minute,
                 firehose_ping: Duration::from_millis(self.firehose.ping_interval_ms),
                 send_buffer: self.http_send_buffer,
+                header_timeout: Duration::from_secs(self.http_header_timeout_secs),
+                body_timeout: Duration::from_secs(self.http_body_timeout_secs),
+                idle_timeout: Duration::from_secs(self.http_idle_timeout_secs),
                 webhooks: whassap_http::webhooks::WebhookSettings {
                     retry_delays: self
                         .webhooks

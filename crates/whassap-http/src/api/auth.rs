@@ -115,7 +115,7 @@ async fn basic(state: &AppState, parts: &Parts, credentials: &str) -> Result<Aut
 
 /// Check a username and password against the account's stored SCRAM keys
 /// (SCRAM-SHA-256), with the slow-down of XMPP logins after failures (per
-/// client IP and per account). The normalised username, or None when the
+/// client address, and per client address and account). The normalised username, or None when the
 /// account does not exist or the password is wrong. HTTP Basic and the web
 /// login page both log in through here.
 pub(crate) async fn verify_password(
@@ -144,6 +144,6 @@ pub(crate) async fn verify_password(
         server.throttle.failed(ip, Some(&user));
         return Ok(None);
     }
-    server.throttle.succeeded(&user);
+    server.throttle.succeeded(ip, &user);
     Ok(Some(user))
 }

@@ -209,6 +209,7 @@ impl From<AccountError> for ApiError {
             AccountError::Store(e) => ApiError::internal(e),
             AccountError::InvalidName(_)
             | AccountError::Reserved(_)
+            | AccountError::NotAllowed { .. }
             | AccountError::InvalidPassword
             | AccountError::InvalidDisplayName => ApiError::validation(e.to_string()),
         }

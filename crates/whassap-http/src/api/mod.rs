@@ -32,7 +32,6 @@ use whassap_store::TimelineQuery;
 use crate::AppState;
 use error::{ApiError, ApiResult};
 use ratelimit::RateLimiter;
-pub use webhooks::is_private;
 
 /// Default page size of timelines.
 pub const DEFAULT_LIMIT: u32 = 20;

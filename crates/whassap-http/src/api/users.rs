@@ -137,11 +137,12 @@ pub(crate) async fn register(
     }
     let display_name = display_name.map(accounts::display_name).transpose()?;
     let server = &state.server;
-    let name = accounts::add(
+    let name = accounts::sign_up(
         &server.store,
         username,
         password,
         server.config.scram_iterations,
+        &server.config.username_policy,
     )
     .await?;
     if let Some(d) = &display_name {

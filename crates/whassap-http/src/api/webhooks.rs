@@ -4,9 +4,6 @@
 //! `webhooks.allow_private` is set (they would let anyone make the server
 //! call into its own network).
 
-use std::net::IpAddr;
-use std::time::Duration;
-
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -29,8 +26,6 @@ const MAX_URL: usize = 2048;
 const MAX_Q: usize = 280;
 /// Longest secret, in bytes.
 const MAX_SECRET: usize = 256;
-/// How long resolving the URL's host may take.
-const RESOLVE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Usernames as a JSON array or a comma-separated string; each must be a
 /// valid username (it need not exist yet).
@@ -98,41 +93,6 @@ impl Webhook {
     }
 }
 
-/// Is this address one a webhook must not reach by default: loopback,
-/// private, link-local, shared (CGNAT), unspecified, multicast, reserved
-/// or documentation ranges, IPv6 unique-local, and IPv4 mapped into IPv6?
-pub fn is_private(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(a) => {
-            let [o0, o1, ..] = a.octets();
-            a.is_loopback()
-                || a.is_private()
-                || a.is_link_local()
-                || a.is_unspecified()
-                || a.is_broadcast()
-                || a.is_multicast()
-                || a.is_documentation()
-                || o0 == 0
-                || o0 >= 240
-                || (o0 == 100 && (o1 & 0xc0) == 64)
-                || (o0 == 198 && (o1 & 0xfe) == 18)
-        }
-        IpAddr::V6(a) => {
-            let s0 = a.segments()[0];
-            a.is_loopback()
-                || a.is_unspecified()
-                || a.is_multicast()
-                || (s0 & 0xfe00) == 0xfc00
-                || (s0 & 0xffc0) == 0xfe80
-                || (s0 == 0x2001 && a.segments()[1] == 0x0db8)
-                || a.to_ipv4_mapped()
-                    .is_some_and(|v4| is_private(IpAddr::V4(v4)))
-                || a.to_ipv4()
-                    .is_some_and(|v4| a.segments()[..6] == [0; 6] && is_private(IpAddr::V4(v4)))
-        }
-    }
-}
-
 /// Check a webhook URL: its syntax and, unless private addresses are
 /// allowed, every address its host resolves to.
 async fn check_url(raw: &str, allow_private: bool) -> ApiResult<String> {
@@ -153,36 +113,23 @@ async fn check_url(raw: &str, allow_private: bool) -> ApiResult<String> {
     if allow_private {
         return Ok(url.to_string());
     }
-    let refused = || {
-        ApiError::validation(
-            "The URL points at a loopback or private address; this server does not send \
-             webhooks there (webhooks.allow_private).",
-        )
+    let refused = |why: String| {
+        ApiError::validation(format!(
+            "The URL leads to an address this server does not send webhooks to: {why} \
+             (webhooks.allow_private)."
+        ))
     };
-    let addrs: Vec<IpAddr> = match host {
-        url::Host::Ipv4(a) => vec![IpAddr::V4(a)],
-        url::Host::Ipv6(a) => vec![IpAddr::V6(a)],
-        url::Host::Domain(d) => {
-            let d = d.trim_end_matches('.').to_ascii_lowercase();
-            if d == "localhost" || d.ends_with(".localhost") {
-                return Err(refused());
-            }
-            let port = url.port_or_known_default().unwrap_or(80);
-            let resolved =
-                tokio::time::timeout(RESOLVE_TIMEOUT, tokio::net::lookup_host((d.as_str(), port)))
-                    .await;
-            match resolved {
-                Ok(Ok(addrs)) => addrs.map(|a| a.ip()).collect(),
-                _ => {
-                    return Err(ApiError::validation(format!(
-                        "The URL's host {d:?} does not resolve."
-                    )))
+    crate::ssrf::check_url_host(&host).map_err(refused)?;
+    if let url::Host::Domain(d) = host {
+        let port = url.port_or_known_default().unwrap_or(80);
+        crate::ssrf::resolve_public(d, port)
+            .await
+            .map_err(|e| match e {
+                crate::ssrf::HostError::Refused(why) => refused(why),
+                crate::ssrf::HostError::Unresolvable(why) => {
+                    ApiError::validation(format!("The URL's host does not resolve: {why}."))
                 }
-            }
-        }
-    };
-    if addrs.is_empty() || addrs.into_iter().any(is_private) {
-        return Err(refused());
+            })?;
     }
     Ok(url.to_string())
 }
@@ -455,34 +402,4 @@ pub async fn deliveries(
         out.push(Delivery::new(d, attempts));
     }
     Ok(Json(out))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::is_private;
-
-    #[test]
-    fn private_ranges() {
-        for a in [
-            "127.0.0.1",
-            "10.1.2.3",
-            "172.16.0.1",
-            "192.168.1.1",
-            "169.254.1.1",
-            "0.0.0.0",
-            "100.64.0.1",
-            "::1",
-            "fc00::1",
-            "fe80::1",
-            "::ffff:127.0.0.1",
-            "224.0.0.1",
-            "198.18.0.1",
-            "255.255.255.255",
-        ] {
-            assert!(is_private(a.parse().unwrap()), "{a}");
-        }
-        for a in ["93.184.216.34", "8.8.8.8", "2606:4700::1111", "100.128.0.1"] {
-            assert!(!is_private(a.parse().unwrap()), "{a}");
-        }
-    }
 }

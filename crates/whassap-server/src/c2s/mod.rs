@@ -33,9 +33,16 @@ pub async fn accept_loop(server: Arc<Server>, listener: TcpListener, direct_tls:
                 continue;
             }
         };
+        let Some(admitted) = server.admit(peer, "c2s") else {
+            drop(tcp);
+            continue;
+        };
         let _ = tcp.set_nodelay(true);
         let s = server.clone();
-        server.tasks.spawn(serve_tcp(s, tcp, peer, direct_tls));
+        server.tasks.spawn(async move {
+            serve_tcp(s, tcp, peer, direct_tls).await;
+            drop(admitted);
+        });
     }
 }
 

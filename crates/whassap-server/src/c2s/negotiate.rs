@@ -342,7 +342,7 @@ impl<'a, T: Transport> Negotiation<'a, T> {
         };
         match outcome {
             Ok((username, additional)) => {
-                self.server.throttle.succeeded(&username);
+                self.server.throttle.succeeded(self.peer, &username);
                 crate::metrics::Metrics::inc(&self.server.metrics.auth_successes);
                 let data = match additional {
                     Some(d) => base64::engine::general_purpose::STANDARD.encode(d),

@@ -54,6 +54,7 @@ pub fn run<T: Transport>(
         bare,
         resource,
         server.config.session_queue,
+        server.config.session_queue_bytes,
     ));
     if let Some(old) = server.registry.insert(handle.clone()) {
         tracing::info!(session = %old.full, "replaced by a new session with the same resource");
@@ -207,6 +208,7 @@ async fn write_loop<W: FrameWriter>(
         if !written {
             break;
         }
+        handle.queue().written();
         server
             .metrics
             .stanzas_out

@@ -22,6 +22,7 @@ fn error_for(iq: &Element, e: &AccountError) -> Element {
     match e {
         AccountError::Taken(_) | AccountError::Reserved(_) => stanza::error(iq, "conflict"),
         AccountError::InvalidName(_) => stanza::error(iq, "jid-malformed"),
+        AccountError::NotAllowed { .. } => stanza::error(iq, "not-acceptable"),
         AccountError::InvalidPassword | AccountError::InvalidDisplayName => {
             stanza::error(iq, "not-acceptable")
         }
@@ -49,11 +50,12 @@ pub async fn pre_auth(server: &Arc<Server>, iq: &Element, query: &Element) -> El
             else {
                 return stanza::error(iq, "not-acceptable");
             };
-            match accounts::add(
+            match accounts::sign_up(
                 &server.store,
                 &user,
                 &password,
                 server.config.scram_iterations,
+                &server.config.username_policy,
             )
             .await
             {
