@@ -169,3 +169,21 @@ async fn a_client_that_never_reads_is_disconnected() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     s.stop().await;
 }
+
+/// An HTTP request, or any other text that is not XML, on the XMPP port
+/// gets `not-well-formed` at once (within [`WAIT`], far below the 30 s
+/// authentication timeout).
+#[tokio::test]
+async fn an_http_request_on_the_xmpp_port_is_not_well_formed_at_once() {
+    let s = plaintext_server().await;
+    for text in [
+        "GET / HTTP/1.1\r\nHost: localhost:5222\r\n\r\n",
+        "hello\n",
+        "  SSH-2.0-OpenSSH_9.2\r\n",
+    ] {
+        let mut raw = Raw::connect(s.c2s).await;
+        raw.send(text).await;
+        assert_eq!(raw.stream_error().await, "not-well-formed", "{text:?}");
+    }
+    s.stop().await;
+}

@@ -485,6 +485,22 @@ impl Store {
         }
     }
 
+    /// How many nodes, on any service, have `jid` (a bare JID) as an owner.
+    pub async fn pubsub_owned_count(&self, jid: &str) -> Result<u64, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(pool) => {
+                let n: i64 = sqlx::query(
+                    "SELECT COUNT(*) FROM pubsub_affiliations WHERE jid = ? AND affiliation = 'owner'",
+                )
+                .bind(jid)
+                .fetch_one(pool)
+                .await?
+                .try_get(0)?;
+                crate::unsigned(n, "node count")
+            }
+        }
+    }
+
     /// How many items of a node were published before the item `seq`
     /// (its index in the result set, XEP-0059).
     pub async fn pubsub_items_before(

@@ -71,6 +71,9 @@ pub struct StreamParser {
     queued: Option<StreamEvent>,
     /// Whether a leading byte order mark was looked for.
     bom_checked: bool,
+    /// Whether the first byte after the mark and any white space was seen
+    /// to be `<`.
+    start_checked: bool,
 }
 
 /// The UTF-8 byte order mark, allowed before the XML declaration.
@@ -88,6 +91,7 @@ impl StreamParser {
             decls: Box::default(),
             queued: None,
             bom_checked: false,
+            start_checked: false,
         }
     }
 
@@ -144,6 +148,23 @@ impl StreamParser {
                 self.pos += BOM.len();
             }
             self.bom_checked = true;
+        }
+        if !self.start_checked {
+            // An HTTP request or a line of text would otherwise be taken
+            // for the start of a long prolog, and the stream would wait
+            // for more until the authentication timeout.
+            let first = self.buf[self.pos..]
+                .iter()
+                .find(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n'));
+            match first {
+                None => {}
+                Some(b'<') => self.start_checked = true,
+                Some(_) => {
+                    return Err(FramingError::NotWellFormed(
+                        "the stream does not start with XML".into(),
+                    ))
+                }
+            }
         }
         loop {
             if matches!(self.state, State::Closed) {

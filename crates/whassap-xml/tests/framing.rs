@@ -456,3 +456,31 @@ fn types_can_cross_threads() {
     send::<StreamEvent>();
     error::<FramingError>();
 }
+
+#[test]
+fn what_is_not_xml_fails_at_its_first_byte() {
+    for data in [
+        &b"GET / HTTP/1.1\r\nHost: example.org\r\n"[..],
+        b"hello",
+        b"\xef\xbb\xbfPOST",
+        b"  \r\n SSH-2.0-OpenSSH_9.2",
+        b"\n{\"json\": true}",
+    ] {
+        // The first bytes already decide: no more data is waited for.
+        assert!(
+            matches!(
+                run(Limits::default(), &[data]).1,
+                Some(FramingError::NotWellFormed(_))
+            ),
+            "{data:?}"
+        );
+    }
+    // A header that comes a byte at a time is still XML.
+    let chunks: Vec<&[u8]> = HEADER.as_bytes().chunks(1).collect();
+    let (events, err) = run(Limits::default(), &chunks);
+    assert_eq!(err, None);
+    assert!(
+        matches!(events.first(), Some(StreamEvent::Start(_))),
+        "{events:?}"
+    );
+}

@@ -124,6 +124,42 @@ struct ServeArgs {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     session_queue: Option<usize>,
+    /// Bytes queued per session before a non-reading client is dropped [default: 1048576].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    session_queue_bytes: Option<usize>,
+    /// Connections open at once, XMPP and HTTP together; 0: no cap [default: 50000].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_connections: Option<usize>,
+    /// Connections open at once from one client address (IPv6: a /64); 0: no cap [default: 200].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_connections_per_ip: Option<usize>,
+    /// Seconds an HTTP client has to send a whole request head [default: 30].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    http_header_timeout_secs: Option<u64>,
+    /// Seconds an HTTP client has to send a whole request body [default: 30].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    http_body_timeout_secs: Option<u64>,
+    /// Seconds an idle keep-alive HTTP connection stays open [default: 20].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    http_idle_timeout_secs: Option<u64>,
+    /// Sessions (resources) one account may have at once [default: 10].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_sessions_per_account: Option<usize>,
+    /// Items in one user's roster [default: 1000].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_roster_items: Option<usize>,
+    /// PubSub and PEP nodes one user may own [default: 100].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_pubsub_nodes_per_user: Option<usize>,
     /// Messages stored per offline user [default: 1000].
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -257,8 +293,17 @@ async fn user(store_args: StoreArgs, command: UserCommand) -> anyhow::Result<()>
     Ok(())
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    // Before the runtime starts its threads.
+    whassap::allocator::tune();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?
+        .block_on(run())
+}
+
+async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => serve(*args).await,

@@ -49,8 +49,6 @@ use crate::AppState;
 
 /// Statuses read from the store at a time while replaying.
 const REPLAY_PAGE: u32 = 200;
-/// Longest resume id accepted (ids are 26 characters).
-const MAX_ID: usize = 64;
 /// Most usernames in the `users` filter.
 const MAX_USERS: usize = 100;
 
@@ -138,9 +136,9 @@ fn resume_point(headers: &HeaderMap, params: &FirehoseParams) -> ApiResult<Optio
         .filter(|id| !id.is_empty())
         .or_else(|| params.after.clone().filter(|id| !id.is_empty()));
     match id {
-        Some(id) if id.len() > MAX_ID || !id.bytes().all(|b| b.is_ascii_alphanumeric()) => Err(
-            ApiError::invalid("Last-Event-ID / after must be a status id."),
-        ),
+        Some(id) if !whassap_server::statuses::is_status_id(&id) => Err(ApiError::invalid(
+            "Last-Event-ID / after must be a status id.",
+        )),
         id => Ok(id),
     }
 }

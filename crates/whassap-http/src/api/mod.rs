@@ -26,7 +26,7 @@ use axum::routing::{any, delete, get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use utoipa::IntoParams;
-use whassap_server::statuses::Status;
+use whassap_server::statuses::{is_status_id, Status};
 use whassap_store::TimelineQuery;
 
 use crate::AppState;
@@ -142,6 +142,11 @@ pub(crate) async fn timeline_page(
         non_empty(&params.after),
         non_empty(&params.q),
     );
+    if !before.iter().chain(&after).all(|id| is_status_id(id)) {
+        return Err(ApiError::invalid(
+            "The page cursor (before / after) must be a status id.",
+        ));
+    }
     let mut rows = state
         .server
         .store

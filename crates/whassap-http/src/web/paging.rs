@@ -3,7 +3,7 @@
 //! it, still newest first). Cursors are status ids, so pages neither skip
 //! nor repeat statuses when new ones arrive.
 
-use whassap_server::statuses::Status;
+use whassap_server::statuses::{is_status_id, Status};
 use whassap_store::TimelineQuery;
 
 use super::error::WebError;
@@ -11,8 +11,6 @@ use crate::AppState;
 
 /// Statuses per page.
 pub const PAGE_SIZE: u32 = 20;
-/// Longest cursor accepted (ids are 26 characters).
-const MAX_ID: usize = 64;
 
 /// Where a page starts.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -38,9 +36,7 @@ impl Cursor {
                 _ => {}
             }
         }
-        let valid =
-            |id: &String| id.len() <= MAX_ID && id.bytes().all(|b| b.is_ascii_alphanumeric());
-        if !before.iter().chain(&after).all(valid) {
+        if !before.iter().chain(&after).all(|id| is_status_id(id)) {
             return Err(WebError::bad_request(
                 "The page cursor (before / after) must be a status id.",
             ));

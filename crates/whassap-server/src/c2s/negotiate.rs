@@ -306,6 +306,28 @@ impl<'a, T: Transport> Negotiation<'a, T> {
                     }
                 },
             };
+            // RFC 6120 §7.6.2.1: an account at its limit of resources
+            // gets resource-constraint (rebinding a bound resource
+            // replaces that session, so it is always allowed).
+            let bare = format!("{user}@{}", self.server.config.domain);
+            let bound = self.server.registry.sessions(&bare);
+            if bound.len() >= self.server.config.max_sessions_per_account
+                && !bound.iter().any(|s| s.resource == resource)
+            {
+                tracing::info!(user = %user, sessions = bound.len(), "bind refused: max_sessions_per_account");
+                let text = format!(
+                    "this account already has {} sessions, the most this server allows",
+                    bound.len()
+                );
+                self.write_el(&stanza::error_reply(
+                    &iq,
+                    "wait",
+                    "resource-constraint",
+                    Some(&text),
+                ))
+                .await?;
+                return Ok(None);
+            }
             return Ok(Some(Negotiated::Bound {
                 username: user,
                 resource,

@@ -37,7 +37,12 @@ pub async fn from_client(ctx: &Ctx, el: Element) {
             if ctx.server.blocks(&ctx.session.bare, &contact).await {
                 return;
             }
-            outbound_subscription(&ctx.server, &ctx.session.bare, &contact, el).await;
+            let original = el.clone();
+            if let Err(no) =
+                outbound_subscription(&ctx.server, &ctx.session.bare, &contact, el).await
+            {
+                ctx.session.send_element(&no.reply(&original));
+            }
         }
         (Some(_), "probe") => {}
         (Some(to), "" | "unavailable" | "error") => directed(ctx, el, &to, &t).await,
@@ -299,12 +304,14 @@ fn new_item(contact: &str) -> RosterItem {
 }
 
 /// A subscription stanza from local user `user` to `contact` (both bare).
+/// Refused, with nothing changed or sent, when it would add an item to a
+/// roster that has no room for it ([`roster::room_for`]).
 pub async fn outbound_subscription(
     server: &Arc<Server>,
     user: &str,
     contact: &str,
     mut el: Element,
-) {
+) -> Result<(), roster::NoRoom> {
     let t = stanza_type(&el).to_string();
     stanza::set_attr(&mut el, "from", user);
     stanza::set_attr(&mut el, "to", contact);
@@ -315,6 +322,9 @@ pub async fn outbound_subscription(
             if !matches!(item.subscription, Subscription::To | Subscription::Both) && !item.ask_out
             {
                 item.ask_out = true;
+                if existing.is_none() {
+                    roster::room_for(server, user_of(user), &item).await?;
+                }
                 roster::save_and_push(server, user, &item).await;
             }
             router::route(server.clone(), el).await;
@@ -327,7 +337,10 @@ pub async fn outbound_subscription(
                 .unwrap_or(false);
             let mut item = existing.clone().unwrap_or_else(|| new_item(contact));
             if matches!(item.subscription, Subscription::From | Subscription::Both) {
-                return;
+                return Ok(());
+            }
+            if existing.is_none() {
+                roster::room_for(server, user_of(user), &item).await?;
             }
             if !pending {
                 // Pre-approval (RFC 6121 §3.4).
@@ -335,7 +348,7 @@ pub async fn outbound_subscription(
                     item.approved = true;
                     roster::save_and_push(server, user, &item).await;
                 }
-                return;
+                return Ok(());
             }
             item.subscription = match item.subscription {
                 Subscription::To => Subscription::Both,
@@ -392,6 +405,7 @@ pub async fn outbound_subscription(
             }
         }
     }
+    Ok(())
 }
 
 /// A subscription stanza or probe arriving for local account `bare`.
@@ -456,6 +470,19 @@ async fn inbound_subscription(server: &Arc<Server>, mut el: Element, bare: &str,
                 .flatten()
                 .is_none()
             {
+                // Waiting requests are bounded like the roster: beyond it,
+                // new ones are dropped (the requester saw "unavailable" only).
+                match server.store.pending_in(user).await {
+                    Ok(waiting) if waiting.len() >= server.config.max_roster_items => {
+                        tracing::info!(%bare, %from, "subscription request dropped: max_roster_items requests wait already");
+                        return;
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::error!("reading subscription requests failed: {e}");
+                        return;
+                    }
+                }
                 let xml = String::from_utf8_lossy(&whassap_xml::to_bytes(&el)).into_owned();
                 if let Err(e) = server.store.pending_in_put(user, &from, &xml).await {
                     tracing::error!("storing subscription request failed: {e}");

@@ -40,6 +40,70 @@ pub fn item_element(item: &RosterItem) -> Element {
     el
 }
 
+/// Longest item name or group name accepted, in bytes.
+pub const MAX_NAME_BYTES: usize = 1023;
+/// Most groups on one item.
+pub const MAX_GROUPS: usize = 32;
+/// Room kept in a roster result for its `<iq><query ver=''>` envelope.
+const ENVELOPE_BYTES: usize = 1024;
+
+/// Why a roster cannot take an item: a stanza error's type, condition
+/// and text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoRoom {
+    /// `cancel` or `wait`.
+    pub kind: &'static str,
+    /// The defined condition.
+    pub condition: &'static str,
+    /// For people.
+    pub text: String,
+}
+
+impl NoRoom {
+    /// The error reply to `original`.
+    pub fn reply(&self, original: &Element) -> Element {
+        stanza::error_reply(original, self.kind, self.condition, Some(&self.text))
+    }
+}
+
+/// Can `user`'s roster take `item` (new, or replacing the item of the
+/// same contact)? It must stay within `max_roster_items`, and the whole
+/// roster, as a roster result, within the stanza limit, so that every
+/// client can still receive it (RFC 6121 §2.1.2: a server may limit the
+/// roster; a full one answers `not-allowed`).
+pub async fn room_for(server: &Server, user: &str, item: &RosterItem) -> Result<(), NoRoom> {
+    let (_, items) = server.store.roster(user).await.map_err(|e| {
+        tracing::error!(%user, "reading the roster failed: {e}");
+        NoRoom {
+            kind: "wait",
+            condition: "internal-server-error",
+            text: "the roster could not be read; try again".into(),
+        }
+    })?;
+    let others: Vec<&RosterItem> = items.iter().filter(|i| i.contact != item.contact).collect();
+    let max = server.config.max_roster_items;
+    if others.len() + 1 > max {
+        return Err(NoRoom {
+            kind: "cancel",
+            condition: "not-allowed",
+            text: format!("the roster holds its maximum of {max} items"),
+        });
+    }
+    let size = |i: &RosterItem| whassap_xml::to_bytes(&item_element(i)).len();
+    let bytes = ENVELOPE_BYTES + size(item) + others.iter().map(|i| size(i)).sum::<usize>();
+    if bytes > server.config.max_stanza_bytes {
+        return Err(NoRoom {
+            kind: "cancel",
+            condition: "not-allowed",
+            text: format!(
+                "the roster would be larger than the {}-byte stanza limit",
+                server.config.max_stanza_bytes
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// Send a roster push of `item` (an `<item/>`) to every session of `bare` that
 /// asked for its roster.
 pub fn push(server: &Server, bare: &str, item: Element, version: u64) {
@@ -118,12 +182,19 @@ async fn set(ctx: &Ctx, user: &str, iq: &Element, query: &Element) -> Option<Ele
         return Some(stanza::error(iq, "jid-malformed"));
     }
     let server = &ctx.server;
-    let existing = server
-        .store
-        .roster_item(user, &contact)
-        .await
-        .ok()
-        .flatten();
+    let existing = match server.store.roster_item(user, &contact).await {
+        Ok(e) => e,
+        Err(e) => {
+            // Never taken for "no item": that would overwrite a subscription.
+            tracing::error!(%user, %contact, "reading a roster item failed: {e}");
+            return Some(stanza::error_reply(
+                iq,
+                "wait",
+                "internal-server-error",
+                None,
+            ));
+        }
+    };
     if it.attr("subscription") == Some("remove") {
         let Some(existing) = existing else {
             return Some(stanza::error(iq, "item-not-found"));
@@ -152,10 +223,13 @@ async fn set(ctx: &Ctx, user: &str, iq: &Element, query: &Element) -> Option<Ele
     let mut groups: Vec<String> = Vec::new();
     for g in it.children().filter(|c| c.is("group", NS_ROSTER)) {
         let name = g.text();
-        if name.trim().is_empty() || groups.contains(&name) {
+        if name.trim().is_empty() || groups.contains(&name) || name.len() > MAX_NAME_BYTES {
             return Some(stanza::error(iq, "not-acceptable"));
         }
         groups.push(name);
+    }
+    if groups.len() > MAX_GROUPS || it.attr("name").is_some_and(|n| n.len() > MAX_NAME_BYTES) {
+        return Some(stanza::error(iq, "not-acceptable"));
     }
     let mut item = existing.unwrap_or_else(|| RosterItem {
         contact: contact.clone(),
@@ -167,6 +241,9 @@ async fn set(ctx: &Ctx, user: &str, iq: &Element, query: &Element) -> Option<Ele
     });
     item.name = it.attr("name").filter(|n| !n.is_empty()).map(str::to_owned);
     item.groups = groups;
+    if let Err(no) = room_for(server, user, &item).await {
+        return Some(no.reply(iq));
+    }
     let version = match server.store.roster_put(user, &item).await {
         Ok(v) => v,
         Err(_) => return Some(stanza::error(iq, "internal-server-error")),

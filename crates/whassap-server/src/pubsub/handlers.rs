@@ -199,6 +199,10 @@ impl Request<'_> {
                 .apply_form(x)
                 .map_err(|t| PsError::new("not-acceptable").text(t))?;
         }
+        self.server
+            .pubsub
+            .check_quota(self.server, self.requester)
+            .await?;
         let created = self
             .server
             .pubsub

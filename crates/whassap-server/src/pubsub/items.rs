@@ -64,6 +64,10 @@ impl Request<'_> {
                 }
                 self.server
                     .pubsub
+                    .check_quota(self.server, self.requester)
+                    .await?;
+                self.server
+                    .pubsub
                     .create(self.server, self.service, name, config, self.requester)
                     .await?;
                 self.node(name).await?

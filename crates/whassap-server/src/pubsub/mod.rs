@@ -309,6 +309,20 @@ impl PubSub {
         Ok(Some(self.nodes.entry(key).or_insert(node).clone()))
     }
 
+    /// Refuse a node that `owner` (a bare JID) asks to create beyond
+    /// `max_pubsub_nodes_per_user` (by `create`, or by publishing to a node
+    /// that does not exist yet).
+    pub async fn check_quota(&self, server: &Server, owner: &str) -> Result<(), PsError> {
+        let max = server.config.max_pubsub_nodes_per_user;
+        let owned = server.store.pubsub_owned_count(owner).await?;
+        if owned >= max as u64 {
+            return Err(PsError::new("not-allowed").kind("cancel").text(format!(
+                "you own {owned} nodes, the most this server allows"
+            )));
+        }
+        Ok(())
+    }
+
     /// Create a node in the store and in memory. False if it exists.
     pub async fn create(
         &self,

@@ -37,6 +37,13 @@ impl IdGenerator {
     }
 }
 
+/// Could `s` be a status id: 26 characters of Crockford's base32 (upper
+/// case, as ids are made) whose first one keeps the value within 128 bits?
+/// What cursors (`before`, `after`, `Last-Event-ID`) are checked with.
+pub fn is_status_id(s: &str) -> bool {
+    s.len() == 26 && s.as_bytes()[0] <= b'7' && s.bytes().all(|b| CROCKFORD.contains(&b))
+}
+
 /// 80 random bits, with the top one clear so that increments within one
 /// millisecond cannot overflow in practice.
 fn fresh_random() -> u128 {
@@ -64,6 +71,25 @@ mod tests {
             assert!(id > prev, "{id} after {prev}");
             prev = id;
         }
+    }
+
+    #[test]
+    fn what_a_status_id_looks_like() {
+        let (id, _) = IdGenerator::default().next();
+        assert!(is_status_id(&id));
+        for not in [
+            "",
+            "zzz",
+            "\0",
+            "01ARZ3NDEKTSV4RRFFQ69G5FA",
+            "01ARZ3NDEKTSV4RRFFQ69G5FAVX",
+            "01arz3ndektsv4rrffq69g5fav",
+            "81ARZ3NDEKTSV4RRFFQ69G5FAV",
+            "01ARZ3NDEKTSV4RRFFQ69G5FAU",
+        ] {
+            assert!(!is_status_id(not), "{not:?}");
+        }
+        assert!(is_status_id("01ARZ3NDEKTSV4RRFFQ69G5FAV"));
     }
 
     #[test]
