@@ -155,6 +155,52 @@ async fn repeated_failures_slow_down_further_attempts() {
     s.stop().await;
 }
 
+/// Failed logins from one address slow that address down, never the
+/// account's owner logging in from another: ten wrong passwords for alice
+/// from 127.0.0.2 make 127.0.0.2 wait (5 s), while alice from 127.0.0.1
+/// gets in at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failures_from_one_address_do_not_lock_the_owner_out() {
+    let s = TestServer::start().await;
+    s.user("alice").await;
+    let attacker: std::net::IpAddr = "127.0.0.2".parse().unwrap();
+    let options = |password: &str, from: Option<std::net::IpAddr>| {
+        let mut o = s.options("alice");
+        o.password = password.into();
+        o.mechanism = Mechanism::Plain;
+        o.source_addr = from;
+        o.timeout = Duration::from_secs(20);
+        o
+    };
+    // Ten wrong passwords at once, so that the test does not wait for
+    // each growing delay in turn.
+    let guesses: Vec<_> = (0..10)
+        .map(|_| Client::connect(options("wrong", Some(attacker))))
+        .collect();
+    for r in futures::future::join_all(guesses).await {
+        assert!(r.is_err(), "a wrong password was refused");
+    }
+    let started = Instant::now();
+    let owner = Client::connect(options(PASSWORD, None)).await;
+    let owner_took = started.elapsed();
+    assert!(owner.is_ok(), "the owner logs in: {:?}", owner.err());
+    assert!(
+        owner_took < Duration::from_secs(2),
+        "the owner, from another address, waited {owner_took:?}"
+    );
+    // The attacker's address is still slowed, even with the right password.
+    let started = Instant::now();
+    Client::connect(options(PASSWORD, Some(attacker)))
+        .await
+        .expect("the right password works from there too, after the delay");
+    let attacker_took = started.elapsed();
+    assert!(
+        attacker_took >= Duration::from_secs(4),
+        "the guessing address waited only {attacker_took:?}"
+    );
+    s.stop().await;
+}
+
 #[tokio::test]
 async fn unauthenticated_streams_are_closed_after_the_timeout() {
     let s = TestServer::start_with(|c| {

@@ -729,26 +729,29 @@ async fn path_parameters_that_are_not_utf8_get_a_json_400() {
     s.stop().await;
 }
 
-/// Usernames may hold `#`, `?`, `%` and non-ASCII letters: every URL the
-/// API gives out for one (`Location`, a status's `url`, `Link` headers)
-/// carries it percent-encoded, and each leads back to the user.
+/// Usernames may hold `#`, `?`, `%` and non-ASCII letters (sign-ups take
+/// letters of any script; an administrator's `whassap user add` takes any
+/// JID localpart): every URL the API gives out for one (`Location`, a
+/// status's `url`, `Link` headers) carries it percent-encoded, and each
+/// leads back to the user.
 #[tokio::test]
 async fn urls_of_users_with_unusual_names_are_percent_encoded() {
     let s = TestServer::start().await;
     let api = Api::new(s.http);
-    let name = "zoë#1?a%b";
-    let segment = "zo%C3%AB%231%3Fa%25b";
     let signed = api
         .call(
             "POST",
             "/api/v1/users",
             &Cred::Anonymous,
-            Some(json!({"username": name, "password": PASSWORD})),
+            Some(json!({"username": "zoë", "password": PASSWORD})),
         )
         .await;
     assert_eq!(signed.status, 201, "{:?}", signed.json);
-    let location = signed.header("location").expect("a Location").to_string();
-    assert_eq!(location, format!("/api/v1/users/{segment}"));
+    assert_eq!(signed.header("location"), Some("/api/v1/users/zo%C3%AB"));
+    let name = "zoë#1?a%b";
+    let segment = "zo%C3%AB%231%3Fa%25b";
+    s.user_with_password(name, PASSWORD).await;
+    let location = format!("/api/v1/users/{segment}");
     let user = api.get(&location).await;
     assert_eq!(user.status, 200, "{:?}", user.json);
     assert_eq!(user.json["username"], name);
@@ -777,5 +780,106 @@ async fn urls_of_users_with_unusual_names_are_percent_encoded() {
         "{next}"
     );
     assert_eq!(api.get(&next).await.json[0]["text"], "one");
+    s.stop().await;
+}
+
+/// Timeline cursors that are not status ids are refused with 400, on the
+/// public timeline and a user's, as the web pages and the firehose do.
+#[tokio::test]
+async fn cursors_that_are_not_status_ids_are_invalid_requests() {
+    let s = TestServer::start().await;
+    let api = Api::new(s.http);
+    let alice = api.sign_up("alice").await;
+    let id = api.post_status(&alice, "hello").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for path in ["/api/v1/statuses", "/api/v1/users/alice/statuses"] {
+        for query in [
+            "before=zzz",
+            "after=%00",
+            "after=a%22b",
+            "before=%3Cx%3E",
+            "after=01arz3ndektsv4rrffq69g5fav",
+            "before=01ARZ3NDEKTSV4RRFFQ69G5FAVXX",
+        ] {
+            let r = api.get(&format!("{path}?{query}")).await;
+            assert_eq!(
+                (r.status, r.code()),
+                (400, "invalid_request"),
+                "{path}?{query}"
+            );
+        }
+        // Ids, and the start of one (a time), are cursors.
+        let page = api.get(&format!("{path}?after=0")).await;
+        assert_eq!(page.status, 200);
+        assert_eq!(page.json[0]["id"], id.as_str());
+        let page = api.get(&format!("{path}?before={id}")).await;
+        assert_eq!((page.status, page.json.clone()), (200, json!([])));
+    }
+    s.stop().await;
+}
+
+/// Sign-ups follow the username policy: letters and digits of one script,
+/// `_ . -` inside the name, 1 to 32 characters; it is configurable.
+#[tokio::test]
+async fn sign_ups_follow_the_username_policy() {
+    let s = TestServer::start().await;
+    let api = Api::new(s.http);
+    let sign_up = |name: &'static str| {
+        let api = api.clone();
+        async move {
+            api.call(
+                "POST",
+                "/api/v1/users",
+                &Cred::Anonymous,
+                Some(json!({"username": name, "password": PASSWORD})),
+            )
+            .await
+        }
+    };
+    for name in ["mary-ann", "j.doe", "bob_2", "zoë", "дмитрий", "山田たろう"] {
+        assert_eq!(sign_up(name).await.status, 201, "{name}");
+    }
+    for name in [
+        "a#b",
+        "what?",
+        "100%",
+        "_lead",
+        "trail.",
+        "\u{0430}lice",
+        "x234567890123456789012345678901ab",
+    ] {
+        let r = sign_up(name).await;
+        assert_eq!((r.status, r.code()), (422, "validation_failed"), "{name}");
+        assert!(
+            r.json["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("not allowed"),
+            "{name}: {:?}",
+            r.json
+        );
+    }
+    s.stop().await;
+
+    let s = TestServer::start_with(|c| {
+        c.signup.username_max_chars = 40;
+        c.signup.username_punctuation = "_.-+".into();
+        c.signup.username_mixed_scripts = true;
+    })
+    .await;
+    let api = Api::new(s.http);
+    for name in ["a+b", "x234567890123456789012345678901ab", "\u{0430}lice"] {
+        let r = api
+            .call(
+                "POST",
+                "/api/v1/users",
+                &Cred::Anonymous,
+                Some(json!({"username": name, "password": PASSWORD})),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{name}: {:?}", r.json);
+    }
     s.stop().await;
 }

@@ -24,6 +24,7 @@ mod offline;
 mod pubsub;
 mod roster;
 mod secrets;
+mod settings;
 mod statuses;
 mod tokens;
 mod web_sessions;

@@ -501,3 +501,15 @@ async fn pubsub_nodes_items_and_subscriptions() {
         .unwrap()
         .is_empty());
 }
+
+#[tokio::test]
+async fn settings_are_set_and_replaced() {
+    let s = Store::open_memory().await.unwrap();
+    assert_eq!(s.setting("domain").await.unwrap(), None);
+    s.set_setting("domain", "a.example").await.unwrap();
+    s.set_setting("domain", "b.example").await.unwrap();
+    assert_eq!(
+        s.setting("domain").await.unwrap().as_deref(),
+        Some("b.example")
+    );
+}

@@ -26,6 +26,9 @@ pub struct App {
     http_task: Option<tokio::task::JoinHandle<()>>,
 }
 
+/// The store setting that holds the domain `whassap serve` serves.
+pub const SERVED_DOMAIN: &str = "domain";
+
 /// Install the process-wide rustls crypto provider (ring) once.
 pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -49,6 +52,11 @@ impl App {
             anyhow::anyhow!("invalid configuration:\n  - {}", problems.join("\n  - "))
         })?;
         let store = open_store(config).await?;
+        // For `whassap user`, which opens the store without the server's flags.
+        store
+            .set_setting(SERVED_DOMAIN, &config.domain)
+            .await
+            .context("recording the served domain")?;
         let server = Server::new(validated.server, store).await?;
         let running = server.start().await?;
         whassap_http::webhooks::spawn(

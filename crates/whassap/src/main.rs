@@ -185,6 +185,10 @@ struct StoreArgs {
     #[arg(long, global = true)]
     #[serde(skip_serializing_if = "Option::is_none")]
     database: Option<String>,
+    /// Domain of the JIDs printed [default: the domain `whassap serve` last served with this store].
+    #[arg(long, global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    domain: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -266,26 +270,36 @@ async fn user(store_args: StoreArgs, command: UserCommand) -> anyhow::Result<()>
     let config = config::load(store_args.config.as_deref(), &store_args)
         .context("reading the configuration")?;
     let store = whassap::open_store(&config).await?;
+    // The domain the server serves: a flag, else what `serve` recorded in
+    // the store, else the configuration's.
+    let domain = match &store_args.domain {
+        Some(d) => d.clone(),
+        None => store
+            .setting(whassap::SERVED_DOMAIN)
+            .await
+            .context("reading the served domain")?
+            .unwrap_or_else(|| config.domain.clone()),
+    };
     let iterations = whassap_server::ServerConfig::new("", "").scram_iterations;
     use whassap_server::accounts;
     match command {
         UserCommand::Add { name, password } => {
             let password = read_password(password)?;
             let name = accounts::add(&store, &name, &password, iterations).await?;
-            println!("created {name}@{}", config.domain);
+            println!("created {name}@{domain}");
         }
         UserCommand::Del { name } => {
             accounts::delete(&store, &name).await?;
-            println!("deleted {name}");
+            println!("deleted {name}@{domain}");
         }
         UserCommand::Passwd { name, password } => {
             let password = read_password(password)?;
             accounts::set_password(&store, &name, &password, iterations).await?;
-            println!("password of {name} changed");
+            println!("password of {name}@{domain} changed");
         }
         UserCommand::List => {
             for u in store.list_users().await? {
-                println!("{u}@{}", config.domain);
+                println!("{u}@{domain}");
             }
         }
     }

@@ -174,9 +174,11 @@ impl Drop for KillOnDrop {
     }
 }
 
-#[test]
-fn serve_starts_answers_health_and_stops_on_sigterm() {
-    let dir = tempfile::tempdir().unwrap();
+type Log = std::io::Lines<BufReader<std::process::ChildStderr>>;
+
+/// `whassap serve` on ephemeral ports with `extra` flags, once it runs:
+/// the process, the rest of its log, and the HTTP address.
+fn serve(dir: &std::path::Path, extra: &[&str]) -> (KillOnDrop, Log, String) {
     let mut child = whassap()
         .args([
             "serve",
@@ -186,14 +188,15 @@ fn serve_starts_answers_health_and_stops_on_sigterm() {
             "127.0.0.1:0",
             "--http-listen",
             "127.0.0.1:0",
-            "--data-dir",
         ])
-        .arg(dir.path())
+        .args(extra)
+        .arg("--data-dir")
+        .arg(dir)
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let stderr = child.stderr.take().unwrap();
-    let mut child = KillOnDrop(child);
+    let child = KillOnDrop(child);
     let mut lines = BufReader::new(stderr).lines();
     let mut http = None;
     for line in lines.by_ref() {
@@ -208,7 +211,29 @@ fn serve_starts_answers_health_and_stops_on_sigterm() {
             break;
         }
     }
-    let http = http.expect("HTTP address logged");
+    (child, lines, http.expect("HTTP address logged"))
+}
+
+#[test]
+fn user_commands_print_the_domain_the_server_serves() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (child, _log, _) = serve(d, &["--domain", "chat.example.test"]);
+    let (ok, out) = run(&["user", "add", "alice", "--password", "pw"], d);
+    assert!(ok, "{out}");
+    assert!(out.contains("created alice@chat.example.test"), "{out}");
+    drop(child);
+    // Also once the server has stopped, and unless told otherwise.
+    let (_, out) = run(&["user", "list"], d);
+    assert!(out.lines().any(|l| l == "alice@chat.example.test"), "{out}");
+    let (_, out) = run(&["user", "list", "--domain", "other.test"], d);
+    assert!(out.lines().any(|l| l == "alice@other.test"), "{out}");
+}
+
+#[test]
+fn serve_starts_answers_health_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, lines, http) = serve(dir.path(), &[]);
     let mut tcp = std::net::TcpStream::connect(&http).unwrap();
     use std::io::Write;
     tcp.write_all(b"GET /healthz HTTP/1.0\r\n\r\n").unwrap();

@@ -136,7 +136,7 @@ fn resume_point(headers: &HeaderMap, params: &FirehoseParams) -> ApiResult<Optio
         .filter(|id| !id.is_empty())
         .or_else(|| params.after.clone().filter(|id| !id.is_empty()));
     match id {
-        Some(id) if !whassap_server::statuses::is_status_id(&id) => Err(ApiError::invalid(
+        Some(id) if !whassap_server::statuses::is_cursor(&id) => Err(ApiError::invalid(
             "Last-Event-ID / after must be a status id.",
         )),
         id => Ok(id),

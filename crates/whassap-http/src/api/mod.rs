@@ -26,7 +26,7 @@ use axum::routing::{any, delete, get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use utoipa::IntoParams;
-use whassap_server::statuses::{is_status_id, Status};
+use whassap_server::statuses::{is_cursor, Status};
 use whassap_store::TimelineQuery;
 
 use crate::AppState;
@@ -106,10 +106,11 @@ pub struct PageParams {
     /// Statuses per page: 1–200, default 20.
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
-    /// Only statuses older than this id (the `next` link).
+    /// Only statuses older than this id (the `next` link). A status id or
+    /// the start of one (ids begin with their time); anything else is 400.
     pub before: Option<String>,
     /// Only statuses newer than this id: the page just after it, still
-    /// newest first (the `prev` link).
+    /// newest first (the `prev` link). A status id or the start of one.
     pub after: Option<String>,
     /// Only statuses whose text contains this, case-insensitively.
     pub q: Option<String>,
@@ -142,7 +143,7 @@ pub(crate) async fn timeline_page(
         non_empty(&params.after),
         non_empty(&params.q),
     );
-    if !before.iter().chain(&after).all(|id| is_status_id(id)) {
+    if !before.iter().chain(&after).all(|id| is_cursor(id)) {
         return Err(ApiError::invalid(
             "The page cursor (before / after) must be a status id.",
         ));

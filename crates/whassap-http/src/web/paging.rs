@@ -3,7 +3,7 @@
 //! it, still newest first). Cursors are status ids, so pages neither skip
 //! nor repeat statuses when new ones arrive.
 
-use whassap_server::statuses::{is_status_id, Status};
+use whassap_server::statuses::{is_cursor, Status};
 use whassap_store::TimelineQuery;
 
 use super::error::WebError;
@@ -36,7 +36,7 @@ impl Cursor {
                 _ => {}
             }
         }
-        if !before.iter().chain(&after).all(|id| is_status_id(id)) {
+        if !before.iter().chain(&after).all(|id| is_cursor(id)) {
             return Err(WebError::bad_request(
                 "The page cursor (before / after) must be a status id.",
             ));

@@ -37,11 +37,15 @@ impl IdGenerator {
     }
 }
 
-/// Could `s` be a status id: 26 characters of Crockford's base32 (upper
-/// case, as ids are made) whose first one keeps the value within 128 bits?
-/// What cursors (`before`, `after`, `Last-Event-ID`) are checked with.
-pub fn is_status_id(s: &str) -> bool {
-    s.len() == 26 && s.as_bytes()[0] <= b'7' && s.bytes().all(|b| CROCKFORD.contains(&b))
+/// Is `s` a timeline cursor: a status id, or the start of one? Ids are 26
+/// characters of Crockford's base32 (upper case, as ids are made) that
+/// sort by time, so a prefix is a bound as well: `after=0` is the
+/// beginning, `after=01JD3Q` a moment. What `before`, `after` and
+/// `Last-Event-ID` are checked with.
+pub fn is_cursor(s: &str) -> bool {
+    (1..=26).contains(&s.len())
+        && s.bytes().all(|b| CROCKFORD.contains(&b))
+        && (s.len() < 26 || s.as_bytes()[0] <= b'7')
 }
 
 /// 80 random bits, with the top one clear so that increments within one
@@ -74,22 +78,25 @@ mod tests {
     }
 
     #[test]
-    fn what_a_status_id_looks_like() {
+    fn what_a_cursor_looks_like() {
         let (id, _) = IdGenerator::default().next();
-        assert!(is_status_id(&id));
+        assert!(is_cursor(&id));
+        for ok in ["0", "01JD3Q", "01ARZ3NDEKTSV4RRFFQ69G5FAV"] {
+            assert!(is_cursor(ok), "{ok:?}");
+        }
         for not in [
             "",
             "zzz",
             "\0",
-            "01ARZ3NDEKTSV4RRFFQ69G5FA",
+            "a\"b",
+            "<x>",
             "01ARZ3NDEKTSV4RRFFQ69G5FAVX",
             "01arz3ndektsv4rrffq69g5fav",
             "81ARZ3NDEKTSV4RRFFQ69G5FAV",
             "01ARZ3NDEKTSV4RRFFQ69G5FAU",
         ] {
-            assert!(!is_status_id(not), "{not:?}");
+            assert!(!is_cursor(not), "{not:?}");
         }
-        assert!(is_status_id("01ARZ3NDEKTSV4RRFFQ69G5FAV"));
     }
 
     #[test]

@@ -24,7 +24,7 @@ use whassap_store::{StatusRecord, StoreError};
 
 pub use entry::{atom_entry, entry_text};
 pub use events::{EventSequencer, Reservation};
-pub use id::{is_status_id, IdGenerator};
+pub use id::{is_cursor, IdGenerator};
 pub use pipeline::{delete, post, post_with, send_thanks, NewStatus, Posted};
 pub use validate::{validate, MAX_CHARS};
 
