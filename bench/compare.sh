@@ -336,8 +336,10 @@ run_whassap() {
     echo "whassap registration: $ACCOUNTS accounts in $(since "$started") s (whassap user add, xargs -P 2)" >>"$OUT/run-info.txt"
 
     start_whassap() {
+        # The load generator is one client address: no connection caps.
         "$WHASSAP" serve --allow-plaintext --data-dir "$dir" --c2s-listen "$WHASSAP_ADDR" \
-            --c2s-tls-listen '' --http-listen '' --log warn >>"$RUN/whassap.log" 2>&1 &
+            --c2s-tls-listen '' --http-listen '' --max-connections 0 --max-connections-per-ip 0 \
+            --log warn >>"$RUN/whassap.log" 2>&1 &
         pid=$!
         trap 'stop_pid '"$pid"' whassap' EXIT
         wait_port "$WHASSAP_ADDR" "$pid" "$RUN/whassap.log"
@@ -380,7 +382,8 @@ run_whassap_push() {
     check_ports_free "${WHASSAP_ADDR##*:}" "${WHASSAP_HTTP##*:}"
     WHASSAP_API__TOKEN_REQUESTS_PER_MINUTE=0 WHASSAP_API__IP_REQUESTS_PER_MINUTE=0 \
         "$WHASSAP" serve --allow-plaintext --data-dir "$dir" --c2s-listen "$WHASSAP_ADDR" \
-        --c2s-tls-listen '' --http-listen "$WHASSAP_HTTP" --log warn >>"$RUN/whassap-push.log" 2>&1 &
+        --c2s-tls-listen '' --http-listen "$WHASSAP_HTTP" --max-connections 0 --max-connections-per-ip 0 \
+        --log warn >>"$RUN/whassap-push.log" 2>&1 &
     pid=$!
     trap 'stop_pid '"$pid"' whassap' EXIT
     wait_port "$WHASSAP_ADDR" "$pid" "$RUN/whassap-push.log"

@@ -509,7 +509,12 @@ async fn nodes_items_and_subscriptions_survive_a_restart() {
 #[tokio::test]
 async fn one_publish_reaches_2000_connected_subscribers_exactly_once() {
     const N: usize = 2000;
-    let s = TestServer::start_with(|c| c.allow_plaintext = true).await;
+    let s = TestServer::start_with(|c| {
+        c.allow_plaintext = true;
+        // Every subscriber connects from 127.0.0.1.
+        c.max_connections_per_ip = 0;
+    })
+    .await;
     s.user("publisher").await;
     let server = s.app().server.clone();
     for i in 0..N {

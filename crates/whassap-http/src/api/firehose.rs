@@ -57,7 +57,9 @@ const MAX_USERS: usize = 100;
 #[into_params(parameter_in = Query)]
 pub struct FirehoseParams {
     /// Replay every stored status after this id first (the
-    /// `Last-Event-ID` header wins over it).
+    /// `Last-Event-ID` header wins over it). A status id or the start of
+    /// one (`0`: from the beginning).
+    #[param(pattern = r"^([0-9A-HJKMNP-TV-Z]{0,25}|[0-7][0-9A-HJKMNP-TV-Z]{25})$")]
     pub after: Option<String>,
     /// Only statuses of these users: comma-separated usernames.
     pub users: Option<String>,

@@ -108,9 +108,11 @@ pub struct PageParams {
     pub limit: Option<i64>,
     /// Only statuses older than this id (the `next` link). A status id or
     /// the start of one (ids begin with their time); anything else is 400.
+    #[param(pattern = r"^([0-9A-HJKMNP-TV-Z]{0,25}|[0-7][0-9A-HJKMNP-TV-Z]{25})$")]
     pub before: Option<String>,
     /// Only statuses newer than this id: the page just after it, still
     /// newest first (the `prev` link). A status id or the start of one.
+    #[param(pattern = r"^([0-9A-HJKMNP-TV-Z]{0,25}|[0-7][0-9A-HJKMNP-TV-Z]{25})$")]
     pub after: Option<String>,
     /// Only statuses whose text contains this, case-insensitively.
     pub q: Option<String>,
