@@ -223,3 +223,30 @@ async fn connections_over_the_caps_are_refused_at_once() {
     );
     s.stop().await;
 }
+
+/// A connection upgraded to WebSocket keeps its place under the caps for
+/// as long as it stays open.
+#[tokio::test]
+async fn an_upgraded_websocket_still_counts_against_the_caps() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let s = TestServer::start_with(|c| c.max_connections_per_ip = 1).await;
+    let mut req = format!("ws://{}/xmpp-websocket", s.http)
+        .into_client_request()
+        .unwrap();
+    req.headers_mut()
+        .insert("Sec-WebSocket-Protocol", "xmpp".parse().unwrap());
+    let (ws, _) = tokio_tungstenite::connect_async(req)
+        .await
+        .expect("WebSocket upgrade");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(s.app().server.admission.open(), 1);
+    assert!(refused(connect_from("127.0.0.1", s.http).await).await);
+    drop(ws);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        s.app().server.admission.open(),
+        0,
+        "its place is freed once closed"
+    );
+    s.stop().await;
+}

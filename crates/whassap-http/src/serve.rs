@@ -35,6 +35,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
+use whassap_server::admission::Admitted;
 use whassap_server::Server;
 
 /// How a connection may be used.
@@ -86,10 +87,7 @@ pub async fn run(
         }
         let app = app.clone();
         let shutdown = shutdown.clone();
-        tracker.spawn(async move {
-            connection(tcp, peer, app, limits, shutdown).await;
-            drop(admitted);
-        });
+        tracker.spawn(connection(tcp, admitted, peer, app, limits, shutdown));
     }
     tracker.close();
     tracker.wait().await;
@@ -120,6 +118,7 @@ impl Activity {
 
 async fn connection(
     tcp: TcpStream,
+    admitted: Admitted,
     peer: SocketAddr,
     app: Router,
     limits: ConnectionLimits,
@@ -133,6 +132,7 @@ async fn connection(
     let io = TokioIo::new(Watched {
         io: tcp,
         activity: activity.clone(),
+        _admitted: admitted,
     });
     let service = {
         let activity = activity.clone();
@@ -191,10 +191,13 @@ async fn connection(
     }
 }
 
-/// The socket, noting each byte that moves.
+/// The socket, noting each byte that moves. It holds the connection's
+/// place under the caps for as long as the socket lives, which for an
+/// upgraded connection (WebSocket) is beyond the HTTP connection's task.
 struct Watched {
     io: TcpStream,
     activity: Arc<Activity>,
+    _admitted: Admitted,
 }
 
 impl AsyncRead for Watched {

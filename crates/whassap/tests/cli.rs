@@ -95,6 +95,15 @@ fn help_explains_the_settings() {
         "--pubsub-create",
         "--admin",
         "--config",
+        "--session-queue-bytes",
+        "--max-connections",
+        "--max-connections-per-ip",
+        "--http-header-timeout-secs",
+        "--http-body-timeout-secs",
+        "--http-idle-timeout-secs",
+        "--max-sessions-per-account",
+        "--max-roster-items",
+        "--max-pubsub-nodes-per-user",
     ] {
         assert!(help.contains(flag), "serve --help mentions {flag}");
     }
