@@ -190,3 +190,48 @@ async fn websocket_login_and_message_exchange() {
     assert!(close.starts_with("<close"), "{close}");
     s.stop().await;
 }
+
+/// A WebSocket client that stops reading is bounded like a TCP one: its
+/// session's queue holds at most `session_queue_bytes`, and it is
+/// disconnected once that is full, long before the stanza count bound.
+#[tokio::test]
+async fn a_websocket_client_that_stops_reading_is_disconnected() {
+    let s = TestServer::start().await;
+    s.user("alice").await;
+    s.user("bob").await;
+    // alice logs in over WebSocket and never reads again.
+    let ws = ws_login(&s, "alice").await;
+    let mut bob = s.client("bob").await;
+    let server = s.app().server.clone();
+    let big = "y".repeat(100 * 1024);
+    let mut kicked = false;
+    // 400 messages: far below the 1,024-stanza bound, 40 MiB in all.
+    for i in 0..400 {
+        bob.send(&xml(&format!(
+            "<message to='alice@localhost/web' type='headline'><body>{i} {big}</body></message>"
+        )))
+        .await
+        .unwrap();
+        if i % 20 == 19 {
+            bob.iq(xml(
+                "<iq type='get' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>",
+            ))
+            .await
+            .unwrap();
+            if server.registry.sessions("alice@localhost").is_empty() {
+                kicked = true;
+                break;
+            }
+        }
+    }
+    assert!(
+        kicked,
+        "the WebSocket session that stopped reading was closed"
+    );
+    assert!(server
+        .metrics
+        .render()
+        .contains("whassap_slow_consumers_total 1"));
+    drop(ws);
+    s.stop().await;
+}

@@ -6,6 +6,21 @@ use serde_json::{json, Value};
 use whassap_tests::rest::{Api, Cred};
 use whassap_tests::*;
 
+/// Registering a webhook at each of `urls` is refused as invalid.
+async fn refused(api: &Api, cred: &Cred, urls: &[&str]) {
+    for url in urls {
+        let r = api
+            .call(
+                "POST",
+                "/api/v1/webhooks",
+                cred,
+                Some(json!({ "url": url })),
+            )
+            .await;
+        assert_eq!((r.status, r.code()), (422, "validation_failed"), "{url}");
+    }
+}
+
 #[tokio::test]
 async fn webhooks_register_list_delete_and_fill_the_outbox() {
     let s = TestServer::start().await;
@@ -13,26 +28,21 @@ async fn webhooks_register_list_delete_and_fill_the_outbox() {
     let alice = api.token(&api.sign_up("alice").await).await;
     let bob = api.token(&api.sign_up("bob").await).await;
     // Loopback and private addresses are refused by default.
-    for url in [
-        "http://127.0.0.1:9/hook",
-        "http://localhost/hook",
-        "http://[::1]/hook",
-        "http://10.0.0.1/hook",
-        "http://192.168.1.10/hook",
-        "http://169.254.169.254/latest/meta-data",
-        "ftp://example.org/",
-        "not a url",
-    ] {
-        let r = api
-            .call(
-                "POST",
-                "/api/v1/webhooks",
-                &alice,
-                Some(json!({ "url": url })),
-            )
-            .await;
-        assert_eq!((r.status, r.code()), (422, "validation_failed"), "{url}");
-    }
+    refused(
+        &api,
+        &alice,
+        &[
+            "http://127.0.0.1:9/hook",
+            "http://localhost/hook",
+            "http://[::1]/hook",
+            "http://10.0.0.1/hook",
+            "http://192.168.1.10/hook",
+            "http://169.254.169.254/latest/meta-data",
+            "ftp://example.org/",
+            "not a url",
+        ],
+    )
+    .await;
     let r = api
         .call(
             "POST",
@@ -152,35 +162,30 @@ async fn webhooks_to_ipv6_forms_of_private_addresses_are_refused() {
     let s = TestServer::start().await;
     let api = Api::new(s.http);
     let alice = api.token(&api.sign_up("alice").await).await;
-    for url in [
-        "http://[64:ff9b::7f00:5]/",
-        "http://[2002:7f00:5::]/",
-        "http://[::ffff:0:7f00:5]/",
-        "http://[::ffff:127.0.0.1]/",
-        "http://[::ffff:a9fe:a9fe]/latest/meta-data",
-        "http://[::7f00:1]/",
-        "http://[2001:0:808:808::80ff:fffe]/",
-        "http://[64:ff9b:1::a00:1]/",
-        "http://[fd00::1]/",
-        "http://[fe80::1]/",
-        "http://[::]/",
-        "http://0x7f.0.0.1/",
-        "http://2130706433/",
-        "http://0177.0.0.1/",
-        "http://127.1/",
-        "http://0/",
-        "http://[2001:db8::1]/",
-    ] {
-        let r = api
-            .call(
-                "POST",
-                "/api/v1/webhooks",
-                &alice,
-                Some(json!({ "url": url })),
-            )
-            .await;
-        assert_eq!((r.status, r.code()), (422, "validation_failed"), "{url}");
-    }
+    refused(
+        &api,
+        &alice,
+        &[
+            "http://[64:ff9b::7f00:5]/",
+            "http://[2002:7f00:5::]/",
+            "http://[::ffff:0:7f00:5]/",
+            "http://[::ffff:127.0.0.1]/",
+            "http://[::ffff:a9fe:a9fe]/latest/meta-data",
+            "http://[::7f00:1]/",
+            "http://[2001:0:808:808::80ff:fffe]/",
+            "http://[64:ff9b:1::a00:1]/",
+            "http://[fd00::1]/",
+            "http://[fe80::1]/",
+            "http://[::]/",
+            "http://0x7f.0.0.1/",
+            "http://2130706433/",
+            "http://0177.0.0.1/",
+            "http://127.1/",
+            "http://0/",
+            "http://[2001:db8::1]/",
+        ],
+    )
+    .await;
     let listed = api.call("GET", "/api/v1/webhooks", &alice, None).await;
     assert_eq!(listed.json, json!([]), "nothing was registered");
     s.stop().await;

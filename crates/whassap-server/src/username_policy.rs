@@ -51,10 +51,12 @@ impl UsernamePolicy {
         }
         let is_punct = |c: char| self.punctuation.contains(c);
         let mut scripts: Vec<Script> = Vec::new();
-        let mut previous: Option<char> = None;
+        // Whether the previous character was a letter or digit, or a mark
+        // on one (several marks may stack, as in Devanagari's "हूँ").
+        let mut after_letter = false;
         for c in name.chars() {
             let mark = unicode_normalization::char::is_combining_mark(c);
-            if mark && !previous.is_some_and(char::is_alphanumeric) {
+            if mark && !after_letter {
                 return Some(format!("{c:?} must follow a letter"));
             }
             if !(c.is_alphanumeric() || mark || is_punct(c)) {
@@ -71,7 +73,7 @@ impl UsernamePolicy {
                     scripts.push(s);
                 }
             }
-            previous = Some(c);
+            after_letter = c.is_alphanumeric() || mark;
         }
         let first = name.chars().next().is_some_and(is_punct);
         let last = name.chars().last().is_some_and(is_punct);
@@ -117,6 +119,7 @@ mod tests {
             "山田たろう",
             "김민준",
             "मनीषा",
+            "हूँ",
             "a",
             "x23456789012345678901234567890ab",
         ] {
@@ -137,6 +140,7 @@ mod tests {
             "аlice",
             "paypal\u{0430}",
             "\u{301}a",
+            "a_\u{301}b",
         ] {
             assert!(p.refusal(bad).is_some(), "{bad:?} was accepted");
         }
