@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod modules;
 pub mod outqueue;
 pub mod pubsub;
+pub mod reclaim;
 pub mod registry;
 pub mod router;
 mod server;

@@ -130,6 +130,18 @@ impl OutQueue {
         inner.in_flight = 0;
     }
 
+    /// Drop everything still queued (the session is over); returns the
+    /// bytes the queue held, queued or in the writer's hands.
+    pub fn discard(&self) -> usize {
+        let mut inner = self.lock();
+        let held = inner.bytes;
+        inner.items = VecDeque::new();
+        inner.bytes = 0;
+        inner.in_flight = 0;
+        inner.closed = true;
+        held
+    }
+
     /// Bytes queued or drained and not yet written.
     pub fn bytes(&self) -> usize {
         self.lock().bytes
@@ -215,6 +227,9 @@ mod tests {
             tail: Bytes::from_static(b"'/>"),
         };
         assert_eq!(addressed.len(), 10);
+        assert_eq!(q.discard(), 50, "what was held is reported");
+        assert_eq!((q.len(), q.bytes()), (0, 0));
+        assert_eq!(q.push(data("z")), Err(PushError::Closed));
     }
 
     #[test]

@@ -37,6 +37,8 @@ pub struct Server {
     pub throttle: LoginThrottle,
     /// Caps on open connections, shared by every door.
     pub admission: Arc<Admission>,
+    /// Gives memory back after sessions that held a lot.
+    pub reclaimer: crate::reclaim::Reclaimer,
     /// Verified entity capabilities.
     pub caps: CapsCache,
     /// PubSub and PEP nodes in memory.
@@ -104,6 +106,7 @@ impl Server {
         let server = Arc::new(Server {
             throttle: LoginThrottle::new(config.login_failures_free, config.login_max_delay),
             admission: Admission::new(config.max_connections, config.max_connections_per_ip),
+            reclaimer: Default::default(),
             config,
             store,
             registry: Registry::default(),

@@ -1,7 +1,6 @@
 //! The `whassap` binary's library side: configuration, wiring of the XMPP core
 //! and the HTTP door, used by `main` and by the integration tests.
 
-pub mod allocator;
 pub mod config;
 
 use std::net::SocketAddr;

@@ -307,17 +307,8 @@ async fn user(store_args: StoreArgs, command: UserCommand) -> anyhow::Result<()>
     Ok(())
 }
 
-fn main() -> anyhow::Result<()> {
-    // Before the runtime starts its threads.
-    whassap::allocator::tune();
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?
-        .block_on(run())
-}
-
-async fn run() -> anyhow::Result<()> {
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => serve(*args).await,

@@ -268,8 +268,8 @@ async fn clients_that_stop_reading_hold_at_most_the_queue_bound() {
 }
 
 /// With a large bound the queues do hold tens of MiB; once their clients
-/// are gone that memory goes back to the system (large blocks are not
-/// kept by the allocator, see `whassap::allocator`).
+/// are gone that memory goes back to the system, not only to the
+/// allocator (see `whassap_server::reclaim`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_held_for_slow_clients_is_given_back() {
     let f = flood(256 * MIB).await;

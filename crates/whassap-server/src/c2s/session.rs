@@ -139,6 +139,10 @@ async fn finish(ctx: Ctx, mut writer_task: JoinHandle<()>) {
     {
         writer_task.abort();
     }
+    // What a client that stopped reading left queued goes now, not when
+    // the last reference to the handle does, and back to the system.
+    let held = handle.queue().discard();
+    server.reclaimer.session_released(held);
     tracing::info!(session = %handle.full, reason = handle.kill_reason().unwrap_or("closed"), "session ended");
 }
 
