@@ -9,11 +9,11 @@
 //! (never across an `.await`), with a [`Notify`] to wake the writer.
 //!
 //! It is bounded twice: by items and by bytes. The bytes count what is
-//! queued and what the writer took but has not written yet (until it calls
-//! [`OutQueue::written`]), so a client that stops reading holds at most
-//! the byte bound in this process whatever the stanzas' sizes; the kernel's
-//! socket buffer comes on top. An item bigger than the bound still goes
-//! into an empty queue, so that no single stanza is undeliverable.
+//! queued and what the writer took at its last drain (the writer drains
+//! again only once that is written), so a client that stops reading holds
+//! at most the byte bound in this process whatever the stanzas' sizes; the
+//! kernel's socket buffer comes on top. An item bigger than the bound still
+//! goes into an empty queue, so that no single stanza is undeliverable.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -104,8 +104,8 @@ impl OutQueue {
 
     /// Hand up to `max` queued items, oldest first, to `each`; returns how
     /// many. `each` runs under the queue's lock: it must only move data.
-    /// Their bytes still count against the bound until
-    /// [`written`](Self::written).
+    /// The writer calls it once what it drained before is written: those
+    /// bytes stop counting now, and the ones handed out start to.
     pub fn drain(&self, max: usize, mut each: impl FnMut(Outbound)) -> usize {
         let mut inner = self.lock();
         let n = inner.items.len().min(max);
@@ -114,20 +114,14 @@ impl OutQueue {
             drained += item.len();
             each(item);
         }
-        inner.in_flight += drained;
+        inner.bytes -= inner.in_flight;
+        inner.in_flight = drained;
         // An emptied queue gives its buffer back: most sessions are idle
         // most of the time, and a push allocates it again in a few ns.
         if inner.items.is_empty() {
             inner.items = VecDeque::new();
         }
         n
-    }
-
-    /// The writer wrote everything it drained: its bytes no longer count.
-    pub fn written(&self) {
-        let mut inner = self.lock();
-        inner.bytes -= inner.in_flight;
-        inner.in_flight = 0;
     }
 
     /// Drop everything still queued (the session is over); returns the
@@ -216,7 +210,7 @@ mod tests {
         assert_eq!(q.drain(10, drop), 3);
         assert_eq!(q.bytes(), 10, "drained but not written still counts");
         assert_eq!(q.push(data("k")), Err(PushError::Full));
-        q.written();
+        assert_eq!(q.drain(10, drop), 0, "the writer comes back once it wrote");
         assert_eq!(q.bytes(), 0);
         let big = Outbound::Data(Bytes::from(vec![b'x'; 50]));
         q.push(big)

@@ -212,7 +212,6 @@ async fn write_loop<W: FrameWriter>(
         if !written {
             break;
         }
-        handle.queue().written();
         server
             .metrics
             .stanzas_out
