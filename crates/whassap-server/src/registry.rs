@@ -98,7 +98,6 @@ pub struct SessionHandle {
     queue: OutQueue,
     kill: CancellationToken,
     kill_reason: Mutex<Option<&'static str>>,
-    sent: AtomicU64,
 }
 
 impl SessionHandle {
@@ -124,7 +123,6 @@ impl SessionHandle {
             queue: OutQueue::new(queue_capacity, queue_bytes),
             kill: CancellationToken::new(),
             kill_reason: Mutex::new(None),
-            sent: AtomicU64::new(0),
         }
     }
 
@@ -145,10 +143,7 @@ impl SessionHandle {
 
     fn push(&self, item: Outbound) -> bool {
         match self.queue.push(item) {
-            Ok(()) => {
-                self.sent.fetch_add(1, Ordering::Relaxed);
-                true
-            }
+            Ok(()) => true,
             Err(PushError::Full) => {
                 tracing::warn!(session = %self.full, "outbound queue full: the client is not reading; closing");
                 self.kill(Some("policy-violation"));
@@ -204,11 +199,6 @@ impl SessionHandle {
     pub fn queue(&self) -> &OutQueue {
         &self.queue
     }
-
-    /// Stanzas queued so far.
-    pub fn sent_count(&self) -> u64 {
-        self.sent.load(Ordering::Relaxed)
-    }
 }
 
 /// All bound sessions of this node.
@@ -259,13 +249,6 @@ impl Registry {
         self.by_bare
             .get(bare)
             .and_then(|v| v.iter().find(|s| s.resource == resource).cloned())
-    }
-
-    /// Does a resource with this name exist for the user?
-    pub fn has_resource(&self, bare: &str, resource: &str) -> bool {
-        self.by_bare
-            .get(bare)
-            .is_some_and(|v| v.iter().any(|s| s.resource == resource))
     }
 
     /// Available sessions of a user.

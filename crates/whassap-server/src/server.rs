@@ -7,9 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dashmap::DashMap;
-use minidom::Element;
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -18,7 +16,7 @@ use whassap_store::Store;
 use crate::admission::{Admission, Admitted};
 use crate::metrics::Metrics;
 use crate::modules::caps::CapsCache;
-use crate::registry::{Registry, SessionHandle};
+use crate::registry::Registry;
 use crate::router::bare_of;
 use crate::throttle::LoginThrottle;
 use crate::{c2s, ServerConfig, ServerError};
@@ -55,7 +53,6 @@ pub struct Server {
     /// they stay the same across restarts and nodes).
     pub scram_secret: Vec<u8>,
     blocklists: DashMap<String, Arc<HashSet<String>>>,
-    pending_iqs: DashMap<String, oneshot::Sender<Element>>,
 }
 
 /// A started server and the addresses it listens on.
@@ -119,7 +116,6 @@ impl Server {
             tls,
             scram_secret,
             blocklists: DashMap::new(),
-            pending_iqs: DashMap::new(),
         });
         server.pubsub.ensure_firehose(&server).await?;
         Ok(server)
@@ -228,33 +224,5 @@ impl Server {
     /// Is a stanza from `from` to local account `recipient` blocked by the recipient?
     pub async fn is_blocked_by(&self, recipient: &str, from: &str) -> bool {
         !from.is_empty() && self.blocks(recipient, from).await
-    }
-
-    /// Send an IQ from the server to a session and wait for its answer.
-    pub async fn request_iq(
-        &self,
-        session: &SessionHandle,
-        iq: Element,
-        timeout: Duration,
-    ) -> Option<Element> {
-        let id = iq.attr("id")?.to_string();
-        let (tx, rx) = oneshot::channel();
-        self.pending_iqs.insert(id.clone(), tx);
-        session.send_element(&iq);
-        let answer = tokio::time::timeout(timeout, rx)
-            .await
-            .ok()
-            .and_then(Result::ok);
-        self.pending_iqs.remove(&id);
-        answer
-    }
-
-    /// Hand an IQ result/error addressed to the server to whoever waits for it.
-    pub fn resolve_iq(&self, iq: Element) {
-        if let Some(id) = iq.attr("id") {
-            if let Some((_, tx)) = self.pending_iqs.remove(id) {
-                let _ = tx.send(iq);
-            }
-        }
     }
 }

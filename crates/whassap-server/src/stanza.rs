@@ -2,13 +2,7 @@
 
 use minidom::Element;
 use rxml::{Namespace, NcName};
-
-/// `jabber:client`.
-pub const NS_CLIENT: &str = "jabber:client";
-/// Stanza error conditions.
-pub const NS_STANZAS: &str = "urn:ietf:params:xml:ns:xmpp-stanzas";
-/// XEP-0203 delayed delivery.
-pub const NS_DELAY: &str = "urn:xmpp:delay";
+use whassap_proto::ns;
 
 fn ncname(name: &str) -> NcName {
     NcName::try_from(name).expect("attribute names used by the server are valid NCNames")
@@ -22,11 +16,6 @@ pub fn set_attr(el: &mut Element, name: &str, value: impl Into<String>) {
 /// Remove an unqualified attribute.
 pub fn remove_attr(el: &mut Element, name: &str) {
     el.attrs_mut().remove(&Namespace::NONE, name);
-}
-
-/// Start building an element in `jabber:client`.
-pub fn client(name: &str) -> minidom::ElementBuilder {
-    Element::builder(name, NS_CLIENT)
 }
 
 /// An element with attributes given as pairs.
@@ -47,7 +36,7 @@ pub fn text_element(name: &str, ns: &str, text: &str) -> Element {
 
 /// Is this a stanza-level element in `jabber:client`?
 pub fn is_client(el: &Element, name: &str) -> bool {
-    el.is(name, NS_CLIENT)
+    el.is(name, ns::JABBER_CLIENT)
 }
 
 /// Send a server push (`<iq type='set'>` with a fresh id) carrying `payload`
@@ -55,7 +44,7 @@ pub fn is_client(el: &Element, name: &str) -> bool {
 pub fn push_iq(session: &crate::registry::SessionHandle, payload: Element) {
     let mut iq = element(
         "iq",
-        NS_CLIENT,
+        ns::JABBER_CLIENT,
         &[("type", "set"), ("id", &random_id()), ("to", &session.full)],
     );
     iq.append_child(payload);
@@ -69,7 +58,7 @@ pub fn stanza_type(el: &Element) -> &str {
 
 /// An `<iq type='result'>` answering `iq`, with an optional payload.
 pub fn iq_result(iq: &Element, payload: Option<Element>) -> Element {
-    let mut out = element("iq", NS_CLIENT, &[("type", "result")]);
+    let mut out = element("iq", ns::JABBER_CLIENT, &[("type", "result")]);
     copy_reply_addressing(iq, &mut out);
     if let Some(p) = payload {
         out.append_child(p);
@@ -93,7 +82,7 @@ fn copy_reply_addressing(original: &Element, reply: &mut Element) {
 /// addresses, `type='error'`, with `condition` of type `kind` (cancel, modify,
 /// auth, wait) and optional text.
 pub fn error_reply(original: &Element, kind: &str, condition: &str, text: Option<&str>) -> Element {
-    let mut reply = Element::bare(original.name(), NS_CLIENT);
+    let mut reply = Element::bare(original.name(), ns::JABBER_CLIENT);
     copy_reply_addressing(original, &mut reply);
     set_attr(&mut reply, "type", "error");
     reply.append_child(error_element(kind, condition, text, None));
@@ -107,10 +96,10 @@ pub fn error_element(
     text: Option<&str>,
     app: Option<Element>,
 ) -> Element {
-    let mut error = element("error", NS_CLIENT, &[("type", kind)]);
-    error.append_child(Element::bare(condition, NS_STANZAS));
+    let mut error = element("error", ns::JABBER_CLIENT, &[("type", kind)]);
+    error.append_child(Element::bare(condition, ns::STANZAS));
     if let Some(t) = text {
-        error.append_child(text_element("text", NS_STANZAS, t));
+        error.append_child(text_element("text", ns::STANZAS, t));
     }
     if let Some(a) = app {
         error.append_child(a);
@@ -141,7 +130,7 @@ pub fn error(original: &Element, condition: &str) -> Element {
 
 /// A XEP-0203 `<delay/>` child.
 pub fn delay(from: &str, stamp: &str) -> Element {
-    element("delay", NS_DELAY, &[("from", from), ("stamp", stamp)])
+    element("delay", ns::DELAY, &[("from", from), ("stamp", stamp)])
 }
 
 /// Current time as an XEP-0082 UTC timestamp with millisecond precision.

@@ -19,12 +19,12 @@ mod commands;
 use std::sync::Arc;
 
 use minidom::Element;
-use whassap_proto::ns;
 
 pub use commands::{help_text, parse, remote_text, run, Command};
+use whassap_proto::ns;
 
 use crate::router;
-use crate::stanza::{self, element, stanza_type, text_element, NS_CLIENT};
+use crate::stanza::{self, element, stanza_type, text_element};
 use crate::statuses::BOT_USERNAME;
 use crate::Server;
 
@@ -66,10 +66,14 @@ pub async fn respond(server: &Arc<Server>, el: &Element) -> Vec<Element> {
 
 fn available(server: &Server, to: &str) -> Element {
     let from = format!("{}/{RESOURCE}", jid(server));
-    let mut p = element("presence", NS_CLIENT, &[("from", &from), ("to", to)]);
+    let mut p = element(
+        "presence",
+        ns::JABBER_CLIENT,
+        &[("from", &from), ("to", to)],
+    );
     p.append_child(text_element(
         "status",
-        NS_CLIENT,
+        ns::JABBER_CLIENT,
         "Send me your status; \"help\" lists my commands.",
     ));
     p
@@ -80,7 +84,7 @@ fn presence(server: &Server, el: &Element, from: &str, from_bare: &str) -> Vec<E
     let plain = |t: &str, to: &str| {
         element(
             "presence",
-            NS_CLIENT,
+            ns::JABBER_CLIENT,
             &[("type", t), ("from", &bot), ("to", to)],
         )
     };
@@ -96,7 +100,7 @@ fn presence(server: &Server, el: &Element, from: &str, from_bare: &str) -> Vec<E
             let from_full = format!("{bot}/{RESOURCE}");
             vec![element(
                 "presence",
-                NS_CLIENT,
+                ns::JABBER_CLIENT,
                 &[
                     ("type", "unavailable"),
                     ("from", &from_full),
@@ -144,7 +148,7 @@ async fn message(
     if !matches!(stanza_type(el), "" | "normal" | "chat") {
         return None;
     }
-    let body = el.get_child("body", NS_CLIENT)?.text();
+    let body = el.get_child("body", ns::JABBER_CLIENT)?.text();
     if body.trim().is_empty() {
         return None;
     }
@@ -161,7 +165,7 @@ async fn message(
     let bot = jid(server);
     let mut reply = element(
         "message",
-        NS_CLIENT,
+        ns::JABBER_CLIENT,
         &[
             ("type", "chat"),
             ("from", &bot),
@@ -169,8 +173,8 @@ async fn message(
             ("id", &stanza::random_id()),
         ],
     );
-    reply.append_child(text_element("body", NS_CLIENT, &text));
-    if let Some(thread) = el.get_child("thread", NS_CLIENT) {
+    reply.append_child(text_element("body", ns::JABBER_CLIENT, &text));
+    if let Some(thread) = el.get_child("thread", ns::JABBER_CLIENT) {
         reply.append_child(thread.clone());
     }
     Some(reply)

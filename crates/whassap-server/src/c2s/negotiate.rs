@@ -8,20 +8,15 @@ use std::sync::Arc;
 use base64::Engine;
 use bytes::Bytes;
 use minidom::Element;
+use whassap_proto::ns;
 use whassap_proto::scram::{Hash, ScramServer};
 use whassap_xml::{StreamEvent, StreamHeader};
 
 use super::transport::{Framing, ReadError, Transport};
 use crate::modules::register;
-use crate::stanza::{self, escape, NS_CLIENT};
+use crate::stanza::{self, escape};
 use crate::Server;
 
-const NS_TLS: &str = "urn:ietf:params:xml:ns:xmpp-tls";
-const NS_SASL: &str = "urn:ietf:params:xml:ns:xmpp-sasl";
-const NS_BIND: &str = "urn:ietf:params:xml:ns:xmpp-bind";
-const NS_SESSION: &str = "urn:ietf:params:xml:ns:xmpp-session";
-const NS_STREAM: &str = "http://etherx.jabber.org/streams";
-const NS_FRAMING: &str = "urn:ietf:params:xml:ns:xmpp-framing";
 /// SASL attempts allowed on one stream before it is closed.
 const MAX_SASL_ATTEMPTS: u32 = 5;
 
@@ -118,10 +113,10 @@ impl<'a, T: Transport> Negotiation<'a, T> {
         if framing == Framing::Tcp && !header.stream_ns_ok {
             return Err(NegotiationError::Stream("invalid-namespace", None));
         }
-        if framing == Framing::Tcp && header.default_ns.as_deref() != Some(NS_CLIENT) {
+        if framing == Framing::Tcp && header.default_ns.as_deref() != Some(ns::JABBER_CLIENT) {
             return Err(NegotiationError::Stream("invalid-namespace", None));
         }
-        if framing == Framing::WebSocket && header.default_ns.as_deref() != Some(NS_FRAMING) {
+        if framing == Framing::WebSocket && header.default_ns.as_deref() != Some(ns::FRAMING) {
             return Err(NegotiationError::Stream("invalid-namespace", None));
         }
         match header.to.as_deref() {
@@ -143,21 +138,23 @@ impl<'a, T: Transport> Negotiation<'a, T> {
         let mut f = String::new();
         if self.user.is_some() {
             f.push_str(&format!(
-                "<bind xmlns='{NS_BIND}'/><session xmlns='{NS_SESSION}'><optional/></session>"
+                "<bind xmlns='{}'/><session xmlns='{}'><optional/></session>",
+                ns::BIND,
+                ns::SESSION
             ));
             f.push_str("<ver xmlns='urn:xmpp:features:rosterver'/>");
             return f;
         }
         let tls_offered = self.transport.can_starttls() && !self.secure;
         if tls_offered {
-            f.push_str(&format!("<starttls xmlns='{NS_TLS}'>"));
+            f.push_str(&format!("<starttls xmlns='{}'>", ns::TLS));
             if !cfg.allow_plaintext {
                 f.push_str("<required/>");
             }
             f.push_str("</starttls>");
         }
         if self.secure || cfg.allow_plaintext || self.transport.framing() == Framing::WebSocket {
-            f.push_str(&format!("<mechanisms xmlns='{NS_SASL}'>"));
+            f.push_str(&format!("<mechanisms xmlns='{}'>", ns::SASL));
             f.push_str("<mechanism>SCRAM-SHA-256</mechanism><mechanism>SCRAM-SHA-1</mechanism>");
             if self.plain_allowed() {
                 f.push_str("<mechanism>PLAIN</mechanism>");
@@ -223,15 +220,17 @@ impl<'a, T: Transport> Negotiation<'a, T> {
                     ))
                 }
             };
-            if el.is("starttls", NS_TLS) {
+            if el.is("starttls", ns::TLS) {
                 if !self.transport.can_starttls() || self.secure {
-                    self.write(format!("<failure xmlns='{NS_TLS}'/>")).await?;
+                    self.write(format!("<failure xmlns='{}'/>", ns::TLS))
+                        .await?;
                     return Err(NegotiationError::Gone);
                 }
-                self.write(format!("<proceed xmlns='{NS_TLS}'/>")).await?;
+                self.write(format!("<proceed xmlns='{}'/>", ns::TLS))
+                    .await?;
                 return Ok(Step::Done(Negotiated::StartTls));
             }
-            if el.is("auth", NS_SASL) {
+            if el.is("auth", ns::SASL) {
                 if self.user.is_some() {
                     return Err(NegotiationError::Stream(
                         "policy-violation",
@@ -256,7 +255,7 @@ impl<'a, T: Transport> Negotiation<'a, T> {
                 }
                 continue;
             }
-            if el.ns() == NS_STREAM || el.ns() == NS_FRAMING {
+            if el.ns() == ns::STREAM || el.ns() == ns::FRAMING {
                 if el.name() == "close" {
                     return Err(NegotiationError::Gone);
                 }
@@ -279,7 +278,7 @@ impl<'a, T: Transport> Negotiation<'a, T> {
     ) -> Result<Option<Negotiated>, NegotiationError> {
         let Some(user) = self.user.clone() else {
             if self.server.config.xmpp_registration && self.auth_allowed() {
-                if let Some(query) = iq.get_child("query", register::NS_REGISTER) {
+                if let Some(query) = iq.get_child("query", ns::REGISTER) {
                     let reply = register::pre_auth(self.server, &iq, query).await;
                     self.write_el(&reply).await?;
                     return Ok(None);
@@ -287,13 +286,13 @@ impl<'a, T: Transport> Negotiation<'a, T> {
             }
             return Err(NegotiationError::Stream("not-authorized", None));
         };
-        if let Some(bind) = iq.get_child("bind", NS_BIND) {
+        if let Some(bind) = iq.get_child("bind", ns::BIND) {
             if stanza::stanza_type(&iq) != "set" {
                 self.write_el(&stanza::error(&iq, "bad-request")).await?;
                 return Ok(None);
             }
             let requested = bind
-                .get_child("resource", NS_BIND)
+                .get_child("resource", ns::BIND)
                 .map(|r| r.text())
                 .unwrap_or_default();
             let resource = match requested.trim() {
@@ -370,7 +369,7 @@ impl<'a, T: Transport> Negotiation<'a, T> {
                     Some(d) => base64::engine::general_purpose::STANDARD.encode(d),
                     None => String::new(),
                 };
-                self.write(format!("<success xmlns='{NS_SASL}'>{data}</success>"))
+                self.write(format!("<success xmlns='{}'>{data}</success>", ns::SASL))
                     .await?;
                 tracing::info!(user = %username, peer = %self.peer, mechanism = %mechanism, "authenticated");
                 self.user = Some(username);
@@ -490,17 +489,18 @@ impl<'a, T: Transport> Negotiation<'a, T> {
             base64::engine::general_purpose::STANDARD.encode(data)
         };
         self.write(format!(
-            "<challenge xmlns='{NS_SASL}'>{encoded}</challenge>"
+            "<challenge xmlns='{}'>{encoded}</challenge>",
+            ns::SASL
         ))
         .await?;
         let el = match self.transport.read_event().await? {
             Some(StreamEvent::Stanza(el)) => el,
             _ => return Err(NegotiationError::Gone),
         };
-        if el.is("abort", NS_SASL) {
+        if el.is("abort", ns::SASL) {
             return Ok(None);
         }
-        if !el.is("response", NS_SASL) {
+        if !el.is("response", ns::SASL) {
             return Err(NegotiationError::Stream(
                 "policy-violation",
                 Some("SASL response expected".into()),
@@ -524,7 +524,10 @@ fn sasl_failure(condition: &str, text: Option<&str>) -> String {
     let text = text
         .map(|t| format!("<text xml:lang='en'>{}</text>", escape(t)))
         .unwrap_or_default();
-    format!("<failure xmlns='{NS_SASL}'><{condition}/>{text}</failure>")
+    format!(
+        "<failure xmlns='{}'><{condition}/>{text}</failure>",
+        ns::SASL
+    )
 }
 
 /// Decode SASL payload text: empty means no initial response, `=` an empty one.

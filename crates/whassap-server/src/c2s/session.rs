@@ -10,16 +10,16 @@ use std::time::Duration;
 use bytes::Bytes;
 use minidom::Element;
 use tokio::task::JoinHandle;
+use whassap_proto::ns;
 use whassap_xml::StreamEvent;
 
 use super::transport::{EventReader, FrameWriter, Framing, Transport};
 use crate::metrics::Metrics;
 use crate::modules;
 use crate::registry::{Outbound, SessionHandle};
-use crate::stanza::{self, NS_CLIENT};
+use crate::stanza::{self};
 use crate::Server;
 
-const NS_BIND: &str = "urn:ietf:params:xml:ns:xmpp-bind";
 /// Frames written in one batch by the writer task.
 const WRITE_BATCH: usize = 64;
 
@@ -69,8 +69,8 @@ pub fn run<T: Transport>(
     let mut bound = stanza::iq_result(&bind_iq, None);
     stanza::remove_attr(&mut bound, "to");
     stanza::remove_attr(&mut bound, "from");
-    let mut bind = Element::bare("bind", NS_BIND);
-    bind.append_child(stanza::text_element("jid", NS_BIND, &handle.full));
+    let mut bind = Element::bare("bind", ns::BIND);
+    bind.append_child(stanza::text_element("jid", ns::BIND, &handle.full));
     bound.append_child(bind);
     handle.send_element(&bound);
 
@@ -149,7 +149,7 @@ async fn finish(ctx: Ctx, mut writer_task: JoinHandle<()>) {
 /// Validate addressing, stamp `from` and hand the stanza to its module.
 /// Err is a stream error condition that ends the session.
 async fn handle_stanza(ctx: &Ctx, mut el: Element) -> Result<(), &'static str> {
-    if el.ns() != NS_CLIENT || !matches!(el.name(), "message" | "presence" | "iq") {
+    if el.ns() != ns::JABBER_CLIENT || !matches!(el.name(), "message" | "presence" | "iq") {
         return Err("unsupported-stanza-type");
     }
     if let Some(from) = el.attr("from") {

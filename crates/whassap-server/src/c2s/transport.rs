@@ -14,6 +14,7 @@ use std::task::{ready, Poll};
 
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf, ReadHalf, WriteHalf};
+use whassap_proto::ns;
 use whassap_xml::{FramingError, Limits, StreamEvent, StreamParser};
 
 use crate::stanza::escape;
@@ -27,9 +28,6 @@ pub enum Framing {
     WebSocket,
 }
 
-const NS_STREAM: &str = "http://etherx.jabber.org/streams";
-const NS_FRAMING: &str = "urn:ietf:params:xml:ns:xmpp-framing";
-
 impl Framing {
     /// The server's stream header.
     pub fn open(&self, from: &str, id: &str) -> String {
@@ -38,9 +36,10 @@ impl Framing {
                 whassap_xml::stream_header("jabber:client", Some(from), None, Some(id), Some("en"))
             }
             Framing::WebSocket => format!(
-                "<open xmlns='{NS_FRAMING}' from='{}' id='{}' version='1.0' xml:lang='en'/>",
+                "<open xmlns='{framing}' from='{}' id='{}' version='1.0' xml:lang='en'/>",
                 escape(from),
-                escape(id)
+                escape(id),
+                framing = ns::FRAMING
             ),
         }
     }
@@ -50,7 +49,10 @@ impl Framing {
         match self {
             Framing::Tcp => format!("<stream:features>{inner}</stream:features>"),
             Framing::WebSocket => {
-                format!("<stream:features xmlns:stream='{NS_STREAM}'>{inner}</stream:features>")
+                format!(
+                    "<stream:features xmlns:stream='{}'>{inner}</stream:features>",
+                    ns::STREAM
+                )
             }
         }
     }
@@ -63,7 +65,7 @@ impl Framing {
             Framing::WebSocket => {
                 let body = body.replacen(
                     "<stream:error>",
-                    &format!("<stream:error xmlns:stream='{NS_STREAM}'>"),
+                    &format!("<stream:error xmlns:stream='{}'>", ns::STREAM),
                     1,
                 );
                 vec![

@@ -5,15 +5,12 @@ use std::sync::atomic::Ordering;
 
 use futures::future::BoxFuture;
 use minidom::Element;
+use whassap_proto::ns;
 use whassap_store::Subscription;
 
 use super::presence;
 use crate::c2s::Ctx;
 use crate::stanza::{self, element, stanza_type};
-
-/// `urn:xmpp:blocking`.
-pub const NS_BLOCKING: &str = "urn:xmpp:blocking";
-const NS_BLOCKING_ERRORS: &str = "urn:xmpp:blocking:errors";
 
 /// The error a user gets when sending to a JID they blocked.
 pub fn blocked_error(original: &Element) -> Element {
@@ -24,16 +21,16 @@ pub fn blocked_error(original: &Element) -> Element {
         .expect("error_reply has an error child");
     error.append_child(stanza::text_element(
         "text",
-        stanza::NS_STANZAS,
+        ns::STANZAS,
         "You have blocked this JID",
     ));
-    error.append_child(Element::bare("blocked", NS_BLOCKING_ERRORS));
+    error.append_child(Element::bare("blocked", ns::BLOCKING_ERRORS));
     reply
 }
 
 fn items(el: &Element) -> Result<Vec<String>, ()> {
     el.children()
-        .filter(|c| c.is("item", NS_BLOCKING))
+        .filter(|c| c.is("item", ns::BLOCKING))
         .map(|c| {
             c.attr("jid")
                 .and_then(|j| jid::Jid::new(j).ok())
@@ -55,11 +52,11 @@ pub fn handle(ctx: Ctx, iq: Element) -> BoxFuture<'static, Option<Element>> {
                     .blocklist_interested
                     .store(true, Ordering::Relaxed);
                 let list = server.blocklist(&ctx.session.bare).await;
-                let mut out = Element::bare("blocklist", NS_BLOCKING);
+                let mut out = Element::bare("blocklist", ns::BLOCKING);
                 let mut sorted: Vec<&String> = list.iter().collect();
                 sorted.sort();
                 for j in sorted {
-                    out.append_child(element("item", NS_BLOCKING, &[("jid", j)]));
+                    out.append_child(element("item", ns::BLOCKING, &[("jid", j)]));
                 }
                 Some(stanza::iq_result(&iq, Some(out)))
             }

@@ -8,14 +8,11 @@ use std::sync::Arc;
 
 use dashmap::DashMap;
 use minidom::Element;
-
-use super::disco::NS_DISCO_INFO;
+use whassap_proto::ns;
 
 use crate::c2s::Ctx;
 use crate::registry::SessionHandle;
 
-/// `http://jabber.org/protocol/caps`.
-pub const NS_CAPS: &str = "http://jabber.org/protocol/caps";
 /// Hashes remembered at most (verified hashes are shared by all clients of a kind).
 const MAX_ENTRIES: usize = 100_000;
 
@@ -57,7 +54,7 @@ pub fn verify(query: &Element, ver: &str) -> Option<HashSet<String>> {
     (computed == ver).then(|| {
         query
             .children()
-            .filter(|c| c.is("feature", NS_DISCO_INFO))
+            .filter(|c| c.is("feature", ns::DISCO_INFO))
             .filter_map(|f| f.attr("var").map(str::to_owned))
             .collect()
     })
@@ -71,12 +68,11 @@ pub fn verify(query: &Element, ver: &str) -> Option<HashSet<String>> {
 /// sorts after it, the hash differs, and such clients would never be
 /// verified. Sorting is by octets, as the XEP says.
 fn verification_string(query: &Element) -> Option<String> {
-    const NS_XML: &str = "http://www.w3.org/XML/1998/namespace";
     let mut identities: Vec<String> = query
         .children()
-        .filter(|c| c.is("identity", NS_DISCO_INFO))
+        .filter(|c| c.is("identity", ns::DISCO_INFO))
         .map(|i| {
-            let lang = i.attr_ns(NS_XML, "lang").unwrap_or("");
+            let lang = i.attr_ns(ns::XML, "lang").unwrap_or("");
             format!(
                 "{}/{}/{}/{}",
                 i.attr("category").unwrap_or(""),
@@ -89,7 +85,7 @@ fn verification_string(query: &Element) -> Option<String> {
     identities.sort();
     let mut features: Vec<&str> = query
         .children()
-        .filter(|c| c.is("feature", NS_DISCO_INFO))
+        .filter(|c| c.is("feature", ns::DISCO_INFO))
         .filter_map(|f| f.attr("var"))
         .collect();
     features.sort();
@@ -143,7 +139,7 @@ fn verification_string(query: &Element) -> Option<String> {
 /// A session sent available presence: note its caps. Unknown hashes are
 /// resolved by the PEP services that see the session (`pubsub::pep`).
 pub fn presence_changed(ctx: &Ctx, presence: &Element) {
-    let caps = presence.get_child("c", NS_CAPS).and_then(|c| {
+    let caps = presence.get_child("c", ns::CAPS).and_then(|c| {
         match (c.attr("node"), c.attr("ver"), c.attr("hash")) {
             (Some(node), Some(ver), Some("sha-1")) => Some((node.to_string(), ver.to_string())),
             _ => None,

@@ -4,21 +4,17 @@ use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use minidom::Element;
+use whassap_proto::ns;
 
 use crate::c2s::Ctx;
 use crate::stanza::{self, element, stanza_type};
 use crate::Server;
 
-/// `http://jabber.org/protocol/disco#info`.
-pub const NS_DISCO_INFO: &str = "http://jabber.org/protocol/disco#info";
-/// `http://jabber.org/protocol/disco#items`.
-pub const NS_DISCO_ITEMS: &str = "http://jabber.org/protocol/disco#items";
-
 /// Features the server itself announces.
 fn server_features(server: &Server) -> Vec<&'static str> {
     let mut f = vec![
-        NS_DISCO_INFO,
-        NS_DISCO_ITEMS,
+        ns::DISCO_INFO,
+        ns::DISCO_ITEMS,
         "urn:xmpp:ping",
         "jabber:iq:version",
         "jabber:iq:roster",
@@ -35,10 +31,10 @@ fn server_features(server: &Server) -> Vec<&'static str> {
 }
 
 fn info(identity: (&str, &str, Option<&str>), features: &[&str]) -> Element {
-    let mut q = Element::bare("query", NS_DISCO_INFO);
+    let mut q = Element::bare("query", ns::DISCO_INFO);
     let mut id = element(
         "identity",
-        NS_DISCO_INFO,
+        ns::DISCO_INFO,
         &[("category", identity.0), ("type", identity.1)],
     );
     if let Some(name) = identity.2 {
@@ -46,7 +42,7 @@ fn info(identity: (&str, &str, Option<&str>), features: &[&str]) -> Element {
     }
     q.append_child(id);
     for f in features {
-        q.append_child(element("feature", NS_DISCO_INFO, &[("var", f)]));
+        q.append_child(element("feature", ns::DISCO_INFO, &[("var", f)]));
     }
     q
 }
@@ -81,10 +77,10 @@ pub fn server_items(ctx: Ctx, iq: Element) -> BoxFuture<'static, Option<Element>
         if node_given(&iq) {
             return Some(stanza::error(&iq, "item-not-found"));
         }
-        let mut q = Element::bare("query", NS_DISCO_ITEMS);
+        let mut q = Element::bare("query", ns::DISCO_ITEMS);
         q.append_child(element(
             "item",
-            NS_DISCO_ITEMS,
+            ns::DISCO_ITEMS,
             &[
                 ("jid", &crate::pubsub::service_jid(&ctx.server)),
                 ("name", "Whassap PubSub"),
@@ -94,7 +90,7 @@ pub fn server_items(ctx: Ctx, iq: Element) -> BoxFuture<'static, Option<Element>
     })
 }
 
-const ACCOUNT_FEATURES: &[&str] = &[NS_DISCO_INFO, NS_DISCO_ITEMS];
+const ACCOUNT_FEATURES: &[&str] = &[ns::DISCO_INFO, ns::DISCO_ITEMS];
 
 fn account_info_reply(iq: &Element) -> Element {
     if stanza_type(iq) != "get" {

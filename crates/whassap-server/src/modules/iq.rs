@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use minidom::Element;
+use whassap_proto::ns;
 
 use super::{blocking, disco, ping, register, roster, version};
-use whassap_proto::ns;
 
 use crate::c2s::Ctx;
 use crate::pubsub::{disco as pubsub_disco, handlers, pep};
@@ -25,13 +25,13 @@ pub type AccountHandler = fn(Arc<Server>, String, Element) -> BoxFuture<'static,
 
 /// Handlers for IQs a client sends to its own account (no `to`, or its bare JID).
 const SELF_HANDLERS: &[(&str, &str, Handler)] = &[
-    ("query", roster::NS_ROSTER, roster::handle),
-    ("blocklist", blocking::NS_BLOCKING, blocking::handle),
-    ("block", blocking::NS_BLOCKING, blocking::handle),
-    ("unblock", blocking::NS_BLOCKING, blocking::handle),
-    ("query", disco::NS_DISCO_INFO, disco::own_account_info),
-    ("query", disco::NS_DISCO_ITEMS, disco::own_account_items),
-    ("ping", ping::NS_PING, ping::handle),
+    ("query", ns::ROSTER, roster::handle),
+    ("blocklist", ns::BLOCKING, blocking::handle),
+    ("block", ns::BLOCKING, blocking::handle),
+    ("unblock", ns::BLOCKING, blocking::handle),
+    ("query", ns::DISCO_INFO, disco::own_account_info),
+    ("query", ns::DISCO_ITEMS, disco::own_account_items),
+    ("ping", ns::PING, ping::handle),
     (
         "session",
         "urn:ietf:params:xml:ns:xmpp-session",
@@ -41,11 +41,11 @@ const SELF_HANDLERS: &[(&str, &str, Handler)] = &[
 
 /// Handlers for IQs a client sends to the server's domain.
 const SERVER_HANDLERS: &[(&str, &str, Handler)] = &[
-    ("query", disco::NS_DISCO_INFO, disco::server_info),
-    ("query", disco::NS_DISCO_ITEMS, disco::server_items),
-    ("ping", ping::NS_PING, ping::handle),
-    ("query", version::NS_VERSION, version::handle),
-    ("query", register::NS_REGISTER, register::in_session),
+    ("query", ns::DISCO_INFO, disco::server_info),
+    ("query", ns::DISCO_ITEMS, disco::server_items),
+    ("ping", ns::PING, ping::handle),
+    ("query", ns::VERSION, version::handle),
+    ("query", ns::REGISTER, register::in_session),
     (
         "session",
         "urn:ietf:params:xml:ns:xmpp-session",
@@ -55,8 +55,8 @@ const SERVER_HANDLERS: &[(&str, &str, Handler)] = &[
 
 /// Handlers for IQs addressed to another local account's bare JID.
 const ACCOUNT_HANDLERS: &[(&str, &str, AccountHandler)] = &[
-    ("query", disco::NS_DISCO_INFO, disco::account_info),
-    ("query", disco::NS_DISCO_ITEMS, disco::account_items),
+    ("query", ns::DISCO_INFO, disco::account_info),
+    ("query", ns::DISCO_ITEMS, disco::account_items),
 ];
 
 fn payload(iq: &Element) -> Option<&Element> {
@@ -90,11 +90,10 @@ pub async fn from_client(ctx: &Ctx, iq: Element) {
         Some(to) => router::destination(&ctx.server, to),
     };
     if matches!(t, "result" | "error") {
-        if to.is_none() && iq.get_child("query", disco::NS_DISCO_INFO).is_some() {
+        if to.is_none() && iq.get_child("query", ns::DISCO_INFO).is_some() {
             pep::caps_answer(&ctx.server, &ctx.session.bare, &ctx.session.full, &iq).await;
-        } else if destination == Some(Destination::Server) || to.is_none() {
-            ctx.server.resolve_iq(iq);
-        } else {
+        } else if destination != Some(Destination::Server) && to.is_some() {
+            // An answer to the server itself answers nothing it asked: dropped.
             router::route(ctx.server.clone(), iq).await;
         }
         return;
@@ -180,7 +179,7 @@ fn reply(ctx: &Ctx, mut el: Element) {
 /// An IQ routed to the server's domain from elsewhere than a client session.
 pub async fn to_server_routed(server: &Arc<Server>, iq: Element) {
     if matches!(stanza_type(&iq), "result" | "error") {
-        server.resolve_iq(iq);
+        // The server asks nothing of anyone: an answer is dropped.
         return;
     }
     router::bounce(server, &iq, "service-unavailable", None).await;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use minidom::Element;
+use whassap_proto::ns;
 use whassap_store::OfflineMessage;
 
 use crate::c2s::Ctx;
@@ -14,11 +15,9 @@ use crate::router;
 use crate::stanza;
 use crate::Server;
 
-const NS_CHATSTATES: &str = "http://jabber.org/protocol/chatstates";
-
 /// Is the message worth keeping? Chat-state notifications alone are not.
 fn storable(el: &Element) -> bool {
-    el.children().any(|c| c.ns() != NS_CHATSTATES)
+    el.children().any(|c| c.ns() != ns::CHATSTATES)
 }
 
 /// Store a message for `bare`; bounce it when the account's queue is full.
@@ -27,7 +26,7 @@ pub async fn store(server: &Arc<Server>, mut el: Element, bare: &str) {
         return;
     }
     let stamp = stanza::now_stamp();
-    if el.get_child("delay", stanza::NS_DELAY).is_none() {
+    if el.get_child("delay", ns::DELAY).is_none() {
         el.append_child(stanza::delay(&server.config.domain, &stamp));
     }
     let xml = String::from_utf8_lossy(&whassap_xml::to_bytes(&el)).into_owned();

@@ -6,9 +6,6 @@ use minidom::Element;
 use crate::c2s::Ctx;
 use crate::stanza;
 
-/// `urn:xmpp:ping`.
-pub const NS_PING: &str = "urn:xmpp:ping";
-
 /// Answer with an empty result.
 pub fn handle(_ctx: Ctx, iq: Element) -> BoxFuture<'static, Option<Element>> {
     Box::pin(async move {

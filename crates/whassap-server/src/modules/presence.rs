@@ -4,13 +4,14 @@
 use std::sync::Arc;
 
 use minidom::Element;
+use whassap_proto::ns;
 use whassap_store::{RosterItem, Subscription, Waiting};
 
 use super::{caps, offline, roster};
 use crate::c2s::Ctx;
 use crate::pubsub::pep;
 use crate::router::{self, bare_of};
-use crate::stanza::{self, element, stanza_type, NS_CLIENT};
+use crate::stanza::{self, element, stanza_type};
 use crate::Server;
 
 fn user_of(bare: &str) -> &str {
@@ -91,7 +92,7 @@ async fn broadcast(ctx: &Ctx, mut el: Element) {
     let available = stanza_type(&el) != "unavailable";
     let stamp = stanza::now_stamp();
     let priority = el
-        .get_child("priority", NS_CLIENT)
+        .get_child("priority", ns::JABBER_CLIENT)
         .and_then(|p| p.text().trim().parse::<i32>().ok())
         .map(|p| p.clamp(-128, 127) as i8)
         .unwrap_or(0);
@@ -191,7 +192,7 @@ async fn broadcast(ctx: &Ctx, mut el: Element) {
 async fn probe(server: &Arc<Server>, from: &str, contact: &str) {
     let p = element(
         "presence",
-        NS_CLIENT,
+        ns::JABBER_CLIENT,
         &[("type", "probe"), ("from", from), ("to", contact)],
     );
     router::route(server.clone(), p).await;
@@ -217,7 +218,7 @@ fn stored_presence(
         }
     };
     stanza::set_attr(&mut out, "to", to);
-    if out.get_child("delay", stanza::NS_DELAY).is_none() {
+    if out.get_child("delay", ns::DELAY).is_none() {
         out.append_child(stanza::delay(&server.config.domain, &stamp));
     }
     Some(out)
@@ -241,7 +242,7 @@ pub async fn send_unavailable(server: &Arc<Server>, user_bare: &str, to: &str) {
     for s in server.registry.available(user_bare) {
         let p = element(
             "presence",
-            NS_CLIENT,
+            ns::JABBER_CLIENT,
             &[("type", "unavailable"), ("from", &s.full), ("to", to)],
         );
         router::route(server.clone(), p).await;
@@ -255,7 +256,7 @@ pub async fn session_ended(ctx: &Ctx) {
     }
     let el = element(
         "presence",
-        NS_CLIENT,
+        ns::JABBER_CLIENT,
         &[("type", "unavailable"), ("from", &ctx.session.full)],
     );
     broadcast(ctx, el).await;
@@ -431,7 +432,7 @@ async fn inbound_subscription(server: &Arc<Server>, mut el: Element, bare: &str,
             if matches!(subscription, Subscription::From | Subscription::Both) {
                 let ok = element(
                     "presence",
-                    NS_CLIENT,
+                    ns::JABBER_CLIENT,
                     &[("type", "subscribed"), ("from", bare), ("to", &from)],
                 );
                 router::route(server.clone(), ok).await;
@@ -447,7 +448,7 @@ async fn inbound_subscription(server: &Arc<Server>, mut el: Element, bare: &str,
                 roster::save_and_push(server, bare, &item).await;
                 let ok = element(
                     "presence",
-                    NS_CLIENT,
+                    ns::JABBER_CLIENT,
                     &[("type", "subscribed"), ("from", bare), ("to", &from)],
                 );
                 router::route(server.clone(), ok).await;
@@ -457,7 +458,7 @@ async fn inbound_subscription(server: &Arc<Server>, mut el: Element, bare: &str,
             // Acknowledge receipt: the requester learns nothing but "unavailable".
             let ack = element(
                 "presence",
-                NS_CLIENT,
+                ns::JABBER_CLIENT,
                 &[("type", "unavailable"), ("from", bare), ("to", &from)],
             );
             router::route(server.clone(), ack).await;
@@ -579,7 +580,7 @@ pub async fn contact_removed(server: &Arc<Server>, user: &str, item: &RosterItem
     if had_from || pending {
         let p = element(
             "presence",
-            NS_CLIENT,
+            ns::JABBER_CLIENT,
             &[("type", "unsubscribed"), ("from", user), ("to", contact)],
         );
         router::route(server.clone(), p).await;
@@ -587,7 +588,7 @@ pub async fn contact_removed(server: &Arc<Server>, user: &str, item: &RosterItem
     if matches!(item.subscription, Subscription::To | Subscription::Both) || item.ask_out {
         let p = element(
             "presence",
-            NS_CLIENT,
+            ns::JABBER_CLIENT,
             &[("type", "unsubscribe"), ("from", user), ("to", contact)],
         );
         router::route(server.clone(), p).await;

@@ -5,17 +5,15 @@ use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use minidom::Element;
+use whassap_proto::ns;
 
 use crate::accounts::{self, AccountError};
 use crate::c2s::Ctx;
 use crate::stanza::{self, stanza_type, text_element};
 use crate::Server;
 
-/// `jabber:iq:register`.
-pub const NS_REGISTER: &str = "jabber:iq:register";
-
 fn field(query: &Element, name: &str) -> Option<String> {
-    query.get_child(name, NS_REGISTER).map(|e| e.text())
+    query.get_child(name, ns::REGISTER).map(|e| e.text())
 }
 
 fn error_for(iq: &Element, e: &AccountError) -> Element {
@@ -35,14 +33,14 @@ fn error_for(iq: &Element, e: &AccountError) -> Element {
 pub async fn pre_auth(server: &Arc<Server>, iq: &Element, query: &Element) -> Element {
     match stanza_type(iq) {
         "get" => {
-            let mut q = Element::bare("query", NS_REGISTER);
+            let mut q = Element::bare("query", ns::REGISTER);
             q.append_child(text_element(
                 "instructions",
-                NS_REGISTER,
+                ns::REGISTER,
                 "Choose a username and password.",
             ));
-            q.append_child(Element::bare("username", NS_REGISTER));
-            q.append_child(Element::bare("password", NS_REGISTER));
+            q.append_child(Element::bare("username", ns::REGISTER));
+            q.append_child(Element::bare("password", ns::REGISTER));
             stanza::iq_result(iq, Some(q))
         }
         "set" => {
@@ -73,16 +71,16 @@ pub async fn pre_auth(server: &Arc<Server>, iq: &Element, query: &Element) -> El
 /// Registration queries from an authenticated session: password change, removal.
 pub fn in_session(ctx: Ctx, iq: Element) -> BoxFuture<'static, Option<Element>> {
     Box::pin(async move {
-        let query = iq.get_child("query", NS_REGISTER)?.clone();
+        let query = iq.get_child("query", ns::REGISTER)?.clone();
         let user = ctx.session.username().to_string();
         match stanza_type(&iq) {
             "get" => {
-                let mut q = Element::bare("query", NS_REGISTER);
-                q.append_child(Element::bare("registered", NS_REGISTER));
-                q.append_child(text_element("username", NS_REGISTER, &user));
+                let mut q = Element::bare("query", ns::REGISTER);
+                q.append_child(Element::bare("registered", ns::REGISTER));
+                q.append_child(text_element("username", ns::REGISTER, &user));
                 Some(stanza::iq_result(&iq, Some(q)))
             }
-            "set" if query.get_child("remove", NS_REGISTER).is_some() => {
+            "set" if query.get_child("remove", ns::REGISTER).is_some() => {
                 if let Err(e) = accounts::delete(&ctx.server.store, &user).await {
                     return Some(error_for(&iq, &e));
                 }

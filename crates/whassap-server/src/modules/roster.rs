@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use minidom::Element;
+use whassap_proto::ns;
 use whassap_store::{RosterItem, Subscription};
 
 use super::presence;
@@ -12,14 +13,11 @@ use crate::c2s::Ctx;
 use crate::stanza::{self, element, stanza_type};
 use crate::Server;
 
-/// `jabber:iq:roster`.
-pub const NS_ROSTER: &str = "jabber:iq:roster";
-
 /// The `<item/>` of a roster item, as in results and pushes.
 pub fn item_element(item: &RosterItem) -> Element {
     let mut el = element(
         "item",
-        NS_ROSTER,
+        ns::ROSTER,
         &[
             ("jid", &item.contact),
             ("subscription", item.subscription.as_str()),
@@ -35,7 +33,7 @@ pub fn item_element(item: &RosterItem) -> Element {
         stanza::set_attr(&mut el, "approved", "true");
     }
     for g in &item.groups {
-        el.append_child(stanza::text_element("group", NS_ROSTER, g));
+        el.append_child(stanza::text_element("group", ns::ROSTER, g));
     }
     el
 }
@@ -111,7 +109,7 @@ pub fn push(server: &Server, bare: &str, item: Element, version: u64) {
     if sessions.is_empty() {
         return;
     }
-    let mut query = element("query", NS_ROSTER, &[("ver", &version.to_string())]);
+    let mut query = element("query", ns::ROSTER, &[("ver", &version.to_string())]);
     query.append_child(item);
     for s in sessions
         .iter()
@@ -134,7 +132,7 @@ pub async fn save_and_push(server: &Arc<Server>, bare: &str, item: &RosterItem) 
 pub fn handle(ctx: Ctx, iq: Element) -> BoxFuture<'static, Option<Element>> {
     Box::pin(async move {
         let user = ctx.session.username().to_string();
-        let query = iq.get_child("query", NS_ROSTER)?;
+        let query = iq.get_child("query", ns::ROSTER)?;
         match stanza_type(&iq) {
             "get" => {
                 ctx.session.roster_interested.store(true, Ordering::Relaxed);
@@ -150,7 +148,7 @@ pub fn handle(ctx: Ctx, iq: Element) -> BoxFuture<'static, Option<Element>> {
                 if !ambiguous && query.attr("ver") == Some(version.to_string().as_str()) {
                     return Some(stanza::iq_result(&iq, None));
                 }
-                let mut q = element("query", NS_ROSTER, &[("ver", &version.to_string())]);
+                let mut q = element("query", ns::ROSTER, &[("ver", &version.to_string())]);
                 for item in &items {
                     q.append_child(item_element(item));
                 }
@@ -165,7 +163,7 @@ pub fn handle(ctx: Ctx, iq: Element) -> BoxFuture<'static, Option<Element>> {
 async fn set(ctx: &Ctx, user: &str, iq: &Element, query: &Element) -> Option<Element> {
     let items: Vec<&Element> = query
         .children()
-        .filter(|c| c.is("item", NS_ROSTER))
+        .filter(|c| c.is("item", ns::ROSTER))
         .collect();
     if items.len() != 1 || query.children().count() != 1 {
         return Some(stanza::error(iq, "bad-request"));
@@ -205,7 +203,7 @@ async fn set(ctx: &Ctx, user: &str, iq: &Element, query: &Element) -> Option<Ele
             Ok(Some(version)) => {
                 let removed = element(
                     "item",
-                    NS_ROSTER,
+                    ns::ROSTER,
                     &[("jid", &contact), ("subscription", "remove")],
                 );
                 push(server, &ctx.session.bare, removed, version);
@@ -221,7 +219,7 @@ async fn set(ctx: &Ctx, user: &str, iq: &Element, query: &Element) -> Option<Ele
         }
     }
     let mut groups: Vec<String> = Vec::new();
-    for g in it.children().filter(|c| c.is("group", NS_ROSTER)) {
+    for g in it.children().filter(|c| c.is("group", ns::ROSTER)) {
         let name = g.text();
         if name.trim().is_empty() || groups.contains(&name) || name.len() > MAX_NAME_BYTES {
             return Some(stanza::error(iq, "not-acceptable"));

@@ -2,12 +2,10 @@
 
 use futures::future::BoxFuture;
 use minidom::Element;
+use whassap_proto::ns;
 
 use crate::c2s::Ctx;
 use crate::stanza::{self, text_element};
-
-/// `jabber:iq:version`.
-pub const NS_VERSION: &str = "jabber:iq:version";
 
 /// Name and version; the OS is not disclosed.
 pub fn handle(_ctx: Ctx, iq: Element) -> BoxFuture<'static, Option<Element>> {
@@ -15,11 +13,11 @@ pub fn handle(_ctx: Ctx, iq: Element) -> BoxFuture<'static, Option<Element>> {
         if stanza::stanza_type(&iq) != "get" {
             return Some(stanza::error(&iq, "bad-request"));
         }
-        let mut q = Element::bare("query", NS_VERSION);
-        q.append_child(text_element("name", NS_VERSION, "Whassap"));
+        let mut q = Element::bare("query", ns::VERSION);
+        q.append_child(text_element("name", ns::VERSION, "Whassap"));
         q.append_child(text_element(
             "version",
-            NS_VERSION,
+            ns::VERSION,
             env!("CARGO_PKG_VERSION"),
         ));
         Some(stanza::iq_result(&iq, Some(q)))

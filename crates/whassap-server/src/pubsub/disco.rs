@@ -4,10 +4,10 @@
 use std::sync::Arc;
 
 use minidom::Element;
+use whassap_proto::ns;
 use whassap_store::ItemsPage;
 
 use super::{check_access, service_jid};
-use crate::modules::disco::{NS_DISCO_INFO, NS_DISCO_ITEMS};
 use crate::stanza::{self, element, stanza_type};
 use crate::Server;
 
@@ -70,17 +70,17 @@ pub fn features(pep: bool) -> Vec<String> {
 pub fn add_pep_info(query: &mut Element) {
     query.append_child(element(
         "identity",
-        NS_DISCO_INFO,
+        ns::DISCO_INFO,
         &[("category", "pubsub"), ("type", "pep")],
     ));
     for f in features(true) {
-        query.append_child(element("feature", NS_DISCO_INFO, &[("var", &f)]));
+        query.append_child(element("feature", ns::DISCO_INFO, &[("var", &f)]));
     }
 }
 
 /// The nodes of a service that `requester` may see, as disco#items.
 pub async fn node_items(server: &Arc<Server>, service: &str, requester: &str) -> Element {
-    let mut q = Element::bare("query", NS_DISCO_ITEMS);
+    let mut q = Element::bare("query", ns::DISCO_ITEMS);
     let nodes = server.store.pubsub_nodes(service).await.unwrap_or_default();
     for (name, _) in nodes {
         let Ok(Some(node)) = server.pubsub.node(server, service, &name).await else {
@@ -93,7 +93,11 @@ pub async fn node_items(server: &Arc<Server>, service: &str, requester: &str) ->
             continue;
         }
         let title = super::read(&node, |n| n.config.title.clone());
-        let mut item = element("item", NS_DISCO_ITEMS, &[("jid", service), ("node", &name)]);
+        let mut item = element(
+            "item",
+            ns::DISCO_ITEMS,
+            &[("jid", service), ("node", &name)],
+        );
         if !title.is_empty() {
             stanza::set_attr(&mut item, "name", title);
         }
@@ -115,13 +119,13 @@ pub async fn answer(server: &Arc<Server>, iq: &Element, requester: &str) -> Elem
     }
     let service = service_jid(server);
     let node = query.attr("node");
-    if query.is("query", NS_DISCO_INFO) {
-        let mut q = Element::bare("query", NS_DISCO_INFO);
+    if query.is("query", ns::DISCO_INFO) {
+        let mut q = Element::bare("query", ns::DISCO_INFO);
         match node {
             None => {
                 q.append_child(element(
                     "identity",
-                    NS_DISCO_INFO,
+                    ns::DISCO_INFO,
                     &[
                         ("category", "pubsub"),
                         ("type", "service"),
@@ -129,11 +133,11 @@ pub async fn answer(server: &Arc<Server>, iq: &Element, requester: &str) -> Elem
                     ],
                 ));
                 for f in features(false).iter().map(String::as_str).chain([
-                    NS_DISCO_INFO,
-                    NS_DISCO_ITEMS,
+                    ns::DISCO_INFO,
+                    ns::DISCO_ITEMS,
                     "urn:xmpp:ping",
                 ]) {
-                    q.append_child(element("feature", NS_DISCO_INFO, &[("var", f)]));
+                    q.append_child(element("feature", ns::DISCO_INFO, &[("var", f)]));
                 }
             }
             Some(name) => {
@@ -146,15 +150,15 @@ pub async fn answer(server: &Arc<Server>, iq: &Element, requester: &str) -> Elem
                 stanza::set_attr(&mut q, "node", name);
                 q.append_child(element(
                     "identity",
-                    NS_DISCO_INFO,
+                    ns::DISCO_INFO,
                     &[("category", "pubsub"), ("type", "leaf")],
                 ));
-                q.append_child(element("feature", NS_DISCO_INFO, &[("var", PUBSUB)]));
+                q.append_child(element("feature", ns::DISCO_INFO, &[("var", PUBSUB)]));
             }
         }
         return stanza::iq_result(iq, Some(q));
     }
-    if query.is("query", NS_DISCO_ITEMS) {
+    if query.is("query", ns::DISCO_ITEMS) {
         return match node {
             None => stanza::iq_result(iq, Some(node_items(server, &service, requester).await)),
             Some(name) => {
@@ -164,7 +168,7 @@ pub async fn answer(server: &Arc<Server>, iq: &Element, requester: &str) -> Elem
                 if check_access(server, &service, &n, requester).await.is_err() {
                     return stanza::error(iq, "forbidden");
                 }
-                let mut q = element("query", NS_DISCO_ITEMS, &[("node", name)]);
+                let mut q = element("query", ns::DISCO_ITEMS, &[("node", name)]);
                 let items = server
                     .store
                     .pubsub_items(&service, name, ItemsPage::Newest, 1000)
@@ -173,7 +177,7 @@ pub async fn answer(server: &Arc<Server>, iq: &Element, requester: &str) -> Elem
                 for i in items {
                     q.append_child(element(
                         "item",
-                        NS_DISCO_ITEMS,
+                        ns::DISCO_ITEMS,
                         &[("jid", &service), ("name", &i.id)],
                     ));
                 }

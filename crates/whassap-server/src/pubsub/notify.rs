@@ -64,7 +64,7 @@ impl Notification {
     pub fn send_with_subids(&self, session: &SessionHandle, subids: &[&str]) -> bool {
         let mut m = element(
             "message",
-            stanza::NS_CLIENT,
+            ns::JABBER_CLIENT,
             &[
                 ("type", &self.kind),
                 ("from", &self.from),

@@ -20,10 +20,9 @@ use super::config::{AccessModel, SendLast};
 use super::notify::{self, Notification};
 use super::{read, Affiliation, SharedNode};
 use crate::modules::caps;
-use crate::modules::disco::NS_DISCO_INFO;
 use crate::registry::SessionHandle;
 use crate::router::bare_of;
-use crate::stanza::{self, element};
+use crate::stanza::element;
 use crate::Server;
 
 const NOTIFY_SUFFIX: &str = "+notify";
@@ -131,7 +130,7 @@ pub async fn presence_seen(server: &Arc<Server>, service: &str, session: &Arc<Se
         if first {
             let mut iq = element(
                 "iq",
-                stanza::NS_CLIENT,
+                ns::JABBER_CLIENT,
                 &[
                     ("type", "get"),
                     ("id", "disco"),
@@ -141,7 +140,7 @@ pub async fn presence_seen(server: &Arc<Server>, service: &str, session: &Arc<Se
             );
             iq.append_child(element(
                 "query",
-                NS_DISCO_INFO,
+                ns::DISCO_INFO,
                 &[("node", &format!("{caps_node}#{ver}"))],
             ));
             session.send_element(&iq);
@@ -275,7 +274,7 @@ pub async fn send_last_item_to_jid(server: &Arc<Server>, service: &str, name: &s
 /// A disco#info answer from `from` to the PEP service `service`: a caps
 /// answer if its node is `…#ver` of the sender's current caps.
 pub async fn caps_answer(server: &Arc<Server>, service: &str, from: &str, iq: &Element) {
-    let Some(query) = iq.get_child("query", NS_DISCO_INFO) else {
+    let Some(query) = iq.get_child("query", ns::DISCO_INFO) else {
         return;
     };
     let Some(ver) = query

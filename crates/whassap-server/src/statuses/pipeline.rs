@@ -346,7 +346,7 @@ pub async fn send_thanks(server: &Arc<Server>, status: &Status) {
     let bot = format!("{BOT_USERNAME}@{}", server.config.domain);
     let mut message = stanza::element(
         "message",
-        stanza::NS_CLIENT,
+        ns::JABBER_CLIENT,
         &[
             ("type", "chat"),
             ("from", &bot),
@@ -356,7 +356,7 @@ pub async fn send_thanks(server: &Arc<Server>, status: &Status) {
     );
     message.append_child(text_element(
         "body",
-        stanza::NS_CLIENT,
+        ns::JABBER_CLIENT,
         &format!("Thanks for setting your status: “{}”", status.text),
     ));
     router::route(server.clone(), message).await;
