@@ -207,6 +207,43 @@ pub async fn recv_matching(c: &mut Client, what: &str, f: impl Fn(&Element) -> b
     }
 }
 
+/// Flood `to` from `sender` with up to `count` messages of type `kind`
+/// with bodies of `body_bytes`, pinging the server every `every` messages
+/// (so that everything sent was routed), until the recipient's account has
+/// no session left. Whether it was disconnected.
+pub async fn flood_until_disconnected(
+    sender: &mut Client,
+    server: &whassap_server::Server,
+    to: &str,
+    kind: &str,
+    body_bytes: usize,
+    count: usize,
+    every: usize,
+) -> bool {
+    let bare = to.split('/').next().unwrap_or(to);
+    let big = "y".repeat(body_bytes);
+    for i in 0..count {
+        sender
+            .send(&xml(&format!(
+                "<message to='{to}' type='{kind}'><body>{i} {big}</body></message>"
+            )))
+            .await
+            .expect("message sent");
+        if i % every == every - 1 {
+            sender
+                .iq(xml(
+                    "<iq type='get' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>",
+                ))
+                .await
+                .expect("the server answers a ping");
+            if server.registry.sessions(bare).is_empty() {
+                return true;
+            }
+        }
+    }
+    false
+}
+
 /// Fail if anything but the skipped stanzas arrives within `d`.
 pub async fn assert_nothing(c: &mut Client, d: Duration) {
     if let Some(el) = c.recv_timeout(d).await.expect("connection alive") {

@@ -135,28 +135,16 @@ async fn a_client_that_never_reads_is_disconnected() {
     bob.send("<presence/>").await;
     let server = s.app().server.clone();
     let mut alice = s.client("alice").await;
-    let big = "y".repeat(16 * 1024);
-    let mut kicked = false;
-    for i in 0..2000 {
-        alice
-            .send(&xml(&format!(
-                "<message to='bob@localhost' type='chat'><body>{i} {big}</body></message>"
-            )))
-            .await
-            .unwrap();
-        if i % 50 == 49 {
-            alice
-                .iq(xml(
-                    "<iq type='get' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>",
-                ))
-                .await
-                .unwrap();
-            if server.registry.sessions("bob@localhost").is_empty() {
-                kicked = true;
-                break;
-            }
-        }
-    }
+    let kicked = flood_until_disconnected(
+        &mut alice,
+        &server,
+        "bob@localhost",
+        "chat",
+        16 * 1024,
+        2000,
+        50,
+    )
+    .await;
     assert!(
         kicked,
         "the non-reading session must be closed, not buffered without limit"

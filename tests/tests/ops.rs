@@ -203,27 +203,17 @@ async fn a_websocket_client_that_stops_reading_is_disconnected() {
     let ws = ws_login(&s, "alice").await;
     let mut bob = s.client("bob").await;
     let server = s.app().server.clone();
-    let big = "y".repeat(100 * 1024);
-    let mut kicked = false;
     // 400 messages: far below the 1,024-stanza bound, 40 MiB in all.
-    for i in 0..400 {
-        bob.send(&xml(&format!(
-            "<message to='alice@localhost/web' type='headline'><body>{i} {big}</body></message>"
-        )))
-        .await
-        .unwrap();
-        if i % 20 == 19 {
-            bob.iq(xml(
-                "<iq type='get' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>",
-            ))
-            .await
-            .unwrap();
-            if server.registry.sessions("alice@localhost").is_empty() {
-                kicked = true;
-                break;
-            }
-        }
-    }
+    let kicked = flood_until_disconnected(
+        &mut bob,
+        &server,
+        "alice@localhost/web",
+        "headline",
+        100 * 1024,
+        400,
+        20,
+    )
+    .await;
     assert!(
         kicked,
         "the WebSocket session that stopped reading was closed"
