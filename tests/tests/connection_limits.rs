@@ -73,6 +73,19 @@ async fn get_status(addr: SocketAddr, path: &str) -> u16 {
         .unwrap_or_else(|| panic!("an HTTP answer: {answer:?}"))
 }
 
+/// Ask for `/healthz` on a kept-alive connection and expect a 200.
+async fn healthz_on(tcp: &mut TcpStream) {
+    tcp.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 1024];
+    let n = tokio::time::timeout(WAIT, tcp.read(&mut buf))
+        .await
+        .expect("answered in time")
+        .unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+}
+
 /// 200 connections that send their request head a byte at a time, and 50
 /// that send a body a byte at a time, are all closed within the timeouts,
 /// while an ordinary request is answered at once.
@@ -136,15 +149,7 @@ async fn idle_keep_alive_connections_are_closed() {
     let started = Instant::now();
     // Requests every half second keep it open past the idle timeout.
     for _ in 0..4 {
-        tcp.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-            .await
-            .unwrap();
-        let mut buf = [0u8; 1024];
-        let n = tokio::time::timeout(WAIT, tcp.read(&mut buf))
-            .await
-            .unwrap()
-            .unwrap();
-        assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+        healthz_on(&mut tcp).await;
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     assert!(started.elapsed() >= Duration::from_secs(2));
@@ -197,16 +202,7 @@ async fn connections_over_the_caps_are_refused_at_once() {
     // Another address is served (and fills the global cap of 6).
     held.push(connect_from("127.0.0.3", s.c2s).await);
     let mut other = connect_from("127.0.0.3", s.http).await;
-    other
-        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .unwrap();
-    let mut buf = [0u8; 64];
-    let n = tokio::time::timeout(WAIT, other.read(&mut buf))
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    healthz_on(&mut other).await;
     assert!(
         refused(connect_from("127.0.0.4", s.http).await).await,
         "over the global cap"

@@ -45,6 +45,13 @@ fn roster_set(jid: &str, name: &str) -> minidom::Element {
     ))
 }
 
+/// The roster result.
+async fn roster_get(c: &mut Client) -> minidom::Element {
+    c.iq(xml("<iq type='get'><query xmlns='jabber:iq:roster'/></iq>"))
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn a_roster_holds_at_most_max_roster_items() {
     let s = TestServer::start_with(|c| c.max_roster_items = 3).await;
@@ -72,10 +79,7 @@ async fn a_roster_holds_at_most_max_roster_items() {
         .await
         .unwrap();
     assert_eq!(r.attr("type"), Some("result"));
-    let roster = alice
-        .iq(xml("<iq type='get'><query xmlns='jabber:iq:roster'/></iq>"))
-        .await
-        .unwrap();
+    let roster = roster_get(&mut alice).await;
     let items: Vec<&str> = roster
         .get_child("query", "jabber:iq:roster")
         .unwrap()
@@ -110,10 +114,7 @@ async fn a_roster_always_fits_in_one_stanza() {
     };
     assert_eq!(condition(&refused), "not-allowed");
     assert!(added >= 5, "refused after only {added} items");
-    let roster = alice
-        .iq(xml("<iq type='get'><query xmlns='jabber:iq:roster'/></iq>"))
-        .await
-        .unwrap();
+    let roster = roster_get(&mut alice).await;
     let bytes = whassap_xml::to_bytes(&roster).len();
     assert!(bytes < 10_000, "the roster result is {bytes} bytes");
     // Names and groups over 1023 bytes are not acceptable at all.
