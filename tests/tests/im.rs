@@ -4,72 +4,12 @@
 use std::time::Duration;
 
 use minidom::Element;
-use whassap_client::Client;
 use whassap_tests::*;
 
 const ROSTER: &str = "jabber:iq:roster";
 
 fn roster_item(iq: &Element) -> Option<&Element> {
     iq.get_child("query", ROSTER)?.get_child("item", ROSTER)
-}
-
-async fn get_roster(c: &mut Client) -> Element {
-    let r = c
-        .iq(xml("<iq type='get'><query xmlns='jabber:iq:roster'/></iq>"))
-        .await
-        .unwrap();
-    assert_eq!(r.attr("type"), Some("result"));
-    r
-}
-
-/// alice and bob subscribe to each other and are both online.
-async fn befriended(s: &TestServer) -> (Client, Client) {
-    s.user("alice").await;
-    s.user("bob").await;
-    let mut a = s.client("alice").await;
-    let mut b = s.client("bob").await;
-    // Like real clients: fetch the roster, then go online. Only resources
-    // that asked for the roster get `subscribed` (RFC 6121 §3.1.6).
-    get_roster(&mut a).await;
-    get_roster(&mut b).await;
-    go_online(&mut a).await;
-    go_online(&mut b).await;
-    a.send(&xml("<presence to='bob@localhost' type='subscribe'/>"))
-        .await
-        .unwrap();
-    recv_matching(&mut b, "subscribe", |e| e.attr("type") == Some("subscribe")).await;
-    b.send(&xml("<presence to='alice@localhost' type='subscribed'/>"))
-        .await
-        .unwrap();
-    recv_matching(&mut a, "subscribed", |e| {
-        e.attr("type") == Some("subscribed")
-    })
-    .await;
-    b.send(&xml("<presence to='alice@localhost' type='subscribe'/>"))
-        .await
-        .unwrap();
-    recv_matching(&mut a, "subscribe", |e| e.attr("type") == Some("subscribe")).await;
-    a.send(&xml("<presence to='bob@localhost' type='subscribed'/>"))
-        .await
-        .unwrap();
-    recv_matching(&mut b, "subscribed", |e| {
-        e.attr("type") == Some("subscribed")
-    })
-    .await;
-    // Drain what remains of the handshake.
-    while a
-        .recv_timeout(Duration::from_millis(200))
-        .await
-        .unwrap()
-        .is_some()
-    {}
-    while b
-        .recv_timeout(Duration::from_millis(200))
-        .await
-        .unwrap()
-        .is_some()
-    {}
-    (a, b)
 }
 
 #[tokio::test]

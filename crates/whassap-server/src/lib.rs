@@ -1,5 +1,7 @@
-//! Whassap's XMPP core: the c2s doors, the session registry, the router and
-//! the feature modules (roster, presence, messages, offline storage, disco,
+//! Whassap's XMPP server: the c2s doors, the session registry, the
+//! [`core`] every door goes through (a stanza and its origin, the hook
+//! table, IQ dispatch, the router, delivery), the feature modules that fill
+//! the hook table (roster, presence, messages, offline storage, disco,
 //! caps, blocking, registration, ping, version) and publish-subscribe
 //! (XEP-0060 on `pubsub.<domain>`, XEP-0163 PEP on every account), and the
 //! status pipeline every door posts through ([`statuses`]), the status
@@ -12,6 +14,7 @@ pub mod bot;
 pub mod c2s;
 pub mod config;
 pub mod consumer_clock;
+pub mod core;
 pub mod error;
 pub mod metrics;
 pub mod modules;
@@ -19,7 +22,6 @@ pub mod outqueue;
 pub mod pubsub;
 pub mod reclaim;
 pub mod registry;
-pub mod router;
 mod server;
 pub mod stanza;
 pub mod statuses;

@@ -14,10 +14,10 @@ use tokio_util::task::TaskTracker;
 use whassap_store::Store;
 
 use crate::admission::{Admission, Admitted};
+use crate::core::router::bare_of;
 use crate::metrics::Metrics;
 use crate::modules::caps::CapsCache;
 use crate::registry::Registry;
-use crate::router::bare_of;
 use crate::throttle::LoginThrottle;
 use crate::{c2s, ServerConfig, ServerError};
 
@@ -37,6 +37,9 @@ pub struct Server {
     pub admission: Arc<Admission>,
     /// Gives memory back after sessions that held a lot.
     pub reclaimer: crate::reclaim::Reclaimer,
+    /// Every feature's handlers, filled once at start by
+    /// [`modules::register_all`](crate::modules::register_all).
+    pub hooks: crate::core::Hooks,
     /// Verified entity capabilities.
     pub caps: CapsCache,
     /// PubSub and PEP nodes in memory.
@@ -100,6 +103,8 @@ impl Server {
             config.tls_key.as_deref(),
         )?;
         let statuses = crate::statuses::Statuses::new(config.status_events_capacity);
+        let mut hooks = crate::core::Hooks::default();
+        crate::modules::register_all(&mut hooks, &config);
         let server = Arc::new(Server {
             throttle: LoginThrottle::new(config.login_failures_free, config.login_max_delay),
             admission: Admission::new(config.max_connections, config.max_connections_per_ip),
@@ -108,6 +113,7 @@ impl Server {
             store,
             registry: Registry::default(),
             metrics: Metrics::default(),
+            hooks,
             caps: CapsCache::default(),
             pubsub: crate::pubsub::PubSub::default(),
             statuses,

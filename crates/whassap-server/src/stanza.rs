@@ -39,18 +39,6 @@ pub fn is_client(el: &Element, name: &str) -> bool {
     el.is(name, ns::JABBER_CLIENT)
 }
 
-/// Send a server push (`<iq type='set'>` with a fresh id) carrying `payload`
-/// to one session: roster and blocklist pushes.
-pub fn push_iq(session: &crate::registry::SessionHandle, payload: Element) {
-    let mut iq = element(
-        "iq",
-        ns::JABBER_CLIENT,
-        &[("type", "set"), ("id", &random_id()), ("to", &session.full)],
-    );
-    iq.append_child(payload);
-    session.send_element(&iq);
-}
-
 /// The `type` attribute, or `""`.
 pub fn stanza_type(el: &Element) -> &str {
     el.attr("type").unwrap_or("")

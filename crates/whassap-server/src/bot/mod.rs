@@ -18,12 +18,13 @@ mod commands;
 
 use std::sync::Arc;
 
+use futures::future::BoxFuture;
 use minidom::Element;
 
 pub use commands::{help_text, parse, remote_text, run, Command};
 use whassap_proto::ns;
 
-use crate::router;
+use crate::core::{router, Ctx, Hooks};
 use crate::stanza::{self, element, stanza_type, text_element};
 use crate::statuses::BOT_USERNAME;
 use crate::Server;
@@ -36,6 +37,15 @@ pub const NAME: &str = "Whassap status bot";
 /// The bot's bare JID, `whassap@<domain>`.
 pub fn jid(server: &Server) -> String {
     format!("{BOT_USERNAME}@{}", server.config.domain)
+}
+
+/// The bot serves its JID: every stanza to it comes here.
+pub fn register(hooks: &mut Hooks) {
+    hooks.entity(BOT_USERNAME, entity);
+}
+
+fn entity(ctx: Ctx, el: Element) -> BoxFuture<'static, ()> {
+    Box::pin(async move { handle(&ctx.server, el).await })
 }
 
 /// Handle a stanza addressed to the bot: route its answers.

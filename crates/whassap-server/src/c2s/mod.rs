@@ -13,7 +13,6 @@ use tokio::time::Instant;
 use whassap_xml::Limits;
 
 pub use negotiate::{Negotiated, NegotiationError};
-pub use session::Ctx;
 use transport::{TcpTransport, Transport};
 
 use crate::Server;

@@ -1,5 +1,6 @@
-//! A bound c2s session: the reader loop that hands stanzas to the modules,
-//! and the writer task that drains the session's bounded queue.
+//! A bound c2s session: the reader loop that checks and stamps each stanza
+//! and hands it to the core, and the writer task that drains the session's
+//! bounded queue.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -14,23 +15,14 @@ use whassap_proto::ns;
 use whassap_xml::StreamEvent;
 
 use super::transport::{EventReader, FrameWriter, Framing, Transport};
+use crate::core::{self, Ctx};
 use crate::metrics::Metrics;
-use crate::modules;
 use crate::registry::{Outbound, SessionHandle};
 use crate::stanza::{self};
 use crate::Server;
 
 /// Frames written in one batch by the writer task.
 const WRITE_BATCH: usize = 64;
-
-/// What a module gets for a stanza from a client: the server and the session.
-#[derive(Clone)]
-pub struct Ctx {
-    /// The server.
-    pub server: Arc<Server>,
-    /// The session the stanza came from.
-    pub session: Arc<SessionHandle>,
-}
 
 /// Register the session, answer the bind request and serve it until it ends.
 ///
@@ -74,20 +66,19 @@ pub fn run<T: Transport>(
     bound.append_child(bind);
     handle.send_element(&bound);
 
-    let ctx = Ctx {
-        server,
-        session: handle,
-    };
     async move {
-        read_loop(&ctx, reader).await;
-        Box::pin(finish(ctx, writer_task)).await;
+        read_loop(&server, &handle, reader).await;
+        Box::pin(finish(server, handle, writer_task)).await;
     }
 }
 
 /// Hand each stanza the client sends to its module until the stream ends,
 /// fails or the session is killed.
-async fn read_loop<R: EventReader>(ctx: &Ctx, mut reader: R) {
-    let (server, handle) = (&ctx.server, &ctx.session);
+async fn read_loop<R: EventReader>(
+    server: &Arc<Server>,
+    handle: &Arc<SessionHandle>,
+    mut reader: R,
+) {
     loop {
         let event = tokio::select! {
             biased;
@@ -104,7 +95,7 @@ async fn read_loop<R: EventReader>(ctx: &Ctx, mut reader: R) {
                 // Boxed: a module's future (store queries included) is
                 // several KiB; inline, every session's task would be that
                 // large while it waits for its next stanza.
-                if let Err(condition) = Box::pin(handle_stanza(ctx, el)).await {
+                if let Err(condition) = Box::pin(handle_stanza(server, handle, el)).await {
                     handle.kill(Some(condition));
                     break;
                 }
@@ -128,10 +119,12 @@ async fn read_loop<R: EventReader>(ctx: &Ctx, mut reader: R) {
 
 /// Unregister the session, tell its contacts and let the writer finish
 /// (aborted if the client does not take the last bytes in time).
-async fn finish(ctx: Ctx, mut writer_task: JoinHandle<()>) {
-    let (server, handle) = (&ctx.server, &ctx.session);
-    server.registry.remove(handle);
-    modules::presence::session_ended(&ctx).await;
+async fn finish(server: Arc<Server>, handle: Arc<SessionHandle>, mut writer_task: JoinHandle<()>) {
+    server.registry.remove(&handle);
+    let ctx = Ctx::client(server.clone(), handle.clone());
+    for h in server.hooks.session_ended_handlers() {
+        h(ctx.clone()).await;
+    }
     server.metrics.sessions.fetch_sub(1, Ordering::Relaxed);
     if tokio::time::timeout(Duration::from_secs(5), &mut writer_task)
         .await
@@ -146,18 +139,22 @@ async fn finish(ctx: Ctx, mut writer_task: JoinHandle<()>) {
     tracing::info!(session = %handle.full, reason = handle.kill_reason().unwrap_or("closed"), "session ended");
 }
 
-/// Validate addressing, stamp `from` and hand the stanza to its module.
+/// Validate addressing, stamp `from` and hand the stanza to the core.
 /// Err is a stream error condition that ends the session.
-async fn handle_stanza(ctx: &Ctx, mut el: Element) -> Result<(), &'static str> {
+async fn handle_stanza(
+    server: &Arc<Server>,
+    session: &Arc<SessionHandle>,
+    mut el: Element,
+) -> Result<(), &'static str> {
     if el.ns() != ns::JABBER_CLIENT || !matches!(el.name(), "message" | "presence" | "iq") {
         return Err("unsupported-stanza-type");
     }
     if let Some(from) = el.attr("from") {
-        if from != ctx.session.full && from != ctx.session.bare {
+        if from != session.full && from != session.bare {
             return Err("invalid-from");
         }
     }
-    stanza::set_attr(&mut el, "from", ctx.session.full.as_str());
+    stanza::set_attr(&mut el, "from", session.full.as_str());
     if let Some(to) = el.attr("to") {
         match jid::Jid::new(to) {
             Ok(j) => {
@@ -170,17 +167,13 @@ async fn handle_stanza(ctx: &Ctx, mut el: Element) -> Result<(), &'static str> {
                 if stanza::stanza_type(&el) != "error" {
                     let mut reply = stanza::error(&el, "jid-malformed");
                     stanza::remove_attr(&mut reply, "from");
-                    ctx.session.send_element(&reply);
+                    session.send_element(&reply);
                 }
                 return Ok(());
             }
         }
     }
-    match el.name() {
-        "presence" => modules::presence::from_client(ctx, el).await,
-        "message" => modules::message::from_client(ctx, el).await,
-        _ => modules::iq::from_client(ctx, el).await,
-    }
+    core::process(Ctx::client(server.clone(), session.clone()), el).await;
     Ok(())
 }
 

@@ -9,8 +9,44 @@ use whassap_proto::ns;
 use whassap_store::Subscription;
 
 use super::presence;
-use crate::c2s::Ctx;
+use crate::core::{deliver, Addressee, Ctx, Hooks, Verdict};
 use crate::stanza::{self, element, stanza_type};
+
+/// The blocklist IQs of one's own account, and the filter that keeps a
+/// user's stanzas from the JIDs they blocked.
+pub fn register(hooks: &mut Hooks) {
+    for name in ["blocklist", "block", "unblock"] {
+        hooks.iq(Addressee::Own, name, ns::BLOCKING, handle);
+    }
+    hooks.outbound_filter(outbound);
+}
+
+/// A stanza from a local client to a JID its user blocked is not sent:
+/// presence is dropped, a message or request refused with
+/// [`blocked_error`] (XEP-0191 §3.5); errors and IQ answers pass.
+fn outbound<'a>(ctx: &'a Ctx, el: &'a Element) -> BoxFuture<'a, Verdict> {
+    Box::pin(async move {
+        let (Some(session), Some(to)) = (ctx.session(), el.attr("to")) else {
+            return Verdict::Pass;
+        };
+        let answerable = match el.name() {
+            "presence" => false,
+            "message" => stanza_type(el) != "error",
+            _ => matches!(stanza_type(el), "get" | "set"),
+        };
+        if el.name() != "presence" && !answerable {
+            return Verdict::Pass;
+        }
+        if !ctx.server.blocks(&session.bare, to).await {
+            return Verdict::Pass;
+        }
+        if answerable {
+            Verdict::Refuse(blocked_error(el))
+        } else {
+            Verdict::Drop
+        }
+    })
+}
 
 /// The error a user gets when sending to a JID they blocked.
 pub fn blocked_error(original: &Element) -> Element {
@@ -44,14 +80,16 @@ fn items(el: &Element) -> Result<Vec<String>, ()> {
 pub fn handle(ctx: Ctx, iq: Element) -> BoxFuture<'static, Option<Element>> {
     Box::pin(async move {
         let payload = iq.children().next()?.clone();
-        let user = ctx.session.username().to_string();
+        let session = match ctx.own_session(&iq) {
+            Ok(s) => s.clone(),
+            Err(refused) => return Some(refused),
+        };
+        let user = session.username().to_string();
         let server = &ctx.server;
         match (stanza_type(&iq), payload.name()) {
             ("get", "blocklist") => {
-                ctx.session
-                    .blocklist_interested
-                    .store(true, Ordering::Relaxed);
-                let list = server.blocklist(&ctx.session.bare).await;
+                session.blocklist_interested.store(true, Ordering::Relaxed);
+                let list = server.blocklist(&session.bare).await;
                 let mut out = Element::bare("blocklist", ns::BLOCKING);
                 let mut sorted: Vec<&String> = list.iter().collect();
                 sorted.sort();
@@ -67,15 +105,15 @@ pub fn handle(ctx: Ctx, iq: Element) -> BoxFuture<'static, Option<Element>> {
                 if jids.is_empty() {
                     return Some(stanza::error(&iq, "bad-request"));
                 }
-                let before = server.blocklist(&ctx.session.bare).await;
+                let before = server.blocklist(&session.bare).await;
                 if server.store.block(&user, &jids).await.is_err() {
                     return Some(stanza::error(&iq, "internal-server-error"));
                 }
-                server.forget_blocklist(&ctx.session.bare);
-                ctx.session.send_element(&stanza::iq_result(&iq, None));
-                push(&ctx, &payload);
+                server.forget_blocklist(&session.bare);
+                ctx.reply(stanza::iq_result(&iq, None)).await;
+                push(&ctx, &session.bare, &payload);
                 for j in jids.iter().filter(|j| !before.contains(*j)) {
-                    presence::send_unavailable(server, &ctx.session.bare, j).await;
+                    presence::send_unavailable(server, &session.bare, j).await;
                 }
                 None
             }
@@ -83,7 +121,7 @@ pub fn handle(ctx: Ctx, iq: Element) -> BoxFuture<'static, Option<Element>> {
                 let Ok(jids) = items(&payload) else {
                     return Some(stanza::error(&iq, "jid-malformed"));
                 };
-                let before = server.blocklist(&ctx.session.bare).await;
+                let before = server.blocklist(&session.bare).await;
                 let unblocked: Vec<String> = if jids.is_empty() {
                     before.iter().cloned().collect()
                 } else {
@@ -95,18 +133,18 @@ pub fn handle(ctx: Ctx, iq: Element) -> BoxFuture<'static, Option<Element>> {
                 if server.store.unblock(&user, &jids).await.is_err() {
                     return Some(stanza::error(&iq, "internal-server-error"));
                 }
-                server.forget_blocklist(&ctx.session.bare);
+                server.forget_blocklist(&session.bare);
                 // Presence first: the contact sees us again as soon as we are unblocked.
                 for j in &unblocked {
                     let item = server.store.roster_item(&user, j).await.ok().flatten();
                     if item.is_some_and(|i| {
                         matches!(i.subscription, Subscription::From | Subscription::Both)
                     }) {
-                        presence::send_available_presence(server, &ctx.session.bare, j).await;
+                        presence::send_available_presence(server, &session.bare, j).await;
                     }
                 }
-                ctx.session.send_element(&stanza::iq_result(&iq, None));
-                push(&ctx, &payload);
+                ctx.reply(stanza::iq_result(&iq, None)).await;
+                push(&ctx, &session.bare, &payload);
                 None
             }
             _ => Some(stanza::error(&iq, "bad-request")),
@@ -114,11 +152,9 @@ pub fn handle(ctx: Ctx, iq: Element) -> BoxFuture<'static, Option<Element>> {
     })
 }
 
-/// Tell the account's other interested resources about a block or unblock.
-fn push(ctx: &Ctx, payload: &Element) {
-    for s in ctx.server.registry.sessions(&ctx.session.bare) {
-        if s.blocklist_interested.load(Ordering::Relaxed) {
-            stanza::push_iq(&s, payload.clone());
-        }
-    }
+/// Tell the account's interested resources about a block or unblock.
+fn push(ctx: &Ctx, bare: &str, payload: &Element) {
+    deliver::push_iq_where(&ctx.server, bare, payload, |s| {
+        s.blocklist_interested.load(Ordering::Relaxed)
+    });
 }

@@ -10,8 +10,14 @@ use dashmap::DashMap;
 use minidom::Element;
 use whassap_proto::ns;
 
-use crate::c2s::Ctx;
+use crate::core::{Addressee, Hooks};
 use crate::registry::SessionHandle;
+
+/// Announce entity capabilities (the server hashes nothing of its own;
+/// it reads and verifies its clients').
+pub fn register(hooks: &mut Hooks) {
+    hooks.feature(Addressee::Host, ns::CAPS);
+}
 
 /// Hashes remembered at most (verified hashes are shared by all clients of a kind).
 const MAX_ENTRIES: usize = 100_000;
@@ -138,14 +144,14 @@ fn verification_string(query: &Element) -> Option<String> {
 
 /// A session sent available presence: note its caps. Unknown hashes are
 /// resolved by the PEP services that see the session (`pubsub::pep`).
-pub fn presence_changed(ctx: &Ctx, presence: &Element) {
+pub fn presence_changed(session: &SessionHandle, presence: &Element) {
     let caps = presence.get_child("c", ns::CAPS).and_then(|c| {
         match (c.attr("node"), c.attr("ver"), c.attr("hash")) {
             (Some(node), Some(ver), Some("sha-1")) => Some((node.to_string(), ver.to_string())),
             _ => None,
         }
     });
-    if let Ok(mut p) = ctx.session.presence.lock() {
+    if let Ok(mut p) = session.presence.lock() {
         match caps {
             Some((node, ver)) => {
                 p.caps = Some(ver);

@@ -1,48 +1,59 @@
 //! XEP-0030 service discovery for the server and for accounts.
 
-use std::sync::Arc;
-
 use futures::future::BoxFuture;
 use minidom::Element;
 use whassap_proto::ns;
 
-use crate::c2s::Ctx;
+use crate::core::hooks::Identity;
+use crate::core::{iq, Addressee, Ctx, Hooks};
 use crate::stanza::{self, element, stanza_type};
 use crate::Server;
 
-/// Features the server itself announces.
-fn server_features(server: &Server) -> Vec<&'static str> {
-    let mut f = vec![
-        ns::DISCO_INFO,
-        ns::DISCO_ITEMS,
-        "urn:xmpp:ping",
-        "jabber:iq:version",
-        "jabber:iq:roster",
-        "urn:xmpp:blocking",
-        "msgoffline",
-        "http://jabber.org/protocol/caps",
-        "urn:xmpp:delay",
-    ];
-    if server.config.xmpp_registration {
-        f.push("jabber:iq:register");
+/// disco#info and #items of the server and of accounts (one's own, or
+/// another's, answered by the server on its behalf). The features listed
+/// are those of the hook table.
+pub fn register(hooks: &mut Hooks) {
+    hooks.identity(
+        Addressee::Host,
+        Identity {
+            category: "server",
+            kind: "im",
+            name: Some("Whassap"),
+        },
+    );
+    hooks.identity(
+        Addressee::Account,
+        Identity {
+            category: "account",
+            kind: "registered",
+            name: None,
+        },
+    );
+    hooks.iq(Addressee::Host, "query", ns::DISCO_INFO, server_info);
+    hooks.iq(Addressee::Host, "query", ns::DISCO_ITEMS, server_items);
+    for to in [Addressee::Own, Addressee::Account] {
+        hooks.iq(to, "query", ns::DISCO_INFO, account_info);
+        hooks.iq(to, "query", ns::DISCO_ITEMS, account_items);
     }
-    f.sort_unstable();
-    f
 }
 
-fn info(identity: (&str, &str, Option<&str>), features: &[&str]) -> Element {
+/// A disco#info query of `addressee`'s identities and features, as the
+/// hook table lists them.
+pub fn info(server: &Server, addressee: Addressee) -> Element {
     let mut q = Element::bare("query", ns::DISCO_INFO);
-    let mut id = element(
-        "identity",
-        ns::DISCO_INFO,
-        &[("category", identity.0), ("type", identity.1)],
-    );
-    if let Some(name) = identity.2 {
-        stanza::set_attr(&mut id, "name", name);
+    for id in server.hooks.identities(addressee) {
+        let mut el = element(
+            "identity",
+            ns::DISCO_INFO,
+            &[("category", id.category), ("type", id.kind)],
+        );
+        if let Some(name) = id.name {
+            stanza::set_attr(&mut el, "name", name);
+        }
+        q.append_child(el);
     }
-    q.append_child(id);
-    for f in features {
-        q.append_child(element("feature", ns::DISCO_INFO, &[("var", f)]));
+    for f in server.hooks.features(addressee) {
+        q.append_child(element("feature", ns::DISCO_INFO, &[("var", &f)]));
     }
     q
 }
@@ -60,11 +71,10 @@ pub fn server_info(ctx: Ctx, iq: Element) -> BoxFuture<'static, Option<Element>>
         if node_given(&iq) {
             return Some(stanza::error(&iq, "item-not-found"));
         }
-        let q = info(
-            ("server", "im", Some("Whassap")),
-            &server_features(&ctx.server),
-        );
-        Some(stanza::iq_result(&iq, Some(q)))
+        Some(stanza::iq_result(
+            &iq,
+            Some(info(&ctx.server, Addressee::Host)),
+        ))
     })
 }
 
@@ -90,64 +100,38 @@ pub fn server_items(ctx: Ctx, iq: Element) -> BoxFuture<'static, Option<Element>
     })
 }
 
-const ACCOUNT_FEATURES: &[&str] = &[ns::DISCO_INFO, ns::DISCO_ITEMS];
-
-fn account_info_reply(iq: &Element) -> Element {
-    if stanza_type(iq) != "get" {
-        return stanza::error(iq, "bad-request");
-    }
-    if node_given(iq) {
-        return stanza::error(iq, "item-not-found");
-    }
-    let mut q = info(("account", "registered", None), ACCOUNT_FEATURES);
-    crate::pubsub::disco::add_pep_info(&mut q);
-    stanza::iq_result(iq, Some(q))
-}
-
-/// An account's disco#items: the PEP nodes the requester may see.
-async fn account_items_reply(server: &Arc<Server>, bare: &str, iq: &Element) -> Element {
-    if stanza_type(iq) != "get" {
-        return stanza::error(iq, "bad-request");
-    }
-    if node_given(iq) {
-        return stanza::error(iq, "item-not-found");
-    }
-    let requester = iq
-        .attr("from")
-        .map(crate::router::bare_of)
-        .unwrap_or(bare)
-        .to_string();
-    let items = crate::pubsub::disco::node_items(server, bare, &requester).await;
-    stanza::iq_result(iq, Some(items))
-}
-
-/// disco#info of the user's own account.
-pub fn own_account_info(_ctx: Ctx, iq: Element) -> BoxFuture<'static, Option<Element>> {
-    Box::pin(async move { Some(account_info_reply(&iq)) })
-}
-
-/// disco#items of the user's own account.
-pub fn own_account_items(ctx: Ctx, iq: Element) -> BoxFuture<'static, Option<Element>> {
+/// disco#info of an account: the same for its owner and for others.
+pub fn account_info(ctx: Ctx, iq: Element) -> BoxFuture<'static, Option<Element>> {
     Box::pin(async move {
-        let bare = ctx.session.bare.clone();
-        Some(account_items_reply(&ctx.server, &bare, &iq).await)
+        if stanza_type(&iq) != "get" {
+            return Some(stanza::error(&iq, "bad-request"));
+        }
+        if node_given(&iq) {
+            return Some(stanza::error(&iq, "item-not-found"));
+        }
+        Some(stanza::iq_result(
+            &iq,
+            Some(info(&ctx.server, Addressee::Account)),
+        ))
     })
 }
 
-/// disco#info of another local account, answered by the server.
-pub fn account_info(
-    _server: Arc<Server>,
-    _bare: String,
-    iq: Element,
-) -> BoxFuture<'static, Option<Element>> {
-    Box::pin(async move { Some(account_info_reply(&iq)) })
-}
-
-/// disco#items of another local account: its PEP nodes.
-pub fn account_items(
-    server: Arc<Server>,
-    bare: String,
-    iq: Element,
-) -> BoxFuture<'static, Option<Element>> {
-    Box::pin(async move { Some(account_items_reply(&server, &bare, &iq).await) })
+/// disco#items of an account: the PEP nodes the requester may see.
+pub fn account_items(ctx: Ctx, iq: Element) -> BoxFuture<'static, Option<Element>> {
+    Box::pin(async move {
+        if stanza_type(&iq) != "get" {
+            return Some(stanza::error(&iq, "bad-request"));
+        }
+        if node_given(&iq) {
+            return Some(stanza::error(&iq, "item-not-found"));
+        }
+        let bare = iq::account_of(&ctx, &iq);
+        let requester = iq
+            .attr("from")
+            .map(crate::core::router::bare_of)
+            .unwrap_or(&bare)
+            .to_string();
+        let items = crate::pubsub::disco::node_items(&ctx.server, &bare, &requester).await;
+        Some(stanza::iq_result(&iq, Some(items)))
+    })
 }

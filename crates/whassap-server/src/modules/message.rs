@@ -3,30 +3,41 @@
 
 use std::sync::Arc;
 
+use futures::future::BoxFuture;
 use minidom::Element;
 
-use super::{blocking, offline};
-use crate::c2s::Ctx;
-use crate::router;
+use super::offline;
+use crate::core::router::{self, local_target};
+use crate::core::{deliver, Ctx, Flow, Hooks, Kind};
 use crate::stanza::{self, stanza_type};
 use crate::Server;
 
-/// A message from a client (`from` stamped).
-pub async fn from_client(ctx: &Ctx, mut el: Element) {
-    let to = match el.attr("to") {
-        Some(t) => t.to_string(),
-        None => {
-            stanza::set_attr(&mut el, "to", ctx.session.bare.as_str());
-            ctx.session.bare.clone()
+/// Messages from local clients are routed; messages to local accounts are
+/// delivered or stored.
+pub fn register(hooks: &mut Hooks) {
+    hooks.stanza(Kind::Message, Flow::Outbound, from_client);
+    hooks.stanza(Kind::Message, Flow::Inbound, inbound);
+}
+
+/// A message from a client (`from` stamped): one without `to` is for the
+/// sender's own account (RFC 6121 §8.1.1.1).
+fn from_client(ctx: Ctx, mut el: Element) -> BoxFuture<'static, ()> {
+    Box::pin(async move {
+        if el.attr("to").is_none() {
+            let Some(session) = ctx.session() else { return };
+            stanza::set_attr(&mut el, "to", session.bare.as_str());
         }
-    };
-    if stanza_type(&el) != "error" && ctx.server.blocks(&ctx.session.bare, &to).await {
-        let mut reply = blocking::blocked_error(&el);
-        stanza::set_attr(&mut reply, "to", ctx.session.full.as_str());
-        ctx.session.send_element(&reply);
-        return;
-    }
-    router::route(ctx.server.clone(), el).await;
+        router::route_from(ctx, el).await;
+    })
+}
+
+/// A message for a local account, routed here.
+fn inbound(ctx: Ctx, el: Element) -> BoxFuture<'static, ()> {
+    Box::pin(async move {
+        let (bare, resource) = local_target(&el);
+        let (bare, resource) = (bare.to_string(), resource.map(str::to_owned));
+        deliver(&ctx.server, el, &bare, resource.as_deref()).await;
+    })
 }
 
 /// Deliver a message to local account `bare` (`resource` for a full JID).
@@ -37,8 +48,7 @@ pub async fn deliver(server: &Arc<Server>, el: Element, bare: &str, resource: Op
     }
     .to_string();
     if let Some(r) = resource {
-        if let Some(s) = server.registry.session(bare, r) {
-            s.send_element(&el);
+        if deliver::to_full(server, bare, r, &el) {
             return;
         }
         // RFC 6121 §8.5.3.2.1: no such resource.
@@ -52,20 +62,11 @@ pub async fn deliver(server: &Arc<Server>, el: Element, bare: &str, resource: Op
         "error" => {}
         "groupchat" => router::bounce(server, &el, "service-unavailable", None).await,
         "headline" => {
-            let bytes = whassap_xml::to_bytes(&el);
-            for s in server.registry.message_targets(bare) {
-                s.send(bytes.clone());
-            }
+            deliver::to_message_targets(server, bare, &el);
         }
         _ => {
-            let targets = server.registry.message_targets(bare);
-            if targets.is_empty() {
+            if deliver::to_message_targets(server, bare, &el) == 0 {
                 offline::store(server, el, bare).await;
-                return;
-            }
-            let bytes = whassap_xml::to_bytes(&el);
-            for s in targets {
-                s.send(bytes.clone());
             }
         }
     }

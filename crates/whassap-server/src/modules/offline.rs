@@ -10,10 +10,17 @@ use minidom::Element;
 use whassap_proto::ns;
 use whassap_store::OfflineMessage;
 
-use crate::c2s::Ctx;
-use crate::router;
+use crate::core::router;
+use crate::core::{Addressee, Hooks};
+use crate::registry::SessionHandle;
 use crate::stanza;
 use crate::Server;
+
+/// Announce offline storage and the delay stamps it adds.
+pub fn register(hooks: &mut Hooks) {
+    hooks.feature(Addressee::Host, "msgoffline");
+    hooks.feature(Addressee::Host, ns::DELAY);
+}
 
 /// Is the message worth keeping? Chat-state notifications alone are not.
 fn storable(el: &Element) -> bool {
@@ -60,17 +67,17 @@ pub async fn store(server: &Arc<Server>, mut el: Element, bare: &str) {
 
 /// Deliver and then delete the stored messages of the session's account,
 /// as [`whassap_store::Store::waiting`] listed them.
-pub async fn deliver(ctx: &Ctx, messages: Vec<OfflineMessage>) {
-    let user = ctx.session.username();
+pub async fn deliver(server: &Server, session: &SessionHandle, messages: Vec<OfflineMessage>) {
+    let user = session.username();
     let Some(last) = messages.last().map(|m| m.id) else {
         return;
     };
     for m in messages {
-        if !ctx.session.send(Bytes::from(m.stanza_xml)) {
+        if !session.send(Bytes::from(m.stanza_xml)) {
             return;
         }
     }
-    if let Err(e) = ctx.server.store.offline_delete_upto(user, last).await {
+    if let Err(e) = server.store.offline_delete_upto(user, last).await {
         tracing::error!("deleting delivered offline messages failed: {e}");
     }
 }

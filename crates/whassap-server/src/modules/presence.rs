@@ -3,16 +3,27 @@
 
 use std::sync::Arc;
 
+use futures::future::BoxFuture;
 use minidom::Element;
 use whassap_proto::ns;
 use whassap_store::{RosterItem, Subscription, Waiting};
 
+use super::roster::Refusal;
 use super::{caps, offline, roster};
-use crate::c2s::Ctx;
+use crate::core::router::{self, bare_of, local_target};
+use crate::core::{deliver, Ctx, Flow, Hooks, Kind};
 use crate::pubsub::pep;
-use crate::router::{self, bare_of};
+use crate::registry::SessionHandle;
 use crate::stanza::{self, element, stanza_type};
 use crate::Server;
+
+/// Presence from local clients, presence for local accounts, and the
+/// unavailable presence of a session that ends.
+pub fn register(hooks: &mut Hooks) {
+    hooks.stanza(Kind::Presence, Flow::Outbound, from_client);
+    hooks.stanza(Kind::Presence, Flow::Inbound, inbound);
+    hooks.on_session_ended(session_ended);
+}
 
 fn user_of(bare: &str) -> &str {
     bare.split('@').next().unwrap_or(bare)
@@ -25,70 +36,64 @@ fn is_subscription(t: &str) -> bool {
     )
 }
 
-/// A presence stanza from a client.
-pub async fn from_client(ctx: &Ctx, el: Element) {
-    let t = stanza_type(&el).to_string();
-    match (el.attr("to").map(str::to_owned), t.as_str()) {
-        (None, "" | "unavailable") => broadcast(ctx, el).await,
-        (None, _) => {}
-        (Some(to), t) if is_subscription(t) => {
-            let Ok(contact) = jid::Jid::new(&to).map(|j| j.to_bare().to_string()) else {
-                return;
-            };
-            if ctx.server.blocks(&ctx.session.bare, &contact).await {
-                return;
+/// A presence stanza from a client (the blocking filter has let it pass).
+fn from_client(ctx: Ctx, el: Element) -> BoxFuture<'static, ()> {
+    Box::pin(async move {
+        let Some(session) = ctx.session().cloned() else {
+            return;
+        };
+        let server = &ctx.server;
+        let t = stanza_type(&el).to_string();
+        match (el.attr("to").map(str::to_owned), t.as_str()) {
+            (None, "" | "unavailable") => broadcast(server, &session, el).await,
+            (None, _) => {}
+            (Some(to), t) if is_subscription(t) => {
+                let Ok(contact) = jid::Jid::new(&to).map(|j| j.to_bare().to_string()) else {
+                    return;
+                };
+                let original = el.clone();
+                if let Err(no) = outbound_subscription(server, &session.bare, &contact, el).await {
+                    ctx.reply(no.reply(&original)).await;
+                }
             }
-            let original = el.clone();
-            if let Err(no) =
-                outbound_subscription(&ctx.server, &ctx.session.bare, &contact, el).await
-            {
-                ctx.session.send_element(&no.reply(&original));
-            }
+            (Some(_), "probe") => {}
+            (Some(to), "" | "unavailable" | "error") => directed(&ctx, &session, el, &to, &t).await,
+            (Some(_), _) => ctx.reply(stanza::error(&el, "bad-request")).await,
         }
-        (Some(_), "probe") => {}
-        (Some(to), "" | "unavailable" | "error") => directed(ctx, el, &to, &t).await,
-        (Some(_), _) => {
-            ctx.session.send_element(&stanza::error(&el, "bad-request"));
-        }
-    }
+    })
 }
 
 /// Directed presence (RFC 6121 §4.6).
-async fn directed(ctx: &Ctx, el: Element, to: &str, t: &str) {
-    if ctx.server.blocks(&ctx.session.bare, to).await {
-        return;
-    }
-    let user = user_of(&ctx.session.bare);
+async fn directed(ctx: &Ctx, session: &SessionHandle, el: Element, to: &str, t: &str) {
+    let user = user_of(&session.bare);
     let contact = bare_of(to);
-    let subscribed_from = matches!(
-        ctx.server
-            .store
-            .roster_item(user, contact)
-            .await
-            .ok()
-            .flatten()
-            .map(|i| i.subscription),
-        Some(Subscription::From | Subscription::Both)
-    );
+    // A contact with a subscription from the user learns of unavailability
+    // through the roster; anyone else is remembered. When the roster cannot
+    // be read, the recipient is remembered too: an extra unavailable
+    // presence later is harmless, a missing one leaves a ghost.
+    let subscribed_from = match ctx.server.store.roster_item(user, contact).await {
+        Ok(item) => matches!(
+            item.map(|i| i.subscription),
+            Some(Subscription::From | Subscription::Both)
+        ),
+        Err(e) => {
+            tracing::error!(%user, %contact, "reading a roster item failed: {e}");
+            false
+        }
+    };
     if !subscribed_from && t != "error" {
-        let mut p = ctx
-            .session
-            .presence
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut p = session.presence.lock().unwrap_or_else(|e| e.into_inner());
         if t == "unavailable" {
             p.directed.remove(to);
         } else {
             p.directed.insert(to.to_string());
         }
     }
-    router::route(ctx.server.clone(), el).await;
+    router::route_from(ctx.clone(), el).await;
 }
 
 /// Broadcast of the session's own presence (RFC 6121 §4.2–§4.5).
-async fn broadcast(ctx: &Ctx, mut el: Element) {
-    let server = &ctx.server;
-    let session = &ctx.session;
+async fn broadcast(server: &Arc<Server>, session: &Arc<SessionHandle>, mut el: Element) {
     let available = stanza_type(&el) != "unavailable";
     let stamp = stanza::now_stamp();
     let priority = el
@@ -115,14 +120,14 @@ async fn broadcast(ctx: &Ctx, mut el: Element) {
     if available {
         // The caps first: the account's own PEP service sees the session
         // (and may ask about its caps) before the presence is echoed.
-        caps::presence_changed(ctx, &el);
+        caps::presence_changed(session, &el);
         pep::own_presence(server, session).await;
     } else {
         pep::forget_session(session);
     }
 
     // 1. To the user's own available resources, this one included.
-    for s in server.registry.sessions(&session.bare) {
+    for s in deliver::sessions(server, &session.bare) {
         if s.id == session.id || s.is_available() {
             s.send(own.clone());
         }
@@ -135,7 +140,7 @@ async fn broadcast(ctx: &Ctx, mut el: Element) {
             Err(e) => tracing::error!("loading what waited for the user failed: {e}"),
         }
         // 2. The other resources' presence to the new one.
-        for s in server.registry.available(&session.bare) {
+        for s in deliver::available(server, &session.bare) {
             if s.id != session.id {
                 if let Some(p) = stored_presence(&s, &session.full, server) {
                     session.send_element(&p);
@@ -180,7 +185,7 @@ async fn broadcast(ctx: &Ctx, mut el: Element) {
     }
     // 6. Messages stored while the user was offline.
     if initial {
-        offline::deliver(ctx, waiting.messages).await;
+        offline::deliver(server, session, waiting.messages).await;
     }
     if available {
         // The PEP services of contacts the user is subscribed to.
@@ -228,7 +233,7 @@ fn stored_presence(
 /// Returns how many were sent.
 pub async fn send_available_presence(server: &Arc<Server>, user_bare: &str, to: &str) -> usize {
     let mut n = 0;
-    for s in server.registry.available(user_bare) {
+    for s in deliver::available(server, user_bare) {
         if let Some(p) = stored_presence(&s, to, server) {
             router::route(server.clone(), p).await;
             n += 1;
@@ -239,7 +244,7 @@ pub async fn send_available_presence(server: &Arc<Server>, user_bare: &str, to: 
 
 /// Send unavailable presence from every available resource of `user_bare` to `to`.
 pub async fn send_unavailable(server: &Arc<Server>, user_bare: &str, to: &str) {
-    for s in server.registry.available(user_bare) {
+    for s in deliver::available(server, user_bare) {
         let p = element(
             "presence",
             ns::JABBER_CLIENT,
@@ -250,47 +255,68 @@ pub async fn send_unavailable(server: &Arc<Server>, user_bare: &str, to: &str) {
 }
 
 /// The session went away: if it was available, it becomes unavailable for all.
-pub async fn session_ended(ctx: &Ctx) {
-    if !ctx.session.is_available() {
-        return;
-    }
-    let el = element(
-        "presence",
-        ns::JABBER_CLIENT,
-        &[("type", "unavailable"), ("from", &ctx.session.full)],
-    );
-    broadcast(ctx, el).await;
+fn session_ended(ctx: Ctx) -> BoxFuture<'static, ()> {
+    Box::pin(async move {
+        let Some(session) = ctx.session() else { return };
+        if !session.is_available() {
+            return;
+        }
+        let el = element(
+            "presence",
+            ns::JABBER_CLIENT,
+            &[("type", "unavailable"), ("from", &session.full)],
+        );
+        broadcast(&ctx.server, session, el).await;
+    })
 }
 
-/// A presence stanza delivered to a local account.
-pub async fn inbound(server: &Arc<Server>, el: Element, bare: &str, resource: Option<&str>) {
-    let t = stanza_type(&el).to_string();
-    if is_subscription(&t) || t == "probe" {
-        inbound_subscription(server, el, bare, &t).await;
-        return;
-    }
-    match resource {
-        Some(r) => {
-            if let Some(s) = server.registry.session(bare, r) {
-                s.send_element(&el);
+/// A presence stanza routed to a local account.
+fn inbound(ctx: Ctx, el: Element) -> BoxFuture<'static, ()> {
+    Box::pin(async move {
+        let server = &ctx.server;
+        let (bare, resource) = local_target(&el);
+        let (bare, resource) = (bare.to_string(), resource.map(str::to_owned));
+        let t = stanza_type(&el).to_string();
+        if is_subscription(&t) || t == "probe" {
+            let original = el.clone();
+            if let Err(refused) = inbound_subscription(server, el, &bare, &t).await {
+                // Nothing was changed; the sender may try again.
+                router::route(server.clone(), refused.reply(&original)).await;
+            }
+            return;
+        }
+        match resource {
+            Some(r) => {
+                deliver::to_full(server, &bare, &r, &el);
+            }
+            None => {
+                deliver::to_available(server, &bare, &whassap_xml::to_bytes(&el));
             }
         }
-        None => {
-            let bytes = whassap_xml::to_bytes(&el);
-            for s in server.registry.available(bare) {
-                s.send(bytes.clone());
-            }
-        }
-    }
+    })
 }
 
-async fn item_of(server: &Server, bare: &str, contact: &str) -> Option<RosterItem> {
+/// `bare`'s roster item for `contact`; a failed read is an error, never
+/// "no item" (a fresh item written over it would erase a subscription).
+async fn item_of(
+    server: &Server,
+    bare: &str,
+    contact: &str,
+) -> Result<Option<RosterItem>, Refusal> {
     server
         .store
         .roster_item(user_of(bare), contact)
         .await
-        .ok()
-        .flatten()
+        .map_err(|e| Refusal::store("reading a roster item", e))
+}
+
+/// Remove `contact`'s waiting subscription request to `bare`: was there one?
+pub async fn take_pending(server: &Server, bare: &str, contact: &str) -> Result<bool, Refusal> {
+    server
+        .store
+        .pending_in_remove(user_of(bare), contact)
+        .await
+        .map_err(|e| Refusal::store("reading subscription requests", e))
 }
 
 fn new_item(contact: &str) -> RosterItem {
@@ -312,11 +338,11 @@ pub async fn outbound_subscription(
     user: &str,
     contact: &str,
     mut el: Element,
-) -> Result<(), roster::NoRoom> {
+) -> Result<(), Refusal> {
     let t = stanza_type(&el).to_string();
     stanza::set_attr(&mut el, "from", user);
     stanza::set_attr(&mut el, "to", contact);
-    let existing = item_of(server, user, contact).await;
+    let existing = item_of(server, user, contact).await?;
     match t.as_str() {
         "subscribe" => {
             let mut item = existing.clone().unwrap_or_else(|| new_item(contact));
@@ -331,11 +357,7 @@ pub async fn outbound_subscription(
             router::route(server.clone(), el).await;
         }
         "subscribed" => {
-            let pending = server
-                .store
-                .pending_in_remove(user_of(user), contact)
-                .await
-                .unwrap_or(false);
+            let pending = take_pending(server, user, contact).await?;
             let mut item = existing.clone().unwrap_or_else(|| new_item(contact));
             if matches!(item.subscription, Subscription::From | Subscription::Both) {
                 return Ok(());
@@ -380,11 +402,7 @@ pub async fn outbound_subscription(
         }
         _ => {
             // unsubscribed: cancel or deny.
-            let pending = server
-                .store
-                .pending_in_remove(user_of(user), contact)
-                .await
-                .unwrap_or(false);
+            let pending = take_pending(server, user, contact).await?;
             let mut was_from = false;
             if let Some(mut item) = existing {
                 was_from = matches!(item.subscription, Subscription::From | Subscription::Both);
@@ -410,11 +428,16 @@ pub async fn outbound_subscription(
 }
 
 /// A subscription stanza or probe arriving for local account `bare`.
-async fn inbound_subscription(server: &Arc<Server>, mut el: Element, bare: &str, t: &str) {
+async fn inbound_subscription(
+    server: &Arc<Server>,
+    mut el: Element,
+    bare: &str,
+    t: &str,
+) -> Result<(), Refusal> {
     let Some(from) = el.attr("from").map(|f| bare_of(f).to_string()) else {
-        return;
+        return Ok(());
     };
-    let existing = item_of(server, bare, &from).await;
+    let existing = item_of(server, bare, &from).await?;
     let subscription = existing
         .as_ref()
         .map(|i| i.subscription.clone())
@@ -437,7 +460,7 @@ async fn inbound_subscription(server: &Arc<Server>, mut el: Element, bare: &str,
                 );
                 router::route(server.clone(), ok).await;
                 send_available_presence(server, bare, &from).await;
-                return;
+                return Ok(());
             }
             if let Some(mut item) = existing.filter(|i| i.approved) {
                 item.approved = false;
@@ -453,7 +476,7 @@ async fn inbound_subscription(server: &Arc<Server>, mut el: Element, bare: &str,
                 );
                 router::route(server.clone(), ok).await;
                 send_available_presence(server, bare, &from).await;
-                return;
+                return Ok(());
             }
             // Acknowledge receipt: the requester learns nothing but "unavailable".
             let ack = element(
@@ -463,41 +486,32 @@ async fn inbound_subscription(server: &Arc<Server>, mut el: Element, bare: &str,
             );
             router::route(server.clone(), ack).await;
             let user = user_of(bare);
-            if server
+            let waiting = server
                 .store
                 .pending_in_get(user, &from)
                 .await
-                .ok()
-                .flatten()
-                .is_none()
-            {
+                .map_err(|e| Refusal::store("reading subscription requests", e))?;
+            if waiting.is_none() {
                 // Waiting requests are bounded like the roster: beyond it,
                 // new ones are dropped (the requester saw "unavailable" only).
                 match server.store.pending_in(user).await {
                     Ok(waiting) if waiting.len() >= server.config.max_roster_items => {
                         tracing::info!(%bare, %from, "subscription request dropped: max_roster_items requests wait already");
-                        return;
+                        return Ok(());
                     }
                     Ok(_) => {}
-                    Err(e) => {
-                        tracing::error!("reading subscription requests failed: {e}");
-                        return;
-                    }
+                    Err(e) => return Err(Refusal::store("reading subscription requests", e)),
                 }
                 let xml = String::from_utf8_lossy(&whassap_xml::to_bytes(&el)).into_owned();
                 if let Err(e) = server.store.pending_in_put(user, &from, &xml).await {
-                    tracing::error!("storing subscription request failed: {e}");
-                    return;
+                    return Err(Refusal::store("storing a subscription request", e));
                 }
-                let bytes = whassap_xml::to_bytes(&el);
-                for s in server.registry.available(bare) {
-                    s.send(bytes.clone());
-                }
+                deliver::to_available(server, bare, &whassap_xml::to_bytes(&el));
             }
         }
         "subscribed" => {
             let Some(mut item) = existing.filter(|i| i.ask_out) else {
-                return;
+                return Ok(());
             };
             item.ask_out = false;
             item.subscription = match item.subscription {
@@ -509,11 +523,7 @@ async fn inbound_subscription(server: &Arc<Server>, mut el: Element, bare: &str,
             roster::save_and_push(server, bare, &item).await;
         }
         "unsubscribe" => {
-            let pending = server
-                .store
-                .pending_in_remove(user_of(bare), &from)
-                .await
-                .unwrap_or(false);
+            let pending = take_pending(server, bare, &from).await?;
             if let Some(mut item) = existing {
                 if matches!(item.subscription, Subscription::From | Subscription::Both) {
                     item.subscription = match item.subscription {
@@ -523,7 +533,7 @@ async fn inbound_subscription(server: &Arc<Server>, mut el: Element, bare: &str,
                     roster::save_and_push(server, bare, &item).await;
                     deliver_to_interested(server, bare, &mut el, &from);
                     send_unavailable(server, bare, &from).await;
-                    return;
+                    return Ok(());
                 }
             }
             if pending {
@@ -532,7 +542,9 @@ async fn inbound_subscription(server: &Arc<Server>, mut el: Element, bare: &str,
         }
         _ => {
             // unsubscribed
-            let Some(mut item) = existing else { return };
+            let Some(mut item) = existing else {
+                return Ok(());
+            };
             if matches!(item.subscription, Subscription::To | Subscription::Both) || item.ask_out {
                 item.ask_out = false;
                 item.subscription = match item.subscription {
@@ -545,6 +557,7 @@ async fn inbound_subscription(server: &Arc<Server>, mut el: Element, bare: &str,
             }
         }
     }
+    Ok(())
 }
 
 /// Deliver an inbound `subscribed`, `unsubscribe` or `unsubscribed` to the
@@ -554,26 +567,19 @@ async fn inbound_subscription(server: &Arc<Server>, mut el: Element, bare: &str,
 fn deliver_to_interested(server: &Server, bare: &str, el: &mut Element, from_bare: &str) {
     stanza::set_attr(el, "from", from_bare);
     stanza::set_attr(el, "to", bare);
-    let bytes = whassap_xml::to_bytes(el);
-    for s in server.registry.available(bare) {
-        if s.roster_interested
+    deliver::to_available_where(server, bare, &whassap_xml::to_bytes(el), |s| {
+        s.roster_interested
             .load(std::sync::atomic::Ordering::Relaxed)
-        {
-            s.send(bytes.clone());
-        }
-    }
+    });
 }
 
 /// A contact is being removed from `user`'s roster (RFC 6121 §2.5.2): cancel
 /// subscriptions both ways, telling the contact.
-pub async fn contact_removed(server: &Arc<Server>, user: &str, item: &RosterItem) {
+/// `pending`: the contact's subscription request was waiting (and has been
+/// removed with [`take_pending`]).
+pub async fn contact_removed(server: &Arc<Server>, user: &str, item: &RosterItem, pending: bool) {
     let contact = &item.contact;
     let had_from = matches!(item.subscription, Subscription::From | Subscription::Both);
-    let pending = server
-        .store
-        .pending_in_remove(user_of(user), contact)
-        .await
-        .unwrap_or(false);
     if had_from {
         send_unavailable(server, user, contact).await;
     }

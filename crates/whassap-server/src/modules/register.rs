@@ -8,9 +8,10 @@ use minidom::Element;
 use whassap_proto::ns;
 
 use crate::accounts::{self, AccountError};
-use crate::c2s::Ctx;
+use crate::core::{deliver, Addressee, Ctx, Hooks};
 use crate::stanza::{self, stanza_type, text_element};
 use crate::Server;
+use crate::ServerConfig;
 
 fn field(query: &Element, name: &str) -> Option<String> {
     query.get_child(name, ns::REGISTER).map(|e| e.text())
@@ -26,6 +27,16 @@ fn error_for(iq: &Element, e: &AccountError) -> Element {
         }
         AccountError::NotFound(_) => stanza::error(iq, "item-not-found"),
         AccountError::Store(_) => stanza::error(iq, "internal-server-error"),
+    }
+}
+
+/// Answer registration queries to the server in a session; announced
+/// only when in-band registration is enabled.
+pub fn register(hooks: &mut Hooks, config: &ServerConfig) {
+    if config.xmpp_registration {
+        hooks.iq(Addressee::Host, "query", ns::REGISTER, in_session);
+    } else {
+        hooks.iq_unannounced(Addressee::Host, "query", ns::REGISTER, in_session);
     }
 }
 
@@ -72,7 +83,11 @@ pub async fn pre_auth(server: &Arc<Server>, iq: &Element, query: &Element) -> El
 pub fn in_session(ctx: Ctx, iq: Element) -> BoxFuture<'static, Option<Element>> {
     Box::pin(async move {
         let query = iq.get_child("query", ns::REGISTER)?.clone();
-        let user = ctx.session.username().to_string();
+        let session = match ctx.own_session(&iq) {
+            Ok(s) => s.clone(),
+            Err(refused) => return Some(refused),
+        };
+        let user = session.username().to_string();
         match stanza_type(&iq) {
             "get" => {
                 let mut q = Element::bare("query", ns::REGISTER);
@@ -84,12 +99,10 @@ pub fn in_session(ctx: Ctx, iq: Element) -> BoxFuture<'static, Option<Element>> 
                 if let Err(e) = accounts::delete(&ctx.server.store, &user).await {
                     return Some(error_for(&iq, &e));
                 }
-                ctx.server.pubsub.forget_service(&ctx.session.bare);
+                ctx.server.pubsub.forget_service(&session.bare);
                 tracing::info!(%user, "account removed in-band");
-                ctx.session.send_element(&stanza::iq_result(&iq, None));
-                for s in ctx.server.registry.sessions(&ctx.session.bare) {
-                    s.kill(Some("not-authorized"));
-                }
+                ctx.reply(stanza::iq_result(&iq, None)).await;
+                deliver::end_sessions(&ctx.server, &session.bare, "not-authorized");
                 None
             }
             "set" => {

@@ -9,7 +9,8 @@ use whassap_proto::ns;
 use whassap_store::{RosterItem, Subscription};
 
 use super::presence;
-use crate::c2s::Ctx;
+use crate::core::{deliver, Addressee, Ctx, Hooks};
+use crate::registry::SessionHandle;
 use crate::stanza::{self, element, stanza_type};
 use crate::Server;
 
@@ -45,10 +46,10 @@ pub const MAX_GROUPS: usize = 32;
 /// Room kept in a roster result for its `<iq><query ver=''>` envelope.
 const ENVELOPE_BYTES: usize = 1024;
 
-/// Why a roster cannot take an item: a stanza error's type, condition
-/// and text.
+/// Why a roster or subscription change is refused: a stanza error's
+/// type, condition and text.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NoRoom {
+pub struct Refusal {
     /// `cancel` or `wait`.
     pub kind: &'static str,
     /// The defined condition.
@@ -57,7 +58,17 @@ pub struct NoRoom {
     pub text: String,
 }
 
-impl NoRoom {
+impl Refusal {
+    /// A store read or write failed: `internal-server-error`, `wait`.
+    pub fn store(what: &str, e: impl std::fmt::Display) -> Self {
+        tracing::error!("{what} failed: {e}");
+        Refusal {
+            kind: "wait",
+            condition: "internal-server-error",
+            text: format!("{what} failed; try again"),
+        }
+    }
+
     /// The error reply to `original`.
     pub fn reply(&self, original: &Element) -> Element {
         stanza::error_reply(original, self.kind, self.condition, Some(&self.text))
@@ -69,19 +80,16 @@ impl NoRoom {
 /// roster, as a roster result, within the stanza limit, so that every
 /// client can still receive it (RFC 6121 §2.1.2: a server may limit the
 /// roster; a full one answers `not-allowed`).
-pub async fn room_for(server: &Server, user: &str, item: &RosterItem) -> Result<(), NoRoom> {
-    let (_, items) = server.store.roster(user).await.map_err(|e| {
-        tracing::error!(%user, "reading the roster failed: {e}");
-        NoRoom {
-            kind: "wait",
-            condition: "internal-server-error",
-            text: "the roster could not be read; try again".into(),
-        }
-    })?;
+pub async fn room_for(server: &Server, user: &str, item: &RosterItem) -> Result<(), Refusal> {
+    let (_, items) = server
+        .store
+        .roster(user)
+        .await
+        .map_err(|e| Refusal::store("reading the roster", e))?;
     let others: Vec<&RosterItem> = items.iter().filter(|i| i.contact != item.contact).collect();
     let max = server.config.max_roster_items;
     if others.len() + 1 > max {
-        return Err(NoRoom {
+        return Err(Refusal {
             kind: "cancel",
             condition: "not-allowed",
             text: format!("the roster holds its maximum of {max} items"),
@@ -90,7 +98,7 @@ pub async fn room_for(server: &Server, user: &str, item: &RosterItem) -> Result<
     let size = |i: &RosterItem| whassap_xml::to_bytes(&item_element(i)).len();
     let bytes = ENVELOPE_BYTES + size(item) + others.iter().map(|i| size(i)).sum::<usize>();
     if bytes > server.config.max_stanza_bytes {
-        return Err(NoRoom {
+        return Err(Refusal {
             kind: "cancel",
             condition: "not-allowed",
             text: format!(
@@ -105,18 +113,11 @@ pub async fn room_for(server: &Server, user: &str, item: &RosterItem) -> Result<
 /// Send a roster push of `item` (an `<item/>`) to every session of `bare` that
 /// asked for its roster.
 pub fn push(server: &Server, bare: &str, item: Element, version: u64) {
-    let sessions = server.registry.sessions(bare);
-    if sessions.is_empty() {
-        return;
-    }
     let mut query = element("query", ns::ROSTER, &[("ver", &version.to_string())]);
     query.append_child(item);
-    for s in sessions
-        .iter()
-        .filter(|s| s.roster_interested.load(Ordering::Relaxed))
-    {
-        stanza::push_iq(s, query.clone());
-    }
+    deliver::push_iq_where(server, bare, &query, |s| {
+        s.roster_interested.load(Ordering::Relaxed)
+    });
 }
 
 /// Store an item and push it.
@@ -128,14 +129,23 @@ pub async fn save_and_push(server: &Arc<Server>, bare: &str, item: &RosterItem) 
     }
 }
 
+/// Answer roster queries from the account's own clients.
+pub fn register(hooks: &mut Hooks) {
+    hooks.iq(Addressee::Own, "query", ns::ROSTER, handle);
+}
+
 /// `jabber:iq:roster` queries from the account's own client.
 pub fn handle(ctx: Ctx, iq: Element) -> BoxFuture<'static, Option<Element>> {
     Box::pin(async move {
-        let user = ctx.session.username().to_string();
+        let session = match ctx.own_session(&iq) {
+            Ok(s) => s.clone(),
+            Err(refused) => return Some(refused),
+        };
+        let user = session.username().to_string();
         let query = iq.get_child("query", ns::ROSTER)?;
         match stanza_type(&iq) {
             "get" => {
-                ctx.session.roster_interested.store(true, Ordering::Relaxed);
+                session.roster_interested.store(true, Ordering::Relaxed);
                 let (version, items) = match ctx.server.store.roster(&user).await {
                     Ok(r) => r,
                     Err(_) => return Some(stanza::error(&iq, "internal-server-error")),
@@ -154,13 +164,19 @@ pub fn handle(ctx: Ctx, iq: Element) -> BoxFuture<'static, Option<Element>> {
                 }
                 Some(stanza::iq_result(&iq, Some(q)))
             }
-            "set" => set(&ctx, &user, &iq, query).await,
+            "set" => set(&ctx, &session, &user, &iq, query).await,
             _ => Some(stanza::error(&iq, "bad-request")),
         }
     })
 }
 
-async fn set(ctx: &Ctx, user: &str, iq: &Element, query: &Element) -> Option<Element> {
+async fn set(
+    ctx: &Ctx,
+    session: &SessionHandle,
+    user: &str,
+    iq: &Element,
+    query: &Element,
+) -> Option<Element> {
     let items: Vec<&Element> = query
         .children()
         .filter(|c| c.is("item", ns::ROSTER))
@@ -197,8 +213,12 @@ async fn set(ctx: &Ctx, user: &str, iq: &Element, query: &Element) -> Option<Ele
         let Some(existing) = existing else {
             return Some(stanza::error(iq, "item-not-found"));
         };
-        ctx.session.send_element(&stanza::iq_result(iq, None));
-        presence::contact_removed(server, &ctx.session.bare, &existing).await;
+        let pending = match presence::take_pending(server, &session.bare, &contact).await {
+            Ok(p) => p,
+            Err(refused) => return Some(refused.reply(iq)),
+        };
+        ctx.reply(stanza::iq_result(iq, None)).await;
+        presence::contact_removed(server, &session.bare, &existing, pending).await;
         match server.store.roster_remove(user, &contact).await {
             Ok(Some(version)) => {
                 let removed = element(
@@ -206,7 +226,7 @@ async fn set(ctx: &Ctx, user: &str, iq: &Element, query: &Element) -> Option<Ele
                     ns::ROSTER,
                     &[("jid", &contact), ("subscription", "remove")],
                 );
-                push(server, &ctx.session.bare, removed, version);
+                push(server, &session.bare, removed, version);
             }
             Ok(None) => {}
             Err(e) => tracing::error!("removing roster item failed: {e}"),
@@ -246,7 +266,7 @@ async fn set(ctx: &Ctx, user: &str, iq: &Element, query: &Element) -> Option<Ele
         Ok(v) => v,
         Err(_) => return Some(stanza::error(iq, "internal-server-error")),
     };
-    ctx.session.send_element(&stanza::iq_result(iq, None));
-    push(server, &ctx.session.bare, item_element(&item), version);
+    ctx.reply(stanza::iq_result(iq, None)).await;
+    push(server, &session.bare, item_element(&item), version);
     None
 }

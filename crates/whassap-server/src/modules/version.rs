@@ -4,8 +4,13 @@ use futures::future::BoxFuture;
 use minidom::Element;
 use whassap_proto::ns;
 
-use crate::c2s::Ctx;
+use crate::core::{Addressee, Ctx, Hooks};
 use crate::stanza::{self, text_element};
+
+/// Answer software version requests to the server.
+pub fn register(hooks: &mut Hooks) {
+    hooks.iq(Addressee::Host, "query", ns::VERSION, handle);
+}
 
 /// Name and version; the OS is not disclosed.
 pub fn handle(_ctx: Ctx, iq: Element) -> BoxFuture<'static, Option<Element>> {

@@ -8,6 +8,7 @@ use whassap_proto::ns;
 use whassap_store::ItemsPage;
 
 use super::{check_access, service_jid};
+use crate::core::Addressee;
 use crate::stanza::{self, element, stanza_type};
 use crate::Server;
 
@@ -66,18 +67,6 @@ pub fn features(pep: bool) -> Vec<String> {
     f
 }
 
-/// Add the PEP identity and features to an account's disco#info.
-pub fn add_pep_info(query: &mut Element) {
-    query.append_child(element(
-        "identity",
-        ns::DISCO_INFO,
-        &[("category", "pubsub"), ("type", "pep")],
-    ));
-    for f in features(true) {
-        query.append_child(element("feature", ns::DISCO_INFO, &[("var", &f)]));
-    }
-}
-
 /// The nodes of a service that `requester` may see, as disco#items.
 pub async fn node_items(server: &Arc<Server>, service: &str, requester: &str) -> Element {
     let mut q = Element::bare("query", ns::DISCO_ITEMS);
@@ -106,14 +95,11 @@ pub async fn node_items(server: &Arc<Server>, service: &str, requester: &str) ->
     q
 }
 
-/// Answer a non-pubsub IQ to the PubSub service: disco and ping.
+/// Answer a disco query to the PubSub service or one of its nodes.
 pub async fn answer(server: &Arc<Server>, iq: &Element, requester: &str) -> Element {
     let Some(query) = iq.children().next() else {
         return stanza::error(iq, "bad-request");
     };
-    if query.is("ping", "urn:xmpp:ping") {
-        return stanza::iq_result(iq, None);
-    }
     if stanza_type(iq) != "get" {
         return stanza::error(iq, "service-unavailable");
     }
@@ -123,22 +109,10 @@ pub async fn answer(server: &Arc<Server>, iq: &Element, requester: &str) -> Elem
         let mut q = Element::bare("query", ns::DISCO_INFO);
         match node {
             None => {
-                q.append_child(element(
-                    "identity",
-                    ns::DISCO_INFO,
-                    &[
-                        ("category", "pubsub"),
-                        ("type", "service"),
-                        ("name", "Whassap PubSub"),
-                    ],
-                ));
-                for f in features(false).iter().map(String::as_str).chain([
-                    ns::DISCO_INFO,
-                    ns::DISCO_ITEMS,
-                    "urn:xmpp:ping",
-                ]) {
-                    q.append_child(element("feature", ns::DISCO_INFO, &[("var", f)]));
-                }
+                return stanza::iq_result(
+                    iq,
+                    Some(crate::modules::disco::info(server, Addressee::Service)),
+                )
             }
             Some(name) => {
                 if !matches!(

@@ -11,7 +11,7 @@ use whassap_store::StoredSubscription;
 
 use super::config::{NodeConfig, SendLast};
 use super::{check_access, is_pep, pep, read, write, Affiliation, PsError, Sub};
-use crate::router::bare_of;
+use crate::core::router::bare_of;
 use crate::stanza::{self, element, stanza_type};
 use crate::Server;
 

@@ -354,7 +354,8 @@ pub async fn notify_retracted(
 }
 
 /// Send an event to the node's subscribers and, on PEP, to interested
-/// contacts; how many sessions got it.
+/// contacts; how many recipients it went to (local sessions, and remote
+/// subscribers it was routed to).
 pub(super) async fn broadcast(
     server: &Arc<Server>,
     service: &str,
@@ -369,7 +370,11 @@ pub(super) async fn broadcast(
         Vec::new()
     };
     let note = Notification::new(service, &kind, event);
-    let n = notify::fan_out(server, node, &note, &extra);
+    let out = notify::fan_out(server, node, &note, &extra);
+    let n = out.delivered + out.remote.len();
+    for stanza in out.remote {
+        crate::core::router::route(server.clone(), stanza).await;
+    }
     tracing::trace!(%service, node = %name, recipients = n, "event delivered");
     n
 }

@@ -11,6 +11,7 @@
 pub mod config;
 pub mod disco;
 pub mod handlers;
+pub mod hooks;
 pub mod items;
 pub mod notify;
 mod owner;

@@ -18,6 +18,7 @@ use whassap_store::StoredItem;
 
 use super::config::{ItemReply, NodeConfig};
 use super::{read, Node, SharedNode};
+use crate::core::{deliver, router};
 use crate::registry::SessionHandle;
 use crate::stanza::{self, element};
 use crate::Server;
@@ -62,24 +63,29 @@ impl Notification {
 
     /// Queue for one session with SHIM `SubID` headers (its own copy).
     pub fn send_with_subids(&self, session: &SessionHandle, subids: &[&str]) -> bool {
+        session.send_element(&self.addressed(&session.full, subids))
+    }
+
+    /// The notification as a stanza addressed to `to`, with SHIM `SubID`
+    /// headers when more than one subscription is behind it (for a
+    /// recipient that is not a local session: it is routed).
+    pub fn addressed(&self, to: &str, subids: &[&str]) -> Element {
         let mut m = element(
             "message",
             ns::JABBER_CLIENT,
-            &[
-                ("type", &self.kind),
-                ("from", &self.from),
-                ("to", &session.full),
-            ],
+            &[("type", &self.kind), ("from", &self.from), ("to", to)],
         );
         m.append_child(self.event.clone());
-        let mut headers = Element::bare("headers", NS_SHIM);
-        for id in subids {
-            let mut h = element("header", NS_SHIM, &[("name", "SubID")]);
-            h.append_text(*id);
-            headers.append_child(h);
+        if subids.len() > 1 {
+            let mut headers = Element::bare("headers", NS_SHIM);
+            for id in subids {
+                let mut h = element("header", NS_SHIM, &[("name", "SubID")]);
+                h.append_text(*id);
+                headers.append_child(h);
+            }
+            m.append_child(headers);
         }
-        m.append_child(headers);
-        session.send_element(&m)
+        m
     }
 }
 
@@ -137,35 +143,51 @@ pub fn node_event(what: &str, node: &str) -> Element {
     event
 }
 
+/// What a fan-out did: how many local sessions got the notification, and
+/// the stanzas for subscribers on other servers, to be routed (outside
+/// the node's lock).
+#[derive(Default)]
+pub struct FanOut {
+    /// Local sessions that took it.
+    pub delivered: usize,
+    /// One stanza per remote subscribed JID.
+    pub remote: Vec<Element>,
+}
+
 /// Deliver to every subscriber of the node, and to `extra` sessions (PEP
-/// contacts interested through caps) not already covered. Returns how many
-/// sessions got it.
+/// contacts interested through caps) not already covered. Local sessions
+/// get it here; remote subscribers' stanzas are returned for routing.
 pub fn fan_out(
     server: &Server,
     node: &SharedNode,
     notification: &Notification,
     extra: &[Arc<SessionHandle>],
-) -> usize {
-    let delivered = read(node, |n| {
-        let mut delivered = 0;
+) -> FanOut {
+    let out = read(node, |n| {
+        let mut out = FanOut::default();
         for (jid, subs) in &n.subscriptions {
             if !subs.iter().any(|s| s.state == "subscribed") {
                 continue;
             }
-            delivered += deliver_to_subscriber(server, n, jid, notification);
+            if router::is_local_account(server, jid) {
+                out.delivered += deliver_to_subscriber(server, n, jid, notification);
+            } else {
+                let ids: Vec<&str> = subscribed_ids(n, jid).collect();
+                out.remote.push(notification.addressed(jid, &ids));
+            }
         }
         for s in extra {
             if !covered(n, &s.bare, &s.full) && notification.send(s) {
-                delivered += 1;
+                out.delivered += 1;
             }
         }
-        delivered
+        out
     });
     server
         .metrics
         .pubsub_deliveries
-        .fetch_add(delivered as u64, Ordering::Relaxed);
-    delivered
+        .fetch_add(out.delivered as u64, Ordering::Relaxed);
+    out
 }
 
 /// Is a session already reached through the node's subscriptions?
@@ -187,26 +209,17 @@ fn deliver_to_subscriber(server: &Server, n: &Node, jid: &str, note: &Notificati
         Some((b, r)) => (b, Some(r)),
         None => (jid, None),
     };
-    let local = bare
-        .split_once('@')
-        .is_some_and(|(_, d)| d == server.config.domain);
-    if !local {
-        // Remote subscribers are reached once federation exists.
-        return 0;
-    }
     match resource {
         Some(r) => {
             if n.is_subscribed(bare) {
                 return 0; // the bare subscription delivers, with both subids
             }
-            match server.registry.session(bare, r) {
-                Some(s) => send_covered(n, &s, jid, None, note),
-                None => 0,
-            }
+            deliver::with_session(server, bare, r, |s| send_covered(n, s, jid, None, note))
+                .unwrap_or(0)
         }
         None => {
             let mut count = 0;
-            server.registry.for_each_available(bare, |s| {
+            deliver::for_each_available(server, bare, |s| {
                 let full = n
                     .subscriptions
                     .contains_key(&s.full)

@@ -19,9 +19,10 @@ use whassap_store::{ItemsPage, RosterItem, Subscription};
 use super::config::{AccessModel, SendLast};
 use super::notify::{self, Notification};
 use super::{read, Affiliation, SharedNode};
+use crate::core::deliver;
+use crate::core::router::{self, bare_of};
 use crate::modules::caps;
 use crate::registry::SessionHandle;
-use crate::router::bare_of;
 use crate::stanza::element;
 use crate::Server;
 
@@ -78,9 +79,7 @@ pub async fn interested_sessions(
             n.config.roster_groups_allowed.clone(),
         )
     });
-    let mut out: Vec<Arc<SessionHandle>> = server
-        .registry
-        .available(owner)
+    let mut out: Vec<Arc<SessionHandle>> = deliver::available(server, owner)
         .into_iter()
         .filter(|s| wants(s))
         .collect();
@@ -100,9 +99,7 @@ pub async fn interested_sessions(
             continue;
         }
         out.extend(
-            server
-                .registry
-                .available(&item.contact)
+            deliver::available(server, &item.contact)
                 .into_iter()
                 .filter(|s| wants(s)),
         );
@@ -257,14 +254,17 @@ pub async fn send_last_item_to_jid(server: &Arc<Server>, service: &str, name: &s
         return;
     };
     let bare = bare_of(to);
+    if !router::is_local_account(server, bare) {
+        // A subscriber on another server: routed there.
+        router::route(server.clone(), note.addressed(to, &[])).await;
+        return;
+    }
     match to.split_once('/') {
         Some((_, resource)) => {
-            if let Some(s) = server.registry.session(bare, resource) {
-                note.send(&s);
-            }
+            deliver::with_session(server, bare, resource, |s| note.send(s));
         }
         None => {
-            for s in server.registry.available(bare) {
+            for s in deliver::available(server, bare) {
                 note.send(&s);
             }
         }
@@ -301,7 +301,7 @@ pub async fn caps_answer(server: &Arc<Server>, service: &str, from: &str, iq: &E
     let Some((bare, resource)) = from.split_once('/') else {
         return;
     };
-    if let Some(session) = server.registry.session(bare, resource) {
+    if let Some(session) = deliver::session(server, bare, resource) {
         if let Ok(mut p) = session.presence.lock() {
             p.pep_queried.remove(&(service.to_string(), ver.clone()));
         }

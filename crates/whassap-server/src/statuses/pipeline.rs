@@ -13,9 +13,9 @@ use super::{
     atom_entry, validate, Author, Source, Status, StatusError, StatusEvent, BOT_USERNAME,
     IDEMPOTENCY_TTL_MS,
 };
+use crate::core::router;
 use crate::pubsub::config::NodeConfig;
 use crate::pubsub::{items, read, service_jid, SharedNode, FIREHOSE_NODE};
-use crate::router;
 use crate::stanza::{self, text_element};
 use crate::Server;
 

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use minidom::Element;
 
-use crate::modules::{iq, message, presence};
+use super::ctx::Ctx;
+use super::hooks::{Addressee, Flow, Kind};
+use super::{deliver, iq};
 use crate::stanza::{self, stanza_type};
 use crate::Server;
 
@@ -50,39 +52,53 @@ pub fn destination(server: &Server, to: &str) -> Option<Destination> {
     }
 }
 
+/// Is a JID (bare or full) an account of this server's domain?
+pub fn is_local_account(server: &Server, jid: &str) -> bool {
+    bare_of(jid)
+        .split_once('@')
+        .is_some_and(|(_, d)| d == server.config.domain)
+}
+
 /// The bare part of a JID string.
 pub fn bare_of(jid: &str) -> &str {
     jid.split_once('/').map(|(b, _)| b).unwrap_or(jid)
 }
 
-/// Route a stanza with `from` and `to` set. Boxed: delivery can route again
-/// (an error bounced back, a subscription answered).
+/// Route a stanza with `from` and `to` set, on the server's own behalf.
+/// Boxed: delivery can route again (an error bounced back, a subscription
+/// answered).
 pub fn route(server: Arc<Server>, el: Element) -> BoxFuture<'static, ()> {
+    route_from(Ctx::local(server), el)
+}
+
+/// Route a stanza with `from` and `to` set that came from `ctx`'s origin:
+/// to the host or the PubSub service (IQs), to a local entity a module
+/// serves, to a local account, or off this server.
+pub fn route_from(ctx: Ctx, el: Element) -> BoxFuture<'static, ()> {
     Box::pin(async move {
         let Some(to) = el.attr("to").map(str::to_owned) else {
             return;
         };
+        let server = ctx.server.clone();
         match destination(&server, &to) {
             Some(Destination::Server) => {
                 if el.name() == "iq" {
-                    iq::to_server_routed(&server, el).await;
+                    iq::dispatch(ctx, Addressee::Host, el).await;
                 }
             }
-            Some(Destination::Local { user, .. }) if user == crate::statuses::BOT_USERNAME => {
-                crate::bot::handle(&server, el).await;
+            Some(Destination::PubSub) => {
+                if el.name() == "iq" {
+                    iq::dispatch(ctx, Addressee::Service, el).await;
+                }
             }
             Some(Destination::Local {
                 user,
                 bare,
                 resource,
-            }) => {
-                to_local(&server, el, &user, &bare, resource.as_deref()).await;
-            }
-            Some(Destination::PubSub) => {
-                if el.name() == "iq" {
-                    iq::to_pubsub_service(&server, el).await;
-                }
-            }
+            }) => match server.hooks.entity_handler(&user) {
+                Some(h) => h(ctx, el).await,
+                None => to_local(ctx, el, &user, &bare, resource.as_deref()).await,
+            },
             Some(Destination::Remote(domain)) => {
                 tracing::debug!(%domain, "no route to remote domain (federation is not enabled)");
                 bounce(&server, &el, "remote-server-not-found", None).await;
@@ -92,41 +108,60 @@ pub fn route(server: Arc<Server>, el: Element) -> BoxFuture<'static, ()> {
     })
 }
 
-async fn to_local(
-    server: &Arc<Server>,
-    el: Element,
-    user: &str,
-    bare: &str,
-    resource: Option<&str>,
-) {
+/// The local account a routed stanza is for: `(bare, resource)` of its `to`.
+pub fn local_target(el: &Element) -> (&str, Option<&str>) {
+    let to = el.attr("to").unwrap_or("");
+    match to.split_once('/') {
+        Some((bare, resource)) => (bare, Some(resource)),
+        None => (to, None),
+    }
+}
+
+async fn to_local(ctx: Ctx, el: Element, user: &str, bare: &str, resource: Option<&str>) {
+    let server = ctx.server.clone();
     let from = el.attr("from").unwrap_or("");
-    let exists = !server.registry.sessions(bare).is_empty()
-        || server.store.user_exists(user).await.unwrap_or(false);
+    let exists = deliver::is_online(&server, bare) || {
+        match server.store.user_exists(user).await {
+            Ok(exists) => exists,
+            Err(e) => {
+                // Not "no such user": that would bounce for good, or drop
+                // a subscription, over a passing store failure.
+                tracing::error!(%bare, "looking up the recipient failed: {e}");
+                if el.name() != "presence" {
+                    bounce(&server, &el, "internal-server-error", None).await;
+                }
+                return;
+            }
+        }
+    };
     if !exists {
         if el.name() != "presence" {
-            bounce(server, &el, "service-unavailable", None).await;
+            bounce(&server, &el, "service-unavailable", None).await;
         }
         return;
     }
     if server.is_blocked_by(bare, from).await {
         if el.name() != "presence" {
-            bounce(server, &el, "service-unavailable", None).await;
+            bounce(&server, &el, "service-unavailable", None).await;
         }
         return;
     }
-    match el.name() {
-        "message" => message::deliver(server, el, bare, resource).await,
-        "presence" => presence::inbound(server, el, bare, resource).await,
-        _ => match resource {
-            Some(r) => match server.registry.session(bare, r) {
-                Some(s) => {
-                    s.send_element(&el);
+    let kind = match el.name() {
+        "message" => Kind::Message,
+        "presence" => Kind::Presence,
+        _ => {
+            match resource {
+                Some(r) => {
+                    if !deliver::to_full(&server, bare, r, &el) {
+                        bounce(&server, &el, "service-unavailable", None).await;
+                    }
                 }
-                None => bounce(server, &el, "service-unavailable", None).await,
-            },
-            None => iq::to_account(server, el, bare).await,
-        },
-    }
+                None => iq::dispatch(ctx, Addressee::Account, el).await,
+            }
+            return;
+        }
+    };
+    super::run_stanza_handlers(ctx, kind, Flow::Inbound, el).await;
 }
 
 /// Answer a stanza with an error, unless it is an error or a result itself.

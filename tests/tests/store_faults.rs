@@ -1,0 +1,192 @@
+//! A store that fails: a failed read is an error (`internal-server-error`,
+//! type `wait`), never "no such item", and nothing changes. The fault is
+//! real: a table of the server's SQLite database is renamed under it by a
+//! second connection, so every statement on it fails until it is renamed
+//! back.
+
+use std::time::Duration;
+
+use minidom::Element;
+use sqlx::Connection;
+use whassap_client::Client;
+use whassap_tests::*;
+
+const STANZAS: &str = "urn:ietf:params:xml:ns:xmpp-stanzas";
+
+/// A table of the server's database, out of order while this lives.
+struct Broken {
+    conn: sqlx::SqliteConnection,
+    table: &'static str,
+}
+
+impl Broken {
+    async fn table(s: &TestServer, table: &'static str) -> Broken {
+        let path = s.data_dir().join("whassap.db");
+        let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .expect("open the server's database");
+        // The table names are this file's constants.
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "ALTER TABLE {table} RENAME TO {table}_out_of_order"
+        )))
+        .execute(&mut conn)
+        .await
+        .expect("break the table");
+        Broken { conn, table }
+    }
+
+    async fn repair(mut self) {
+        let t = self.table;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "ALTER TABLE {t}_out_of_order RENAME TO {t}"
+        )))
+        .execute(&mut self.conn)
+        .await
+        .expect("repair the table");
+    }
+}
+
+/// `(type, condition)` of an error stanza.
+fn error_of(el: &Element) -> (Option<String>, Option<String>) {
+    assert_eq!(el.attr("type"), Some("error"), "an error: {el:?}");
+    let e = el.get_child("error", "jabber:client").expect("<error/>");
+    let condition = e
+        .children()
+        .find(|c| c.ns() == STANZAS && c.name() != "text")
+        .map(|c| c.name().to_string());
+    (e.attr("type").map(str::to_owned), condition)
+}
+
+fn wait_internal() -> (Option<String>, Option<String>) {
+    (Some("wait".into()), Some("internal-server-error".into()))
+}
+
+/// The subscription alice's roster shows for `contact`.
+async fn subscription(c: &mut Client, contact: &str) -> Option<String> {
+    let r = get_roster(c).await;
+    r.get_child("query", "jabber:iq:roster")?
+        .children()
+        .find(|i| i.attr("jid") == Some(contact))?
+        .attr("subscription")
+        .map(str::to_owned)
+}
+
+#[tokio::test]
+async fn approving_a_request_while_requests_cannot_be_read_is_refused_and_can_be_retried() {
+    let s = TestServer::start().await;
+    s.user("alice").await;
+    s.user("bob").await;
+    let mut a = s.client("alice").await;
+    let mut b = s.client("bob").await;
+    get_roster(&mut a).await;
+    get_roster(&mut b).await;
+    go_online(&mut a).await;
+    go_online(&mut b).await;
+    b.send(&xml("<presence to='alice@localhost' type='subscribe'/>"))
+        .await
+        .unwrap();
+    recv_matching(&mut a, "subscribe", |e| e.attr("type") == Some("subscribe")).await;
+    // bob's own roster push for his request, and the receipt.
+    while b
+        .recv_timeout(Duration::from_millis(300))
+        .await
+        .unwrap()
+        .is_some()
+    {}
+
+    let broken = Broken::table(&s, "pending_in").await;
+    a.send(&xml("<presence to='bob@localhost' type='subscribed'/>"))
+        .await
+        .unwrap();
+    // Not taken for "no request waits" (which would make it a
+    // pre-approval and lose bob's request without a word).
+    let refused = recv_named(&mut a, "presence").await;
+    assert_eq!(error_of(&refused), wait_internal());
+    assert_nothing(&mut b, Duration::from_millis(300)).await;
+    broken.repair().await;
+    assert_eq!(
+        subscription(&mut a, "bob@localhost").await,
+        None,
+        "nothing was written"
+    );
+
+    // Once the store answers again, the same approval goes through.
+    a.send(&xml("<presence to='bob@localhost' type='subscribed'/>"))
+        .await
+        .unwrap();
+    recv_matching(&mut b, "subscribed", |e| {
+        e.attr("type") == Some("subscribed")
+    })
+    .await;
+    assert_eq!(
+        subscription(&mut a, "bob@localhost").await.as_deref(),
+        Some("from")
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_roster_that_cannot_be_read_keeps_its_subscriptions() {
+    let s = TestServer::start().await;
+    let (mut a, mut b) = befriended(&s).await;
+    assert_eq!(
+        subscription(&mut a, "bob@localhost").await.as_deref(),
+        Some("both")
+    );
+
+    let broken = Broken::table(&s, "roster_items").await;
+    // bob asks again: alice's server cannot tell whether he is subscribed,
+    // so it answers that it cannot say now, instead of taking him for a
+    // stranger.
+    b.send(&xml("<presence to='alice@localhost' type='subscribe'/>"))
+        .await
+        .unwrap();
+    let answer = recv_named(&mut b, "presence").await;
+    assert_eq!(answer.attr("from"), Some("alice@localhost"));
+    assert_eq!(error_of(&answer), wait_internal());
+    // alice renames bob: refused, not written over a subscription it
+    // could not read.
+    let r = a
+        .iq(xml(
+            "<iq type='set'><query xmlns='jabber:iq:roster'><item jid='bob@localhost' name='Bob'/></query></iq>",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(error_of(&r), wait_internal());
+    // alice subscribes again: refused the same way.
+    a.send(&xml("<presence to='bob@localhost' type='subscribe'/>"))
+        .await
+        .unwrap();
+    let refused = recv_named(&mut a, "presence").await;
+    assert_eq!(error_of(&refused), wait_internal());
+    assert_nothing(&mut a, Duration::from_millis(300)).await;
+    broken.repair().await;
+
+    assert_eq!(
+        subscription(&mut a, "bob@localhost").await.as_deref(),
+        Some("both")
+    );
+    assert_eq!(
+        subscription(&mut b, "alice@localhost").await.as_deref(),
+        Some("both")
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_message_to_an_account_that_cannot_be_looked_up_is_bounced_to_retry() {
+    let s = TestServer::start().await;
+    s.user("alice").await;
+    let mut a = s.client("alice").await;
+    let broken = Broken::table(&s, "users").await;
+    a.send(&xml(
+        "<message to='nobody-online@localhost' type='chat'><body>hi</body></message>",
+    ))
+    .await
+    .unwrap();
+    let bounced = recv_named(&mut a, "message").await;
+    // Not `service-unavailable` ("no such user"): the sender may try again.
+    assert_eq!(error_of(&bounced), wait_internal());
+    broken.repair().await;
+    s.stop().await;
+}
