@@ -15,7 +15,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::outqueue::{OutQueue, PushError};
 
-/// Presence-related state of one session.
+/// Presence-related state of one session: what the session itself sent.
+/// What other modules learn about it (its caps, the PEP services that have
+/// seen it) they keep per full JID themselves, the same way for remote
+/// entities.
 #[derive(Debug, Default)]
 pub struct PresenceState {
     /// The session sent available presence (and not unavailable since).
@@ -30,16 +33,6 @@ pub struct PresenceState {
     pub last: Option<(Bytes, String)>,
     /// JIDs that got directed presence from this session (outside the roster).
     pub directed: HashSet<String>,
-    /// Entity capabilities `ver` advertised in its presence.
-    pub caps: Option<String>,
-    /// The caps `node` advertised with it.
-    pub caps_node: Option<String>,
-    /// PEP services (bare JIDs) that have seen this session available, with
-    /// the caps `ver` they saw (their last items were sent for it).
-    pub pep_seen: std::collections::HashMap<String, String>,
-    /// `(service, ver)` caps queries PEP services sent this session and that
-    /// are not answered yet (they go with the session).
-    pub pep_queried: HashSet<(String, String)>,
 }
 
 /// What a session's writer task is asked to write.

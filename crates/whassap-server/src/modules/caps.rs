@@ -1,7 +1,10 @@
-//! XEP-0115 entity capabilities: each available session's caps hash is
-//! resolved to a feature set by asking the client once per unknown hash
-//! (disco#info to `node#ver`), verified, and cached for everyone. PEP uses the
-//! result to know who wants `+notify` events.
+//! XEP-0115 entity capabilities: the caps each available entity advertised
+//! in its presence, kept per full JID (a local session or, with
+//! federation, a remote contact), and the feature sets behind verified
+//! hashes. A hash is resolved by asking the entity once (disco#info to
+//! `node#ver`, sent by the PEP service that needs it), verified, and
+//! cached for everyone. PEP uses the result to know who wants `+notify`
+//! events.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -10,22 +13,36 @@ use dashmap::DashMap;
 use minidom::Element;
 use whassap_proto::ns;
 
-use crate::core::{Addressee, Hooks};
+use futures::future::BoxFuture;
+
+use crate::core::{Addressee, Ctx, Hooks};
 use crate::registry::SessionHandle;
 
 /// Announce entity capabilities (the server hashes nothing of its own;
 /// it reads and verifies its clients').
 pub fn register(hooks: &mut Hooks) {
     hooks.feature(Addressee::Host, ns::CAPS);
+    hooks.on_session_ended(session_ended);
 }
 
 /// Hashes remembered at most (verified hashes are shared by all clients of a kind).
 const MAX_ENTRIES: usize = 100_000;
 
-/// Verified caps hashes and their features.
+/// Verified caps hashes and their features, and the caps each available
+/// full JID advertised.
 #[derive(Default)]
 pub struct CapsCache {
     known: DashMap<String, Arc<HashSet<String>>>,
+    current: DashMap<String, Advertised>,
+}
+
+/// The caps an entity advertised: its `node` and `ver`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Advertised {
+    /// The software's `node` URI.
+    pub node: String,
+    /// The verification hash.
+    pub ver: String,
 }
 
 impl CapsCache {
@@ -34,10 +51,25 @@ impl CapsCache {
         self.known.get(ver).map(|f| f.clone())
     }
 
-    /// The features of a session, if its caps are known.
-    pub fn session_features(&self, session: &SessionHandle) -> Option<Arc<HashSet<String>>> {
-        let ver = session.presence.lock().ok()?.caps.clone()?;
+    /// The features of a full JID, if it advertised caps that are known.
+    pub fn features_of(&self, full: &str) -> Option<Arc<HashSet<String>>> {
+        let ver = self.current.get(full)?.ver.clone();
         self.features(&ver)
+    }
+
+    /// The features of a local session, if its caps are known.
+    pub fn session_features(&self, session: &SessionHandle) -> Option<Arc<HashSet<String>>> {
+        self.features_of(&session.full)
+    }
+
+    /// What a full JID advertised in its last available presence.
+    pub fn advertised(&self, full: &str) -> Option<Advertised> {
+        self.current.get(full).map(|a| a.clone())
+    }
+
+    /// Forget what a full JID advertised (it went unavailable or away).
+    pub fn forget(&self, full: &str) {
+        self.current.remove(full);
     }
 
     /// Remember a verified hash.
@@ -142,27 +174,33 @@ fn verification_string(query: &Element) -> Option<String> {
     Some(out)
 }
 
-/// A session sent available presence: note its caps. Unknown hashes are
-/// resolved by the PEP services that see the session (`pubsub::pep`).
-pub fn presence_changed(session: &SessionHandle, presence: &Element) {
+/// A full JID sent available presence: note its caps (or that it has
+/// none). Unknown hashes are resolved by the PEP services that see it
+/// (`pubsub::pep`).
+pub fn presence_changed(cache: &CapsCache, full: &str, presence: &Element) {
     let caps = presence.get_child("c", ns::CAPS).and_then(|c| {
         match (c.attr("node"), c.attr("ver"), c.attr("hash")) {
-            (Some(node), Some(ver), Some("sha-1")) => Some((node.to_string(), ver.to_string())),
+            (Some(node), Some(ver), Some("sha-1")) => Some(Advertised {
+                node: node.to_string(),
+                ver: ver.to_string(),
+            }),
             _ => None,
         }
     });
-    if let Ok(mut p) = session.presence.lock() {
-        match caps {
-            Some((node, ver)) => {
-                p.caps = Some(ver);
-                p.caps_node = Some(node);
-            }
-            None => {
-                p.caps = None;
-                p.caps_node = None;
-            }
+    match caps {
+        Some(a) => {
+            cache.current.insert(full.to_string(), a);
         }
+        None => cache.forget(full),
     }
+}
+
+fn session_ended(ctx: Ctx) -> BoxFuture<'static, ()> {
+    Box::pin(async move {
+        if let Some(s) = ctx.session() {
+            ctx.server.caps.forget(&s.full);
+        }
+    })
 }
 
 #[cfg(test)]

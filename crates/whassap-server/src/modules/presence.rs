@@ -120,10 +120,10 @@ async fn broadcast(server: &Arc<Server>, session: &Arc<SessionHandle>, mut el: E
     if available {
         // The caps first: the account's own PEP service sees the session
         // (and may ask about its caps) before the presence is echoed.
-        caps::presence_changed(session, &el);
+        caps::presence_changed(&server.caps, &session.full, &el);
         pep::own_presence(server, session).await;
     } else {
-        pep::forget_session(session);
+        pep::unavailable(server, &session.full);
     }
 
     // 1. To the user's own available resources, this one included.

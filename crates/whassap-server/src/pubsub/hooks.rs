@@ -48,6 +48,7 @@ pub fn register(hooks: &mut Hooks) {
     for to in [Addressee::Own, Addressee::Account] {
         hooks.iq_answer(to, "query", ns::DISCO_INFO, caps_answer);
     }
+    hooks.on_session_ended(pep::session_ended);
 }
 
 /// A XEP-0060 request to the service or to an account's PEP service.

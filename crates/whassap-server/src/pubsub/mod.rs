@@ -134,6 +134,8 @@ pub struct PubSub {
     /// handling asks about every `+notify` feature of every contact, mostly
     /// for nodes that do not exist, and must not ask the store each time.
     names: DashMap<String, Arc<RwLock<HashSet<String>>>>,
+    /// Who can see each PEP service, per full JID.
+    pub watchers: pep::Watchers,
 }
 
 /// A pubsub error: a stanza error with an optional `pubsub#errors` condition.

@@ -9,9 +9,11 @@
 //! verified against the hash, and cached for every session of every client
 //! of that kind.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use dashmap::DashMap;
+use futures::future::BoxFuture;
 use minidom::Element;
 use whassap_proto::ns;
 use whassap_store::{ItemsPage, RosterItem, Subscription};
@@ -19,14 +21,71 @@ use whassap_store::{ItemsPage, RosterItem, Subscription};
 use super::config::{AccessModel, SendLast};
 use super::notify::{self, Notification};
 use super::{read, Affiliation, SharedNode};
-use crate::core::deliver;
 use crate::core::router::{self, bare_of};
+use crate::core::{deliver, Ctx};
 use crate::modules::caps;
 use crate::registry::SessionHandle;
 use crate::stanza::element;
 use crate::Server;
 
 const NOTIFY_SUFFIX: &str = "+notify";
+
+/// What the PEP services know of each full JID that can see them (a local
+/// session, or a remote contact's resource), kept per full JID as Prosody's
+/// `mod_pep` keeps its recipients: which services have seen it with which
+/// caps (their last items were sent for those), and which caps queries
+/// they have sent it that are not answered yet.
+#[derive(Default)]
+pub struct Watchers {
+    by_jid: DashMap<String, Watcher>,
+}
+
+#[derive(Default)]
+struct Watcher {
+    seen: HashMap<String, String>,
+    queried: HashSet<(String, String)>,
+}
+
+impl Watchers {
+    /// Record that `service` asks `full` about `ver`; false if it already
+    /// has and the answer is pending.
+    fn query_once(&self, full: &str, service: &str, ver: &str) -> bool {
+        self.by_jid
+            .entry(full.to_string())
+            .or_default()
+            .queried
+            .insert((service.to_string(), ver.to_string()))
+    }
+
+    fn answered(&self, full: &str, service: &str, ver: &str) {
+        if let Some(mut w) = self.by_jid.get_mut(full) {
+            w.queried.remove(&(service.to_string(), ver.to_string()));
+        }
+    }
+
+    /// `service` sees `full` with caps `ver`: the caps it saw before, or
+    /// None if it had already seen these.
+    fn saw(&self, full: &str, service: &str, ver: &str) -> Option<Option<String>> {
+        let mut w = self.by_jid.entry(full.to_string()).or_default();
+        let previous = w.seen.insert(service.to_string(), ver.to_string());
+        (previous.as_deref() != Some(ver)).then_some(previous)
+    }
+
+    /// `full` went unavailable: no service sees it any more (queries in
+    /// flight stay, their answers are still welcome).
+    fn unseen(&self, full: &str) {
+        if let Some(mut w) = self.by_jid.get_mut(full) {
+            w.seen.clear();
+        }
+        self.by_jid
+            .remove_if(full, |_, w| w.seen.is_empty() && w.queried.is_empty());
+    }
+
+    /// `full` is gone.
+    fn forget(&self, full: &str) {
+        self.by_jid.remove(full);
+    }
+}
 
 fn user_of(bare: &str) -> &str {
     bare.split('@').next().unwrap_or(bare)
@@ -70,7 +129,7 @@ pub async fn interested_sessions(
     let wants = |s: &SessionHandle| {
         server
             .caps
-            .session_features(s)
+            .features_of(&s.full)
             .is_some_and(|f| f.contains(&feature))
     };
     let (model, groups) = read(node, |n| {
@@ -107,24 +166,16 @@ pub async fn interested_sessions(
     out
 }
 
-/// A session of a contact (or of the owner) is available with its current
-/// caps, as seen by the PEP service `service`: ask for unknown caps, or send
-/// the last items of nodes it newly wants.
-pub async fn presence_seen(server: &Arc<Server>, service: &str, session: &Arc<SessionHandle>) {
-    let (ver, caps_node) = {
-        let p = session.presence.lock().unwrap_or_else(|e| e.into_inner());
-        match (&p.caps, &p.caps_node) {
-            (Some(v), Some(n)) => (v.clone(), n.clone()),
-            _ => return,
-        }
+/// A full JID (a session of the owner or of a contact) is available with
+/// its current caps, as seen by the PEP service `service`: ask about
+/// unknown caps, or send the last items of nodes it newly wants.
+pub async fn presence_seen(server: &Arc<Server>, service: &str, full: &str) {
+    let Some(advertised) = server.caps.advertised(full) else {
+        return;
     };
+    let ver = advertised.ver;
     let Some(features) = server.caps.features(&ver) else {
-        let first = session
-            .presence
-            .lock()
-            .map(|mut p| p.pep_queried.insert((service.to_string(), ver.clone())))
-            .unwrap_or(false);
-        if first {
+        if server.pubsub.watchers.query_once(full, service, &ver) {
             let mut iq = element(
                 "iq",
                 ns::JABBER_CLIENT,
@@ -132,25 +183,20 @@ pub async fn presence_seen(server: &Arc<Server>, service: &str, session: &Arc<Se
                     ("type", "get"),
                     ("id", "disco"),
                     ("from", service),
-                    ("to", &session.full),
+                    ("to", full),
                 ],
             );
             iq.append_child(element(
                 "query",
                 ns::DISCO_INFO,
-                &[("node", &format!("{caps_node}#{ver}"))],
+                &[("node", &format!("{}#{ver}", advertised.node))],
             ));
-            session.send_element(&iq);
+            send_to(server, full, iq).await;
         }
         return;
     };
-    let previous = {
-        let mut p = session.presence.lock().unwrap_or_else(|e| e.into_inner());
-        let previous = p.pep_seen.insert(service.to_string(), ver.clone());
-        if previous.as_deref() == Some(ver.as_str()) {
-            return;
-        }
-        previous
+    let Some(previous) = server.pubsub.watchers.saw(full, service, &ver) else {
+        return;
     };
     let before: HashSet<String> = previous
         .and_then(|v| server.caps.features(&v))
@@ -162,18 +208,29 @@ pub async fn presence_seen(server: &Arc<Server>, service: &str, session: &Arc<Se
         .filter_map(|f| f.strip_suffix(NOTIFY_SUFFIX))
         .collect();
     for name in wanted {
-        send_last_item(server, service, name, session, true).await;
+        send_last_item(server, service, name, full, true).await;
     }
 }
 
-/// Send a node's newest item to one session, if the node exists, has one,
+/// Send a stanza to a full JID: queued for a local session, routed to
+/// anyone else.
+async fn send_to(server: &Arc<Server>, full: &str, el: Element) {
+    match full.split_once('/') {
+        Some((bare, resource)) if router::is_local_account(server, bare) => {
+            deliver::to_full(server, bare, resource, &el);
+        }
+        _ => router::route(server.clone(), el).await,
+    }
+}
+
+/// Send a node's newest item to one full JID, if the node exists, has one,
 /// sends it on presence (`presence_trigger`) or on subscription, and the
-/// session may see it.
+/// JID may see it.
 async fn send_last_item(
     server: &Arc<Server>,
     service: &str,
     name: &str,
-    session: &Arc<SessionHandle>,
+    full: &str,
     presence_trigger: bool,
 ) {
     if !server.pubsub.has_node(server, service, name).await {
@@ -182,22 +239,23 @@ async fn send_last_item(
     let Ok(Some(node)) = server.pubsub.node(server, service, name).await else {
         return;
     };
+    let bare = bare_of(full);
     let (send_last, model, groups, affiliation) = read(&node, |n| {
         (
             n.config.send_last_published_item,
             n.config.access_model,
             n.config.roster_groups_allowed.clone(),
-            n.affiliation(&session.bare),
+            n.affiliation(bare),
         )
     });
     if send_last == SendLast::Never || (presence_trigger && send_last != SendLast::OnSubAndPresence)
     {
         return;
     }
-    if session.bare != service {
+    if bare != service {
         let item = server
             .store
-            .roster_item(user_of(service), &session.bare)
+            .roster_item(user_of(service), bare)
             .await
             .ok()
             .flatten()
@@ -207,8 +265,14 @@ async fn send_last_item(
             _ => return,
         }
     }
-    if let Some(note) = last_item_notification(server, service, name, &node).await {
-        note.send(session);
+    let Some(note) = last_item_notification(server, service, name, &node).await else {
+        return;
+    };
+    match full.split_once('/') {
+        Some((bare, resource)) if router::is_local_account(server, bare) => {
+            deliver::with_session(server, bare, resource, |s| note.send(s));
+        }
+        _ => router::route(server.clone(), note.addressed(full, &[])).await,
     }
 }
 
@@ -298,28 +362,16 @@ pub async fn caps_answer(server: &Arc<Server>, service: &str, from: &str, iq: &E
             }
         }
     }
-    let Some((bare, resource)) = from.split_once('/') else {
-        return;
-    };
-    if let Some(session) = deliver::session(server, bare, resource) {
-        if let Ok(mut p) = session.presence.lock() {
-            p.pep_queried.remove(&(service.to_string(), ver.clone()));
-        }
-        let current = session
-            .presence
-            .lock()
-            .map(|p| p.caps.clone())
-            .unwrap_or(None);
-        if current.as_deref() == Some(ver.as_str()) {
-            presence_seen(server, service, &session).await;
-        }
+    server.pubsub.watchers.answered(from, service, &ver);
+    if server.caps.advertised(from).is_some_and(|a| a.ver == ver) {
+        presence_seen(server, service, from).await;
     }
 }
 
 /// A session sent available presence: its own PEP service sees it first
 /// (before the presence is echoed, as Prosody orders it).
-pub async fn own_presence(server: &Arc<Server>, session: &Arc<SessionHandle>) {
-    presence_seen(server, &session.bare, session).await;
+pub async fn own_presence(server: &Arc<Server>, session: &SessionHandle) {
+    presence_seen(server, &session.bare, &session.full).await;
 }
 
 /// After the broadcast: the PEP services of the contacts whose presence the
@@ -335,14 +387,22 @@ pub async fn contacts_see(
         .filter(|i| matches!(i.subscription, Subscription::To | Subscription::Both))
         .filter(|i| i.contact.split_once('@').is_some_and(|(_, d)| d == domain))
     {
-        presence_seen(server, &item.contact, session).await;
+        presence_seen(server, &item.contact, &session.full).await;
     }
 }
 
-/// Drop what a session's PEP bookkeeping knew (on a caps change nothing is
-/// forgotten: only newly wanted nodes get their last item).
-pub fn forget_session(session: &SessionHandle) {
-    if let Ok(mut p) = session.presence.lock() {
-        p.pep_seen.clear();
-    }
+/// A full JID went unavailable: no PEP service sees it now (on a caps
+/// change nothing is forgotten: only newly wanted nodes get their last
+/// item).
+pub fn unavailable(server: &Server, full: &str) {
+    server.pubsub.watchers.unseen(full);
+}
+
+/// A session ended: what PEP knew of it goes.
+pub fn session_ended(ctx: Ctx) -> BoxFuture<'static, ()> {
+    Box::pin(async move {
+        if let Some(s) = ctx.session() {
+            ctx.server.pubsub.watchers.forget(&s.full);
+        }
+    })
 }
