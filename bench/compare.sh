@@ -338,7 +338,7 @@ run_whassap() {
     start_whassap() {
         # The load generator is one client address: no connection caps.
         "$WHASSAP" serve --allow-plaintext --data-dir "$dir" --c2s-listen "$WHASSAP_ADDR" \
-            --c2s-tls-listen '' --http-listen '' --max-connections 0 --max-connections-per-ip 0 \
+            --c2s-tls-listen '' --s2s-listen '' --http-listen '' --max-connections 0 --max-connections-per-ip 0 \
             --log warn >>"$RUN/whassap.log" 2>&1 &
         pid=$!
         trap 'stop_pid '"$pid"' whassap' EXIT
@@ -382,7 +382,7 @@ run_whassap_push() {
     check_ports_free "${WHASSAP_ADDR##*:}" "${WHASSAP_HTTP##*:}"
     WHASSAP_API__TOKEN_REQUESTS_PER_MINUTE=0 WHASSAP_API__IP_REQUESTS_PER_MINUTE=0 \
         "$WHASSAP" serve --allow-plaintext --data-dir "$dir" --c2s-listen "$WHASSAP_ADDR" \
-        --c2s-tls-listen '' --http-listen "$WHASSAP_HTTP" --max-connections 0 --max-connections-per-ip 0 \
+        --c2s-tls-listen '' --s2s-listen '' --http-listen "$WHASSAP_HTTP" --max-connections 0 --max-connections-per-ip 0 \
         --log warn >>"$RUN/whassap-push.log" 2>&1 &
     pid=$!
     trap 'stop_pid '"$pid"' whassap' EXIT

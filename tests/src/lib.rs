@@ -30,6 +30,8 @@ pub struct TestServer {
     pub c2s_tls: SocketAddr,
     /// HTTP address.
     pub http: SocketAddr,
+    /// s2s address, when federation is on.
+    pub s2s: Option<SocketAddr>,
 }
 
 fn test_config(dir: &std::path::Path) -> Config {
@@ -39,6 +41,8 @@ fn test_config(dir: &std::path::Path) -> Config {
         c2s_listen: "127.0.0.1:0".into(),
         c2s_tls_listen: "127.0.0.1:0".into(),
         http_listen: "127.0.0.1:0".into(),
+        // Federation is off unless a test turns it on (tests/tests/federation.rs).
+        s2s_listen: String::new(),
         log: "warn".into(),
         ..Config::default()
     }
@@ -64,6 +68,7 @@ impl TestServer {
             c2s: app.c2s_addr.expect("c2s listener"),
             c2s_tls: app.c2s_tls_addr.expect("direct TLS listener"),
             http: app.http_addr.expect("http listener"),
+            s2s: app.s2s_addr,
             app: Some(app),
             dir,
             config,
@@ -96,7 +101,7 @@ impl TestServer {
     pub fn options(&self, user: &str) -> ConnectOptions {
         ConnectOptions {
             addr: self.c2s,
-            domain: "localhost".into(),
+            domain: self.config.domain.clone(),
             username: user.into(),
             password: PASSWORD.into(),
             resource: None,
@@ -145,6 +150,41 @@ impl TestServer {
             app.shutdown().await;
         }
     }
+}
+
+/// A port free on `ip` now (bound and released): for servers that must
+/// know each other's s2s address before either starts.
+pub fn free_port(ip: &str) -> u16 {
+    std::net::TcpListener::bind((ip, 0))
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// Two federated servers, `a.test` on 127.0.0.2 and `b.test` on
+/// 127.0.0.3, with static routes to each other and `change` applied to
+/// both (after the federation settings).
+pub async fn federated_pair(change: impl Fn(&mut Config)) -> (TestServer, TestServer) {
+    let (pa, pb) = (free_port("127.0.0.2"), free_port("127.0.0.3"));
+    let routes = vec![
+        format!("a.test=127.0.0.2:{pa}"),
+        format!("b.test=127.0.0.3:{pb}"),
+    ];
+    let config = |domain: &str, listen: String| {
+        let routes = routes.clone();
+        let domain = domain.to_string();
+        let change = &change;
+        move |c: &mut Config| {
+            c.domain = domain;
+            c.s2s_listen = listen;
+            c.s2s_route = routes;
+            c.s2s_timeout_secs = 5;
+            change(c);
+        }
+    };
+    let a = TestServer::start_with(config("a.test", format!("127.0.0.2:{pa}"))).await;
+    let b = TestServer::start_with(config("b.test", format!("127.0.0.3:{pb}"))).await;
+    (a, b)
 }
 
 /// Parse XML written in a test.

@@ -139,6 +139,6 @@ async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.server.metrics.render(),
+        state.server.metrics.render() + &state.server.s2s.render_metrics(),
     )
 }

@@ -1,5 +1,6 @@
 //! Settings of the XMPP core, filled in by the binary from its configuration.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -65,6 +66,47 @@ pub struct ServerConfig {
     /// Status events buffered for each slow in-process listener (an SSE
     /// firehose stream) before it lags and is dropped.
     pub status_events_capacity: usize,
+    /// Federation (server-to-server streams).
+    pub s2s: S2sConfig,
+}
+
+/// Settings of federation (SPEC §6).
+#[derive(Clone, Debug)]
+pub struct S2sConfig {
+    /// Listener for other servers (STARTTLS offered); None disables
+    /// federation both ways.
+    pub listen: Option<SocketAddr>,
+    /// Static routes, checked before DNS: domain → `(host, port)`.
+    pub routes: HashMap<String, (String, u16)>,
+    /// Peers must present a certificate valid for their domain (no dialback).
+    pub require_valid_certs: bool,
+    /// Extra trust anchors (PEM) for peer certificates, besides the
+    /// Mozilla roots.
+    pub ca: Option<PathBuf>,
+    /// Allow streams without TLS when the peer offers none.
+    pub allow_plaintext: bool,
+    /// How long a peer may take to be reached and authenticated before what
+    /// is queued for it is bounced.
+    pub timeout: Duration,
+    /// An s2s connection with nothing sent or received for this long is closed.
+    pub idle: Duration,
+    /// Stanzas queued for one remote domain at most.
+    pub queue: usize,
+}
+
+impl Default for S2sConfig {
+    fn default() -> Self {
+        S2sConfig {
+            listen: Some(SocketAddr::from(([0, 0, 0, 0], 5269))),
+            routes: HashMap::new(),
+            require_valid_certs: false,
+            ca: None,
+            allow_plaintext: false,
+            timeout: Duration::from_secs(60),
+            idle: Duration::from_secs(600),
+            queue: 4096,
+        }
+    }
 }
 
 /// Who may create nodes on the PubSub service.
@@ -109,6 +151,7 @@ impl ServerConfig {
             pubsub_create: PubsubCreate::Local,
             admins: Vec::new(),
             status_events_capacity: crate::statuses::EVENTS_CAPACITY,
+            s2s: S2sConfig::default(),
         }
     }
 }

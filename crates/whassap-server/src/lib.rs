@@ -22,6 +22,7 @@ pub mod outqueue;
 pub mod pubsub;
 pub mod reclaim;
 pub mod registry;
+pub mod s2s;
 mod server;
 pub mod stanza;
 pub mod statuses;

@@ -40,6 +40,8 @@ pub struct Server {
     /// Every feature's handlers, filled once at start by
     /// [`modules::register_all`](crate::modules::register_all).
     pub hooks: crate::core::Hooks,
+    /// Federation: server-to-server streams and the queues of remote domains.
+    pub s2s: crate::s2s::S2s,
     /// Verified entity capabilities.
     pub caps: CapsCache,
     /// PubSub and PEP nodes in memory.
@@ -66,6 +68,8 @@ pub struct RunningServer {
     pub c2s_addr: Option<SocketAddr>,
     /// Bound address of the direct TLS c2s listener.
     pub c2s_tls_addr: Option<SocketAddr>,
+    /// Bound address of the s2s listener (None: federation is off).
+    pub s2s_addr: Option<SocketAddr>,
 }
 
 /// Counts an open connection while alive.
@@ -103,6 +107,7 @@ impl Server {
             config.tls_key.as_deref(),
         )?;
         let statuses = crate::statuses::Statuses::new(config.status_events_capacity);
+        let s2s = crate::s2s::S2s::new(&config, &store).await?;
         let mut hooks = crate::core::Hooks::default();
         crate::modules::register_all(&mut hooks, &config);
         let server = Arc::new(Server {
@@ -114,6 +119,7 @@ impl Server {
             registry: Registry::default(),
             metrics: Metrics::default(),
             hooks,
+            s2s,
             caps: CapsCache::default(),
             pubsub: crate::pubsub::PubSub::default(),
             statuses,
@@ -144,11 +150,19 @@ impl Server {
             tracing::info!(addr = %c2s_tls_addr.unwrap(), "c2s listening (direct TLS)");
             self.tasks.spawn(c2s::accept_loop(self.clone(), l, true));
         }
+        let s2s = bind(self.config.s2s.listen, "s2s").await?;
+        let s2s_addr = s2s.as_ref().and_then(|l| l.local_addr().ok());
+        if let Some(l) = s2s {
+            tracing::info!(addr = %s2s_addr.unwrap(), "s2s listening (federation on)");
+            self.tasks
+                .spawn(crate::s2s::incoming::accept_loop(self.clone(), l));
+        }
         self.tasks.spawn(crate::consumer_clock::run(self.clone()));
         Ok(RunningServer {
             server: self.clone(),
             c2s_addr,
             c2s_tls_addr,
+            s2s_addr,
         })
     }
 

@@ -1,5 +1,6 @@
 //! TLS for the c2s listeners: a configured certificate, or a self-signed one
-//! generated into the data dir on first start.
+//! generated into the data dir on first start (server-to-server streams use
+//! the same certificate, see `s2s::tls`).
 
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
@@ -38,7 +39,10 @@ pub fn acceptor(
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
-fn ensure_self_signed(domain: &str, data_dir: &Path) -> Result<(PathBuf, PathBuf), ServerError> {
+pub(crate) fn ensure_self_signed(
+    domain: &str,
+    data_dir: &Path,
+) -> Result<(PathBuf, PathBuf), ServerError> {
     let cert_path = data_dir.join(format!("{domain}.crt"));
     let key_path = data_dir.join(format!("{domain}.key"));
     if cert_path.exists() && key_path.exists() {
@@ -54,7 +58,7 @@ fn ensure_self_signed(domain: &str, data_dir: &Path) -> Result<(PathBuf, PathBuf
     Ok((cert_path, key_path))
 }
 
-fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, ServerError> {
+pub(crate) fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, ServerError> {
     let file = std::fs::File::open(path).map_err(|e| ServerError::io(path, e))?;
     let certs = rustls_pemfile::certs(&mut BufReader::new(file))
         .collect::<Result<Vec<_>, _>>()
@@ -68,7 +72,7 @@ fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, ServerError> 
     Ok(certs)
 }
 
-fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, ServerError> {
+pub(crate) fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, ServerError> {
     let file = std::fs::File::open(path).map_err(|e| ServerError::io(path, e))?;
     rustls_pemfile::private_key(&mut BufReader::new(file))
         .map_err(|e| ServerError::io(path, e))?

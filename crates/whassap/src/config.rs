@@ -186,6 +186,20 @@ pub struct Config {
     pub max_pubsub_nodes_per_user: usize,
     /// Messages stored per offline user at most.
     pub max_offline_per_user: usize,
+    /// Listener for other XMPP servers; empty disables federation.
+    pub s2s_listen: String,
+    /// Static routes to peers, checked before DNS: `DOMAIN=HOST:PORT`.
+    pub s2s_route: Vec<String>,
+    /// Peers must present a certificate valid for their domain (no dialback).
+    pub s2s_require_valid_certs: bool,
+    /// Extra trust anchors (PEM file) for peer certificates.
+    pub s2s_ca: String,
+    /// Allow s2s streams without TLS when a peer offers none.
+    pub s2s_allow_plaintext: bool,
+    /// Seconds to reach and authenticate a peer before what is queued for it is bounced.
+    pub s2s_timeout_secs: u64,
+    /// Seconds before an idle s2s connection is closed.
+    pub s2s_idle_secs: u64,
     /// The REST API's rate limits.
     pub api: ApiConfig,
     /// Webhooks.
@@ -230,6 +244,13 @@ impl Default for Config {
             max_roster_items: 1000,
             max_pubsub_nodes_per_user: 100,
             max_offline_per_user: 1000,
+            s2s_listen: "0.0.0.0:5269".into(),
+            s2s_route: Vec::new(),
+            s2s_require_valid_certs: false,
+            s2s_ca: String::new(),
+            s2s_allow_plaintext: false,
+            s2s_timeout_secs: 60,
+            s2s_idle_secs: 600,
             api: ApiConfig::default(),
             webhooks: WebhooksConfig::default(),
             firehose: FirehoseConfig::default(),
@@ -298,6 +319,17 @@ fn listen(value: &str, key: &str, problems: &mut Vec<String>) -> Option<SocketAd
     }
 }
 
+/// `DOMAIN=HOST:PORT` (an IPv6 host in brackets).
+fn parse_route(route: &str) -> Option<(String, String, u16)> {
+    let (domain, target) = route.split_once('=')?;
+    let (host, port) = target.rsplit_once(':')?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let domain_ok = jid::BareJid::new(domain).is_ok_and(|j| j.node().is_none());
+    (domain_ok && !host.is_empty())
+        .then(|| Some((domain.to_string(), host.to_string(), port.parse().ok()?)))
+        .flatten()
+}
+
 /// The validated settings, ready to start the server with.
 #[derive(Debug, Clone)]
 pub struct Validated {
@@ -331,6 +363,19 @@ impl Config {
         let c2s = listen(&self.c2s_listen, "c2s_listen", &mut problems);
         let c2s_tls = listen(&self.c2s_tls_listen, "c2s_tls_listen", &mut problems);
         let http_listen = listen(&self.http_listen, "http_listen", &mut problems);
+        let s2s_listen = listen(&self.s2s_listen, "s2s_listen", &mut problems);
+        let mut s2s_routes = std::collections::HashMap::new();
+        for route in &self.s2s_route {
+            match parse_route(route) {
+                Some((domain, host, port)) => {
+                    s2s_routes.insert(domain, (host, port));
+                }
+                None => problems.push(format!("s2s_route: {route:?} is not DOMAIN=HOST:PORT")),
+            }
+        }
+        if !self.s2s_ca.is_empty() && !Path::new(&self.s2s_ca).is_file() {
+            problems.push(format!("s2s_ca: {} does not exist", self.s2s_ca));
+        }
         if self.tls_cert.is_empty() != self.tls_key.is_empty() {
             problems.push("tls_cert and tls_key must be given together".into());
         }
@@ -371,6 +416,8 @@ impl Config {
                 self.max_sessions_per_account as u64,
             ),
             ("max_roster_items", self.max_roster_items as u64),
+            ("s2s_timeout_secs", self.s2s_timeout_secs),
+            ("s2s_idle_secs", self.s2s_idle_secs),
             (
                 "signup.username_max_chars",
                 self.signup.username_max_chars as u64,
@@ -445,6 +492,16 @@ impl Config {
         };
         server.max_offline_per_user = self.max_offline_per_user;
         server.status_events_capacity = self.firehose.buffer;
+        server.s2s = whassap_server::config::S2sConfig {
+            listen: s2s_listen,
+            routes: s2s_routes,
+            require_valid_certs: self.s2s_require_valid_certs,
+            ca: (!self.s2s_ca.is_empty()).then(|| PathBuf::from(&self.s2s_ca)),
+            allow_plaintext: self.s2s_allow_plaintext,
+            timeout: Duration::from_secs(self.s2s_timeout_secs),
+            idle: Duration::from_secs(self.s2s_idle_secs),
+            ..Default::default()
+        };
         if !self.public_url.is_empty() {
             server.public_url = self.public_url.trim_end_matches('/').to_string();
         }

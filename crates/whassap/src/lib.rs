@@ -22,6 +22,8 @@ pub struct App {
     pub c2s_tls_addr: Option<SocketAddr>,
     /// Where the HTTP listener is bound.
     pub http_addr: Option<SocketAddr>,
+    /// Where the s2s listener is bound (None: federation is off).
+    pub s2s_addr: Option<SocketAddr>,
     http_task: Option<tokio::task::JoinHandle<()>>,
 }
 
@@ -86,6 +88,7 @@ impl App {
             c2s_addr: running.c2s_addr,
             c2s_tls_addr: running.c2s_tls_addr,
             http_addr,
+            s2s_addr: running.s2s_addr,
             http_task,
         })
     }

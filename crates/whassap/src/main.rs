@@ -164,6 +164,34 @@ struct ServeArgs {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     max_offline_per_user: Option<usize>,
+    /// Listener for other XMPP servers (federation) [default: 0.0.0.0:5269]; empty disables federation.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    s2s_listen: Option<String>,
+    /// Static route to a peer, checked before DNS: DOMAIN=HOST:PORT (repeatable); replaces the configured list.
+    #[arg(long = "s2s-route", value_name = "DOMAIN=HOST:PORT")]
+    #[serde(rename = "s2s_route", skip_serializing_if = "Vec::is_empty")]
+    s2s_route: Vec<String>,
+    /// Peers must present a certificate valid for their domain (no dialback).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    s2s_require_valid_certs: bool,
+    /// Extra trust anchors (PEM) for peer certificates, besides the Mozilla roots.
+    #[arg(long, value_name = "FILE")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    s2s_ca: Option<String>,
+    /// Allow s2s streams without TLS when a peer offers none.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    s2s_allow_plaintext: bool,
+    /// Seconds to reach and authenticate a peer before its queue is bounced [default: 60].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    s2s_timeout_secs: Option<u64>,
+    /// Seconds before an idle s2s connection is closed [default: 600].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    s2s_idle_secs: Option<u64>,
     /// Accept webhooks to loopback and private addresses (config: webhooks.allow_private).
     #[arg(long)]
     #[serde(skip)]

@@ -98,6 +98,11 @@ fn help_explains_the_settings() {
         "--session-queue-bytes",
         "--max-connections",
         "--max-connections-per-ip",
+        "--s2s-listen",
+        "--s2s-route",
+        "--s2s-require-valid-certs",
+        "--s2s-ca",
+        "--s2s-timeout-secs",
         "--http-header-timeout-secs",
         "--http-body-timeout-secs",
         "--http-idle-timeout-secs",
@@ -197,6 +202,8 @@ fn serve(dir: &std::path::Path, extra: &[&str]) -> (KillOnDrop, Log, String) {
             "127.0.0.1:0",
             "--http-listen",
             "127.0.0.1:0",
+            "--s2s-listen",
+            "",
         ])
         .args(extra)
         .arg("--data-dir")

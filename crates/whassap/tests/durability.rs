@@ -38,6 +38,8 @@ fn serve(dir: &std::path::Path, config: &std::path::Path) -> Server {
             "127.0.0.1:0",
             "--http-listen",
             "127.0.0.1:0",
+            "--s2s-listen",
+            "",
             "--webhooks-allow-private",
             "--config",
         ])

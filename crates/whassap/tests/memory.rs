@@ -50,6 +50,8 @@ fn serve(dir: &std::path::Path, queue_bytes: u64) -> Server {
             "",
             "--http-listen",
             "127.0.0.1:0",
+            "--s2s-listen",
+            "",
             "--data-dir",
         ])
         .arg(dir)

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use minidom::Element;
 
-use super::ctx::Ctx;
+use super::ctx::{Ctx, Origin};
 use super::hooks::{Addressee, Flow, Kind};
 use super::{deliver, iq};
 use crate::stanza::{self, stanza_type};
@@ -100,8 +100,12 @@ pub fn route_from(ctx: Ctx, el: Element) -> BoxFuture<'static, ()> {
                 None => to_local(ctx, el, &user, &bare, resource.as_deref()).await,
             },
             Some(Destination::Remote(domain)) => {
-                tracing::debug!(%domain, "no route to remote domain (federation is not enabled)");
-                bounce(&server, &el, "remote-server-not-found", None).await;
+                if matches!(ctx.origin, Origin::Server { .. }) {
+                    // A peer may only send to this server (its door checks
+                    // `to`); nothing is relayed to a third one.
+                    return;
+                }
+                server.s2s.send(&server, &domain, el).await;
             }
             None => bounce(&server, &el, "jid-malformed", None).await,
         }

@@ -1,0 +1,374 @@
+//! Outgoing s2s: one task per remote domain drains that domain's queue
+//! over a stream this server opens and authenticates (SASL EXTERNAL when
+//! the peer offers it, else dialback), in order. What cannot be delivered
+//! within `s2s_timeout` is bounced; an idle stream is closed and the task
+//! ends (the next stanza starts another). The same connection code checks
+//! dialback keys with a peer's authoritative server ([`verify`]).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use bytes::Bytes;
+use minidom::Element;
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use whassap_xml::StreamEvent;
+
+use super::stream::{self, S2sStream, NS_SASL, NS_TLS};
+use super::{dialback, Auth, Direction, Link, Peer};
+use crate::c2s::transport::{EventReader, FrameWriter, Transport};
+use crate::core::router;
+use crate::Server;
+
+/// Stanzas written in one batch.
+const BATCH: usize = 64;
+
+/// Why a peer could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    /// No address answered (or none was found).
+    #[error("cannot reach {0}")]
+    Unreachable(String),
+    /// It answered, but the stream failed or authentication was refused.
+    #[error("{0}")]
+    Refused(String),
+    /// It took longer than `s2s_timeout`.
+    #[error("timed out")]
+    Timeout,
+}
+
+impl Failure {
+    /// The stanza error for what was queued (SPEC §6).
+    pub fn condition(&self) -> &'static str {
+        match self {
+            Failure::Unreachable(_) => "remote-server-not-found",
+            Failure::Refused(_) | Failure::Timeout => "remote-server-timeout",
+        }
+    }
+}
+
+/// What the stream is opened for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Purpose {
+    /// Sending stanzas: authenticate this server's domain.
+    Send,
+    /// Asking the peer, as authoritative server, about a dialback key.
+    Verify,
+}
+
+/// Drain the queue of `domain` until the stream goes idle or fails.
+pub async fn run(
+    server: Arc<Server>,
+    domain: String,
+    peer: Arc<Peer>,
+    mut rx: mpsc::Receiver<Element>,
+) {
+    let s2s = &server.s2s;
+    let timeout = s2s.config().timeout;
+    // The stanza that started the task (or the first one after a
+    // connection broke) waits in the queue.
+    let mut failure = None;
+    while !rx.is_empty() {
+        let guard = s2s.link(Direction::Out, &domain, Some(peer.clone()));
+        let opened = tokio::time::timeout(
+            timeout,
+            open(&server, &domain, Purpose::Send, Some(&guard.link)),
+        )
+        .await
+        .unwrap_or(Err(Failure::Timeout));
+        match opened {
+            Ok((stream, _)) => {
+                tracing::info!(%domain, "s2s: outgoing stream ready");
+                serve(&server, &domain, stream, &mut rx, &guard.link).await;
+            }
+            Err(f) => {
+                tracing::warn!(%domain, "s2s: {f}; bouncing what was queued");
+                failure = Some(f);
+                break;
+            }
+        }
+    }
+    server.s2s.peer_ended(&domain, &peer);
+    rx.close();
+    let condition = failure
+        .as_ref()
+        .map_or("remote-server-timeout", |f| f.condition());
+    while let Ok(el) = rx.try_recv() {
+        match &failure {
+            Some(_) => router::bounce(&server, &el, condition, None).await,
+            // Arrived as the stream closed: queued again, for a new stream.
+            None => server.s2s.send(&server, &domain, el).await,
+        }
+    }
+}
+
+/// Send what is queued until the queue closes, the stream breaks, or
+/// nothing is sent or received for `s2s_idle`.
+async fn serve(
+    server: &Arc<Server>,
+    domain: &str,
+    stream: S2sStream,
+    rx: &mut mpsc::Receiver<Element>,
+    link: &Link,
+) {
+    let idle = server.s2s.config().idle;
+    let traffic = server.s2s.traffic(domain);
+    let (mut reader, mut writer) = stream.t.split();
+    let mut last = Instant::now();
+    let mut batch: Vec<Element> = Vec::new();
+    loop {
+        tokio::select! {
+            biased;
+            _ = server.shutdown.cancelled() => break,
+            n = rx.recv_many(&mut batch, BATCH) => {
+                if n == 0 {
+                    break;
+                }
+                let frames: Vec<Bytes> = batch.iter().map(stream::to_server_bytes).collect();
+                if let Err(e) = writer.write_frames(&frames).await {
+                    // Without stream management there is no telling what
+                    // the peer got: the batch is logged, not bounced twice.
+                    tracing::warn!(%domain, lost = batch.len(), "s2s: write failed: {e}");
+                    return;
+                }
+                traffic.stanzas_out.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+                batch.clear();
+                last = Instant::now();
+                link.touch();
+            }
+            ev = reader.read_event() => match ev {
+                Ok(Some(StreamEvent::Stanza(el))) => {
+                    if el.is("error", whassap_proto::ns::STREAM) {
+                        tracing::warn!(%domain, error = %String::from_utf8_lossy(&whassap_xml::to_bytes(&el)), "s2s: stream error from peer");
+                        return;
+                    }
+                    // Nothing else is expected on a stream this server opened.
+                    last = Instant::now();
+                }
+                Ok(Some(StreamEvent::Start(_))) => return,
+                Ok(Some(StreamEvent::End)) | Ok(None) | Err(_) => return,
+            },
+            _ = tokio::time::sleep_until(last + idle) => {
+                tracing::debug!(%domain, "s2s: closing idle outgoing stream");
+                break;
+            }
+        }
+    }
+    let _ = tokio::time::timeout(
+        Duration::from_secs(2),
+        writer.write_frames(&[Bytes::from_static(whassap_xml::STREAM_CLOSE.as_bytes())]),
+    )
+    .await;
+    writer.shutdown().await;
+}
+
+/// Ask `originating`'s authoritative server whether `key` is the dialback
+/// key it made for the stream `stream_id` it opened to this server.
+pub async fn verify(
+    server: &Arc<Server>,
+    originating: &str,
+    stream_id: &str,
+    key: &str,
+) -> Result<bool, Failure> {
+    let ours = server.config.domain.clone();
+    let work = async {
+        let (mut stream, _) = open(server, originating, Purpose::Verify, None).await?;
+        stream
+            .send(stream::db(
+                "verify",
+                &ours,
+                originating,
+                Some(stream_id),
+                None,
+                Some(key),
+            ))
+            .await
+            .map_err(|e| Failure::Refused(format!("writing db:verify: {e}")))?;
+        loop {
+            match stream.next().await {
+                Ok(Some(StreamEvent::Stanza(el))) if el.is("verify", dialback::NS) => {
+                    if el.attr("id") != Some(stream_id) {
+                        continue;
+                    }
+                    let _ = stream.send(whassap_xml::STREAM_CLOSE).await;
+                    return Ok(el.attr("type") == Some("valid"));
+                }
+                Ok(Some(StreamEvent::Stanza(_))) => continue,
+                Ok(_) | Err(_) => {
+                    return Err(Failure::Refused(
+                        "the authoritative server closed the stream".into(),
+                    ))
+                }
+            }
+        }
+    };
+    tokio::time::timeout(server.s2s.config().timeout, work)
+        .await
+        .unwrap_or(Err(Failure::Timeout))
+}
+
+/// Connect to `domain`, start TLS and (to send) authenticate.
+async fn open(
+    server: &Arc<Server>,
+    domain: &str,
+    purpose: Purpose,
+    link: Option<&Link>,
+) -> Result<(S2sStream, String), Failure> {
+    let s2s = &server.s2s;
+    let ours = server.config.domain.as_str();
+    let limits = whassap_xml::Limits {
+        max_stanza_bytes: server.config.max_stanza_bytes,
+        max_depth: server.config.max_depth,
+    };
+    let mut stream = None;
+    for target in s2s.resolver.targets(domain).await {
+        let connect = TcpStream::connect((target.host.as_str(), target.port));
+        match tokio::time::timeout(Duration::from_secs(10), connect).await {
+            Ok(Ok(tcp)) => {
+                let plain = S2sStream::plain(tcp, limits);
+                stream = Some(if target.direct_tls {
+                    match plain.connect_tls(&s2s.tls().connector, domain).await {
+                        Ok(s) => s,
+                        Err(e) => {
+                            tracing::debug!(%domain, host = %target.host, "s2s: direct TLS failed: {e}");
+                            continue;
+                        }
+                    }
+                } else {
+                    plain
+                });
+                break;
+            }
+            Ok(Err(e)) => {
+                tracing::debug!(%domain, host = %target.host, port = target.port, "s2s: connect failed: {e}")
+            }
+            Err(_) => {
+                tracing::debug!(%domain, host = %target.host, port = target.port, "s2s: connect timed out")
+            }
+        }
+    }
+    let mut stream = stream.ok_or_else(|| Failure::Unreachable(domain.to_string()))?;
+    let refused = |what: &str| Failure::Refused(format!("{domain}: {what}"));
+    let mut authenticated = false;
+    loop {
+        stream
+            .send(stream::header(ours, Some(domain), None, true))
+            .await
+            .map_err(|e| refused(&format!("writing the header: {e}")))?;
+        let header = match stream.next().await {
+            Ok(Some(StreamEvent::Start(h))) => h,
+            _ => return Err(refused("no stream header")),
+        };
+        if !header.stream_ns_ok || header.default_ns.as_deref() != Some(stream::NS_SERVER) {
+            return Err(refused("not an s2s stream"));
+        }
+        let id = header.id.clone().unwrap_or_default();
+        let features = if header.version.as_deref() == Some("1.0") {
+            match stream.next().await {
+                Ok(Some(StreamEvent::Stanza(f))) if f.name() == "features" => Some(f),
+                _ => return Err(refused("no stream features")),
+            }
+        } else {
+            None
+        };
+        if let Some(link) = link {
+            link.set(None, stream.tls, Auth::None);
+            link.touch();
+        }
+        if authenticated {
+            return Ok((stream, id));
+        }
+        let offers_tls = features
+            .as_ref()
+            .is_some_and(|f| stream::offers(f, "starttls", NS_TLS));
+        if !stream.tls && offers_tls {
+            stream
+                .send(format!("<starttls xmlns='{NS_TLS}'/>"))
+                .await
+                .map_err(|e| refused(&format!("writing starttls: {e}")))?;
+            match stream.next().await {
+                Ok(Some(StreamEvent::Stanza(p))) if p.is("proceed", NS_TLS) => {}
+                _ => return Err(refused("STARTTLS was not accepted")),
+            }
+            stream = stream
+                .connect_tls(&s2s.tls().connector, domain)
+                .await
+                .map_err(|e| refused(&format!("TLS: {e}")))?;
+            continue;
+        }
+        if !stream.tls && !s2s.config().allow_plaintext {
+            return Err(refused("it offers no TLS (s2s_allow_plaintext is off)"));
+        }
+        if s2s.config().require_valid_certs && !s2s.tls().valid_for(&stream.peer_certs, domain) {
+            return Err(refused("its certificate is not valid for it"));
+        }
+        if purpose == Purpose::Verify {
+            return Ok((stream, id));
+        }
+        let external = features
+            .as_ref()
+            .is_some_and(|f| stream::mechanisms(f).iter().any(|m| m == "EXTERNAL"));
+        if external && stream.tls {
+            let authzid = base64::engine::general_purpose::STANDARD.encode(ours);
+            stream
+                .send(format!(
+                    "<auth xmlns='{NS_SASL}' mechanism='EXTERNAL'>{authzid}</auth>"
+                ))
+                .await
+                .map_err(|e| refused(&format!("writing auth: {e}")))?;
+            match stream.next().await {
+                Ok(Some(StreamEvent::Stanza(s))) if s.is("success", NS_SASL) => {
+                    if let Some(link) = link {
+                        link.set(None, true, Auth::External);
+                    }
+                    authenticated = true;
+                    stream.restart();
+                    continue;
+                }
+                Ok(Some(StreamEvent::Stanza(s))) if s.is("failure", NS_SASL) => {
+                    tracing::debug!(%domain, "s2s: SASL EXTERNAL refused; trying dialback");
+                }
+                _ => return Err(refused("no answer to SASL EXTERNAL")),
+            }
+        }
+        if s2s.config().require_valid_certs {
+            return Err(refused("SASL EXTERNAL failed and dialback is off"));
+        }
+        let key = dialback::key(&s2s.secret, domain, ours, &id);
+        stream
+            .send(stream::db("result", ours, domain, None, None, Some(&key)))
+            .await
+            .map_err(|e| refused(&format!("writing db:result: {e}")))?;
+        loop {
+            match stream.next().await {
+                Ok(Some(StreamEvent::Stanza(r))) if r.is("result", dialback::NS) => {
+                    if r.attr("from") != Some(domain) {
+                        continue;
+                    }
+                    return match r.attr("type") {
+                        Some("valid") => {
+                            if let Some(link) = link {
+                                link.set(None, stream.tls, Auth::Dialback);
+                            }
+                            Ok((stream, id))
+                        }
+                        other => Err(refused(&format!(
+                            "dialback answered {}",
+                            other.unwrap_or("nothing")
+                        ))),
+                    };
+                }
+                Ok(Some(StreamEvent::Stanza(el))) if el.name() == "error" => {
+                    return Err(refused(&format!(
+                        "stream error {}",
+                        String::from_utf8_lossy(&whassap_xml::to_bytes(&el))
+                    )))
+                }
+                Ok(Some(StreamEvent::Stanza(_))) => continue,
+                _ => return Err(refused("the stream closed during dialback")),
+            }
+        }
+    }
+}
