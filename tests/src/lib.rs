@@ -80,6 +80,11 @@ impl TestServer {
         self.app.as_ref().expect("running")
     }
 
+    /// The configuration it runs with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
     /// The data dir.
     pub fn data_dir(&self) -> PathBuf {
         self.dir.path().to_path_buf()
@@ -166,9 +171,13 @@ pub fn free_port(ip: &str) -> u16 {
 /// both (after the federation settings).
 pub async fn federated_pair(change: impl Fn(&mut Config)) -> (TestServer, TestServer) {
     let (pa, pb) = (free_port("127.0.0.2"), free_port("127.0.0.3"));
+    // Each domain's PubSub service is its own XMPP domain: it needs a
+    // route (or DNS records) of its own.
     let routes = vec![
         format!("a.test=127.0.0.2:{pa}"),
+        format!("pubsub.a.test=127.0.0.2:{pa}"),
         format!("b.test=127.0.0.3:{pb}"),
+        format!("pubsub.b.test=127.0.0.3:{pb}"),
     ];
     let config = |domain: &str, listen: String| {
         let routes = routes.clone();
@@ -281,6 +290,44 @@ pub async fn befriended(s: &TestServer) -> (Client, Client) {
     (a, b)
 }
 
+/// Available presence with caps that verify to a feature list with
+/// `urn:xmpp:microblog:0+notify`, answering the PEP service's caps query.
+pub async fn advertise_microblog(c: &mut Client) {
+    use base64::Engine;
+    let mut features = [
+        "http://jabber.org/protocol/caps".to_string(),
+        "http://jabber.org/protocol/disco#info".to_string(),
+        "urn:xmpp:microblog:0+notify".to_string(),
+    ];
+    features.sort();
+    let s = format!("client/pc//test<{}<", features.join("<"));
+    let ver = base64::engine::general_purpose::STANDARD
+        .encode(<sha1::Sha1 as sha1::Digest>::digest(s.as_bytes()));
+    c.send(&xml(&format!("<presence><c xmlns='http://jabber.org/protocol/caps' hash='sha-1' node='https://example.org/t' ver='{ver}'/></presence>"))).await.unwrap();
+    while let Some(q) = c.recv_timeout(Duration::from_secs(1)).await.unwrap() {
+        if q.name() == "iq" && q.attr("type") == Some("get") {
+            let feats: String = features
+                .iter()
+                .map(|f| format!("<feature var='{f}'/>"))
+                .collect();
+            let answer = format!("<iq type='result' id='{}' to='{}'><query xmlns='http://jabber.org/protocol/disco#info' node='https://example.org/t#{ver}'><identity category='client' type='pc' name='test'/>{feats}</query></iq>", q.attr("id").unwrap(), q.attr("from").unwrap());
+            c.send_raw(answer.as_bytes()).await.unwrap();
+        }
+    }
+}
+
+/// `x` subscribes to `y`'s presence and `y` approves.
+pub async fn subscribe(x: &mut Client, y: &mut Client, xj: &str, yj: &str) {
+    x.send(&xml(&format!("<presence to='{yj}' type='subscribe'/>")))
+        .await
+        .unwrap();
+    recv_matching(y, "subscribe", |e| e.attr("type") == Some("subscribe")).await;
+    y.send(&xml(&format!("<presence to='{xj}' type='subscribed'/>")))
+        .await
+        .unwrap();
+    recv_matching(x, "subscribed", |e| e.attr("type") == Some("subscribed")).await;
+}
+
 /// Receive the next stanza with this name, failing after [`WAIT`].
 pub async fn recv_named(c: &mut Client, name: &str) -> Element {
     let deadline = tokio::time::Instant::now() + WAIT;
@@ -390,6 +437,14 @@ impl Raw {
     pub async fn connect(addr: SocketAddr) -> Raw {
         Raw {
             stream: tokio::net::TcpStream::connect(addr).await.expect("connect"),
+            parser: whassap_xml::StreamParser::new(whassap_xml::Limits::default()),
+        }
+    }
+
+    /// Wrap a connection accepted by a test's own listener (a fake peer).
+    pub fn from_stream(stream: tokio::net::TcpStream) -> Raw {
+        Raw {
+            stream,
             parser: whassap_xml::StreamParser::new(whassap_xml::Limits::default()),
         }
     }

@@ -59,44 +59,6 @@ async fn drain(c: &mut Client) {
     {}
 }
 
-/// `x` subscribes to `y`'s presence and `y` approves.
-async fn subscribe(x: &mut Client, y: &mut Client, xj: &str, yj: &str) {
-    x.send(&xml(&format!("<presence to='{yj}' type='subscribe'/>")))
-        .await
-        .unwrap();
-    recv_matching(y, "subscribe", |e| e.attr("type") == Some("subscribe")).await;
-    y.send(&xml(&format!("<presence to='{xj}' type='subscribed'/>")))
-        .await
-        .unwrap();
-    recv_matching(x, "subscribed", |e| e.attr("type") == Some("subscribed")).await;
-}
-
-/// Available presence with caps that verify to a feature list with
-/// `urn:xmpp:microblog:0+notify`, answering the PEP service's caps query.
-async fn advertise_microblog(c: &mut Client) {
-    use base64::Engine;
-    let mut features = [
-        "http://jabber.org/protocol/caps".to_string(),
-        "http://jabber.org/protocol/disco#info".to_string(),
-        format!("{MICROBLOG}+notify"),
-    ];
-    features.sort();
-    let s = format!("client/pc//test<{}<", features.join("<"));
-    let ver = base64::engine::general_purpose::STANDARD
-        .encode(<sha1::Sha1 as sha1::Digest>::digest(s.as_bytes()));
-    c.send(&xml(&format!("<presence><c xmlns='http://jabber.org/protocol/caps' hash='sha-1' node='https://example.org/t' ver='{ver}'/></presence>"))).await.unwrap();
-    while let Some(q) = c.recv_timeout(Duration::from_secs(1)).await.unwrap() {
-        if q.name() == "iq" && q.attr("type") == Some("get") {
-            let feats: String = features
-                .iter()
-                .map(|f| format!("<feature var='{f}'/>"))
-                .collect();
-            let answer = format!("<iq type='result' id='{}' to='{}'><query xmlns='http://jabber.org/protocol/disco#info' node='https://example.org/t#{ver}'><identity category='client' type='pc' name='test'/>{feats}</query></iq>", q.attr("id").unwrap(), q.attr("from").unwrap());
-            c.send_raw(answer.as_bytes()).await.unwrap();
-        }
-    }
-}
-
 /// alice and bob, each subscribed to the other's presence, bob advertising
 /// microblog notifications; carol subscribed to the firehose.
 async fn audience(s: &TestServer, api: &Api) -> (Client, Client, Client) {

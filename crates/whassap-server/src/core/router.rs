@@ -52,6 +52,12 @@ pub fn destination(server: &Server, to: &str) -> Option<Destination> {
     }
 }
 
+/// Is `domain` one this server serves: its own, or its PubSub service's?
+pub fn is_local_domain(server: &Server, domain: &str) -> bool {
+    domain == server.config.domain
+        || domain.strip_suffix(server.config.domain.as_str()) == Some("pubsub.")
+}
+
 /// Is a JID (bare or full) an account of this server's domain?
 pub fn is_local_account(server: &Server, jid: &str) -> bool {
     bare_of(jid)

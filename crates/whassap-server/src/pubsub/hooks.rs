@@ -9,7 +9,7 @@ use whassap_proto::ns;
 
 use super::{disco, handlers, pep};
 use crate::core::hooks::Identity;
-use crate::core::{iq, Addressee, Ctx, Hooks};
+use crate::core::{iq, Addressee, Ctx, Flow, Hooks, Kind};
 use crate::modules::ping;
 use crate::stanza::stanza_type;
 
@@ -49,6 +49,7 @@ pub fn register(hooks: &mut Hooks) {
         hooks.iq_answer(to, "query", ns::DISCO_INFO, caps_answer);
     }
     hooks.on_session_ended(pep::session_ended);
+    hooks.stanza(Kind::Presence, Flow::Inbound, pep::inbound_presence);
 }
 
 /// A XEP-0060 request to the service or to an account's PEP service.

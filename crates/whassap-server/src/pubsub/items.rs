@@ -364,15 +364,22 @@ pub(super) async fn broadcast(
     event: Element,
 ) -> usize {
     let kind = read(node, |n| n.config.notification_type.clone());
-    let extra = if is_pep(service) {
-        pep::interested_sessions(server, service, name, node).await
+    let (extra, extra_remote) = if is_pep(service) {
+        (
+            pep::interested_sessions(server, service, name, node).await,
+            pep::interested_remote(server, service, name, node).await,
+        )
     } else {
-        Vec::new()
+        (Vec::new(), Vec::new())
     };
     let note = Notification::new(service, &kind, event);
     let out = notify::fan_out(server, node, &note, &extra);
-    let n = out.delivered + out.remote.len();
-    for stanza in out.remote {
+    let n = out.delivered + out.remote.len() + extra_remote.len();
+    let remote = out
+        .remote
+        .into_iter()
+        .chain(extra_remote.iter().map(|full| note.addressed(full, &[])));
+    for stanza in remote {
         crate::core::router::route(server.clone(), stanza).await;
     }
     tracing::trace!(%service, node = %name, recipients = n, "event delivered");

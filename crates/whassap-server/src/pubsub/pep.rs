@@ -38,6 +38,9 @@ const NOTIFY_SUFFIX: &str = "+notify";
 #[derive(Default)]
 pub struct Watchers {
     by_jid: DashMap<String, Watcher>,
+    /// The remote full JIDs each service has seen (local sessions are
+    /// found through the registry and the roster).
+    remote_by_service: DashMap<String, HashSet<String>>,
 }
 
 #[derive(Default)]
@@ -65,25 +68,55 @@ impl Watchers {
 
     /// `service` sees `full` with caps `ver`: the caps it saw before, or
     /// None if it had already seen these.
-    fn saw(&self, full: &str, service: &str, ver: &str) -> Option<Option<String>> {
-        let mut w = self.by_jid.entry(full.to_string()).or_default();
-        let previous = w.seen.insert(service.to_string(), ver.to_string());
+    fn saw(&self, full: &str, service: &str, ver: &str, remote: bool) -> Option<Option<String>> {
+        let previous = {
+            let mut w = self.by_jid.entry(full.to_string()).or_default();
+            w.seen.insert(service.to_string(), ver.to_string())
+        };
+        if remote {
+            self.remote_by_service
+                .entry(service.to_string())
+                .or_default()
+                .insert(full.to_string());
+        }
         (previous.as_deref() != Some(ver)).then_some(previous)
+    }
+
+    /// The remote full JIDs `service` has seen available.
+    fn remote_seen_by(&self, service: &str) -> Vec<String> {
+        self.remote_by_service
+            .get(service)
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    fn drop_remote(&self, full: &str, services: impl Iterator<Item = String>) {
+        for service in services {
+            if let Some(mut set) = self.remote_by_service.get_mut(&service) {
+                set.remove(full);
+            }
+            self.remote_by_service
+                .remove_if(&service, |_, s| s.is_empty());
+        }
     }
 
     /// `full` went unavailable: no service sees it any more (queries in
     /// flight stay, their answers are still welcome).
     fn unseen(&self, full: &str) {
-        if let Some(mut w) = self.by_jid.get_mut(full) {
-            w.seen.clear();
-        }
+        let services: Vec<String> = match self.by_jid.get_mut(full) {
+            Some(mut w) => w.seen.drain().map(|(s, _)| s).collect(),
+            None => Vec::new(),
+        };
+        self.drop_remote(full, services.into_iter());
         self.by_jid
             .remove_if(full, |_, w| w.seen.is_empty() && w.queried.is_empty());
     }
 
     /// `full` is gone.
     fn forget(&self, full: &str) {
-        self.by_jid.remove(full);
+        if let Some((_, w)) = self.by_jid.remove(full) {
+            self.drop_remote(full, w.seen.into_keys());
+        }
     }
 }
 
@@ -166,6 +199,94 @@ pub async fn interested_sessions(
     out
 }
 
+/// Remote full JIDs that get a PEP node's events through presence and
+/// caps: contacts on other servers subscribed to the owner's presence,
+/// seen available with caps advertising `node+notify`, and not already
+/// reached through a subscription to the node.
+pub async fn interested_remote(
+    server: &Arc<Server>,
+    owner: &str,
+    name: &str,
+    node: &SharedNode,
+) -> Vec<String> {
+    let seen = server.pubsub.watchers.remote_seen_by(owner);
+    if seen.is_empty() {
+        return seen;
+    }
+    let feature = format!("{name}{NOTIFY_SUFFIX}");
+    let (model, groups) = read(node, |n| {
+        (
+            n.config.access_model,
+            n.config.roster_groups_allowed.clone(),
+        )
+    });
+    let roster = match server.store.roster(user_of(owner)).await {
+        Ok((_, items)) => items,
+        Err(e) => {
+            tracing::error!("loading roster for PEP delivery failed: {e}");
+            return Vec::new();
+        }
+    };
+    seen.into_iter()
+        .filter(|full| {
+            server
+                .caps
+                .features_of(full)
+                .is_some_and(|f| f.contains(&feature))
+        })
+        .filter(|full| {
+            let bare = bare_of(full);
+            let item = roster
+                .iter()
+                .find(|i| i.contact == bare)
+                .filter(|i| matches!(i.subscription, Subscription::From | Subscription::Both));
+            let (affiliation, covered) = read(node, |n| {
+                (
+                    n.affiliation(bare),
+                    n.is_subscribed(bare) || n.is_subscribed(full),
+                )
+            });
+            item.is_some_and(|i| presence_based_access(model, affiliation, Some(i), &groups))
+                && !covered
+        })
+        .collect()
+}
+
+/// Presence from a remote contact's resource to a local account: the
+/// account's PEP service learns its caps (or that it left). Only contacts
+/// subscribed to the account's presence are remembered, so a peer cannot
+/// fill memory with presence from made-up resources.
+pub fn inbound_presence(ctx: Ctx, el: Element) -> BoxFuture<'static, ()> {
+    Box::pin(async move {
+        let server = &ctx.server;
+        let Some(from) = el.attr("from").filter(|f| f.contains('/')) else {
+            return;
+        };
+        if router::is_local_account(server, from) {
+            return;
+        }
+        let from = from.to_string();
+        let owner = router::local_target(&el).0.to_string();
+        match el.attr("type") {
+            None => {
+                let subscribed = matches!(
+                    server.store.roster_item(user_of(&owner), bare_of(&from)).await,
+                    Ok(Some(i)) if matches!(i.subscription, Subscription::From | Subscription::Both)
+                );
+                if subscribed {
+                    caps::presence_changed(&server.caps, &from, &el);
+                    presence_seen(server, &owner, &from).await;
+                }
+            }
+            Some("unavailable") => {
+                server.caps.forget(&from);
+                server.pubsub.watchers.unseen(&from);
+            }
+            Some(_) => {}
+        }
+    })
+}
+
 /// A full JID (a session of the owner or of a contact) is available with
 /// its current caps, as seen by the PEP service `service`: ask about
 /// unknown caps, or send the last items of nodes it newly wants.
@@ -195,7 +316,8 @@ pub async fn presence_seen(server: &Arc<Server>, service: &str, full: &str) {
         }
         return;
     };
-    let Some(previous) = server.pubsub.watchers.saw(full, service, &ver) else {
+    let remote = !router::is_local_account(server, full);
+    let Some(previous) = server.pubsub.watchers.saw(full, service, &ver, remote) else {
         return;
     };
     let before: HashSet<String> = previous

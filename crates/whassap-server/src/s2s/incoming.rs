@@ -64,6 +64,8 @@ struct Inbound {
     id: String,
     /// The domain the peer's header named.
     claimed: Option<String>,
+    /// Which of this server's domains the peer's header addressed.
+    local: String,
     /// Domains authenticated on this stream.
     authenticated: HashSet<String>,
     deadline: Instant,
@@ -81,6 +83,7 @@ async fn serve(server: Arc<Server>, tcp: TcpStream, peer: SocketAddr) {
         stream: S2sStream::plain(tcp, limits),
         id: String::new(),
         claimed: None,
+        local: server.config.domain.clone(),
         authenticated: HashSet::new(),
     };
     let end = inbound.run(&guard.link).await;
@@ -171,19 +174,31 @@ impl Inbound {
     /// Check the peer's header, send ours and the features.
     async fn answer_header(&mut self, h: &StreamHeader) -> Result<(), End> {
         let ours = self.server.config.domain.clone();
+        if let Some(to) =
+            h.to.as_deref()
+                .filter(|t| router::is_local_domain(&self.server, t))
+        {
+            self.local = to.to_string();
+        }
         self.id = random_id();
         let version = h.version.as_deref() == Some("1.0");
         let to_peer = h.from.clone();
-        let header = stream::header(&ours, to_peer.as_deref(), Some(&self.id), version);
+        let header = stream::header(&self.local, to_peer.as_deref(), Some(&self.id), version);
         self.stream.send(header).await.map_err(|_| End::Closed)?;
         if !h.stream_ns_ok || h.default_ns.as_deref() != Some(stream::NS_SERVER) {
             return Err(End::Error("invalid-namespace", None));
         }
-        if h.to.as_deref().is_some_and(|t| t != ours) {
+        if h.to
+            .as_deref()
+            .is_some_and(|t| !router::is_local_domain(&self.server, t))
+        {
             return Err(End::Error("host-unknown", None));
         }
         if let Some(from) = &h.from {
-            if jid::BareJid::new(from).map_or(true, |j| j.node().is_some()) || *from == ours {
+            if jid::BareJid::new(from).map_or(true, |j| j.node().is_some())
+                || router::is_local_domain(&self.server, from)
+                || *from == ours
+            {
                 return Err(End::Error("invalid-from", None));
             }
             self.claimed = Some(from.clone());
@@ -310,15 +325,16 @@ impl Inbound {
     /// A `db:result` with a key: check it with the peer's authoritative
     /// server, and tell the peer.
     async fn dialback_result(&mut self, el: &Element, link: &Link) -> Result<Next, End> {
-        let ours = self.server.config.domain.clone();
         let (Some(from), Some(to)) = (el.attr("from"), el.attr("to")) else {
             return Err(End::Error("improper-addressing", None));
         };
-        let from = from.to_string();
-        if to != ours {
+        let (from, ours) = (from.to_string(), to.to_string());
+        if !router::is_local_domain(&self.server, &ours) {
             return Err(End::Error("host-unknown", None));
         }
-        if jid::BareJid::new(&from).map_or(true, |j| j.node().is_some()) || from == ours {
+        if jid::BareJid::new(&from).map_or(true, |j| j.node().is_some())
+            || router::is_local_domain(&self.server, &from)
+        {
             return Err(End::Error("invalid-from", None));
         }
         let s2s = &self.server.s2s;
@@ -340,7 +356,7 @@ impl Inbound {
             ));
         }
         let key = el.text();
-        let verdict = outgoing::verify(&self.server, &from, &self.id, key.trim()).await;
+        let verdict = outgoing::verify(&self.server, &ours, &from, &self.id, key.trim()).await;
         match verdict {
             Ok(true) => {
                 self.stream
@@ -394,12 +410,12 @@ impl Inbound {
     /// A `db:verify` from a receiving server checking a key this server
     /// made (this server is the authoritative one).
     async fn dialback_verify(&mut self, el: &Element) -> Result<Next, End> {
-        let ours = self.server.config.domain.clone();
         let (Some(from), Some(to), Some(id)) = (el.attr("from"), el.attr("to"), el.attr("id"))
         else {
             return Err(End::Error("improper-addressing", None));
         };
-        if to != ours {
+        let ours = to.to_string();
+        if !router::is_local_domain(&self.server, &ours) {
             return Err(End::Error("host-unknown", None));
         }
         let valid = dialback::is_valid(&self.server.s2s.secret, from, &ours, id, &el.text());
@@ -434,11 +450,7 @@ impl Inbound {
         let local = el
             .attr("to")
             .and_then(|t| jid::Jid::new(t).ok())
-            .is_some_and(|j| {
-                let d = j.domain().as_str();
-                d == server.config.domain
-                    || d.strip_suffix(server.config.domain.as_str()) == Some("pubsub.")
-            });
+            .is_some_and(|j| router::is_local_domain(server, j.domain().as_str()));
         if !local {
             return Err(End::Error("host-unknown", None));
         }

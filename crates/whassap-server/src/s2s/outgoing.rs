@@ -5,6 +5,7 @@
 //! ends (the next stanza starts another). The same connection code checks
 //! dialback keys with a peer's authoritative server ([`verify`]).
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,9 +17,9 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use whassap_xml::StreamEvent;
 
-use super::stream::{self, S2sStream, NS_SASL, NS_TLS};
+use super::stream::{self, Io, S2sStream, NS_SASL, NS_TLS};
 use super::{dialback, Auth, Direction, Link, Peer};
-use crate::c2s::transport::{EventReader, FrameWriter, Transport};
+use crate::c2s::transport::{EventReader, FrameWriter, TcpReader, TcpWriter, Transport};
 use crate::core::router;
 use crate::Server;
 
@@ -72,16 +73,17 @@ pub async fn run(
     let mut failure = None;
     while !rx.is_empty() {
         let guard = s2s.link(Direction::Out, &domain, Some(peer.clone()));
+        let ours = server.config.domain.clone();
         let opened = tokio::time::timeout(
             timeout,
-            open(&server, &domain, Purpose::Send, Some(&guard.link)),
+            open(&server, &domain, &ours, Purpose::Send, Some(&guard.link)),
         )
         .await
         .unwrap_or(Err(Failure::Timeout));
         match opened {
-            Ok((stream, _)) => {
+            Ok((stream, id)) => {
                 tracing::info!(%domain, "s2s: outgoing stream ready");
-                serve(&server, &domain, stream, &mut rx, &guard.link).await;
+                serve(&server, &domain, stream, &id, &mut rx, &guard.link).await;
             }
             Err(f) => {
                 tracing::warn!(%domain, "s2s: {f}; bouncing what was queued");
@@ -110,12 +112,17 @@ async fn serve(
     server: &Arc<Server>,
     domain: &str,
     stream: S2sStream,
+    stream_id: &str,
     rx: &mut mpsc::Receiver<Element>,
     link: &Link,
 ) {
     let idle = server.s2s.config().idle;
     let traffic = server.s2s.traffic(domain);
     let (mut reader, mut writer) = stream.t.split();
+    // This server's domains the peer has accepted on this stream: the
+    // main one from the start, `pubsub.<domain>` with dialback when it
+    // first sends (XEP-0220 §2.4 allows several on one stream).
+    let mut accepted: HashSet<String> = HashSet::from([server.config.domain.clone()]);
     let mut last = Instant::now();
     let mut batch: Vec<Element> = Vec::new();
     loop {
@@ -126,6 +133,30 @@ async fn serve(
                 if n == 0 {
                     break;
                 }
+                for local in from_domains(&batch) {
+                    if accepted.contains(&local) || !router::is_local_domain(server, &local) {
+                        continue;
+                    }
+                    match more_dialback(server, &mut reader, &mut writer, domain, &local, stream_id).await {
+                        Ok(true) => {
+                            accepted.insert(local);
+                        }
+                        Ok(false) => tracing::warn!(%domain, %local, "s2s: the peer refused a second domain"),
+                        Err(()) => return,
+                    }
+                }
+                let mut refused = Vec::new();
+                batch.retain(|el| {
+                    let ok = from_domain(el).is_some_and(|d| accepted.contains(&d));
+                    if !ok {
+                        refused.push(el.clone());
+                    }
+                    ok
+                });
+                for el in refused {
+                    router::bounce(server, &el, "remote-server-timeout", None).await;
+                }
+                let n = batch.len();
                 let frames: Vec<Bytes> = batch.iter().map(stream::to_server_bytes).collect();
                 if let Err(e) = writer.write_frames(&frames).await {
                     // Without stream management there is no telling what
@@ -164,17 +195,71 @@ async fn serve(
     writer.shutdown().await;
 }
 
+/// The domain of a stanza's `from`.
+fn from_domain(el: &Element) -> Option<String> {
+    el.attr("from")
+        .and_then(|f| jid::Jid::new(f).ok())
+        .map(|j| j.domain().to_string())
+}
+
+/// The distinct `from` domains of a batch, in order.
+fn from_domains(batch: &[Element]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for d in batch.iter().filter_map(from_domain) {
+        if !out.contains(&d) {
+            out.push(d);
+        }
+    }
+    out
+}
+
+/// Authenticate one more of this server's domains on an open stream with
+/// dialback. Err: the stream failed.
+async fn more_dialback(
+    server: &Arc<Server>,
+    reader: &mut TcpReader<Box<dyn Io>>,
+    writer: &mut TcpWriter<Box<dyn Io>>,
+    domain: &str,
+    local: &str,
+    stream_id: &str,
+) -> Result<bool, ()> {
+    let key = dialback::key(&server.s2s.secret, domain, local, stream_id);
+    let request = stream::db("result", local, domain, None, None, Some(&key));
+    writer
+        .write_frames(&[Bytes::from(request)])
+        .await
+        .map_err(|_| ())?;
+    let answer = async {
+        loop {
+            match reader.read_event().await {
+                Ok(Some(StreamEvent::Stanza(r))) if r.is("result", dialback::NS) => {
+                    if r.attr("from") == Some(domain) && r.attr("to") == Some(local) {
+                        return Ok(r.attr("type") == Some("valid"));
+                    }
+                }
+                Ok(Some(StreamEvent::Stanza(_))) => {}
+                _ => return Err(()),
+            }
+        }
+    };
+    tokio::time::timeout(server.s2s.config().timeout, answer)
+        .await
+        .unwrap_or(Err(()))
+}
+
 /// Ask `originating`'s authoritative server whether `key` is the dialback
-/// key it made for the stream `stream_id` it opened to this server.
+/// key it made, for this server's domain `receiving`, for the stream
+/// `stream_id` it opened here.
 pub async fn verify(
     server: &Arc<Server>,
+    receiving: &str,
     originating: &str,
     stream_id: &str,
     key: &str,
 ) -> Result<bool, Failure> {
-    let ours = server.config.domain.clone();
+    let ours = receiving.to_string();
     let work = async {
-        let (mut stream, _) = open(server, originating, Purpose::Verify, None).await?;
+        let (mut stream, _) = open(server, originating, &ours, Purpose::Verify, None).await?;
         stream
             .send(stream::db(
                 "verify",
@@ -213,11 +298,11 @@ pub async fn verify(
 async fn open(
     server: &Arc<Server>,
     domain: &str,
+    ours: &str,
     purpose: Purpose,
     link: Option<&Link>,
 ) -> Result<(S2sStream, String), Failure> {
     let s2s = &server.s2s;
-    let ours = server.config.domain.as_str();
     let limits = whassap_xml::Limits {
         max_stanza_bytes: server.config.max_stanza_bytes,
         max_depth: server.config.max_depth,
