@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the tests need (Debian and Python packages: Python, Chromium
-# and chromedriver for the browser test), then runs every test: formatting,
-# lints, unit and integration tests, interop and browser tests.
+# and chromedriver for the browser test, Prosody and ejabberd as federation
+# peers), then runs every test: formatting, lints, unit and integration
+# tests, interop and browser tests.
 # SKIP_INSTALL=1 skips the installation step.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,9 +13,19 @@ if [ "${SKIP_INSTALL:-0}" != 1 ]; then
   command -v python3 >/dev/null || apt_packages+=(python3 python3-pip)
   command -v chromium >/dev/null || apt_packages+=(chromium)
   command -v chromedriver >/dev/null || apt_packages+=(chromium-driver)
+  # Federation peers. The tests start them with private configurations;
+  # the system services are kept from starting (policy-rc.d) so that
+  # nothing else listens on 5269.
+  command -v prosody >/dev/null || apt_packages+=(prosody)
+  command -v ejabberdctl >/dev/null || apt_packages+=(ejabberd)
   if [ ${#apt_packages[@]} -gt 0 ]; then
     apt-get update -qq
+    policy=/usr/sbin/policy-rc.d
+    had_policy=0
+    [ -e "$policy" ] && had_policy=1
+    [ $had_policy = 1 ] || { printf '#!/bin/sh\nexit 101\n' > "$policy"; chmod +x "$policy"; }
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${apt_packages[@]}"
+    [ $had_policy = 1 ] || rm -f "$policy"
   fi
   python3 -m pip install -q --disable-pip-version-check -r interop/requirements.txt 2>/dev/null ||
     python3 -m pip install -q --disable-pip-version-check --break-system-packages -r interop/requirements.txt

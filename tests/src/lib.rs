@@ -1,6 +1,7 @@
 //! Test support: [`TestServer`] starts the real server in-process on
 //! ephemeral ports with a temporary data dir; helpers connect real clients.
 
+pub mod peers;
 pub mod rest;
 pub mod sse;
 pub mod web;

@@ -25,6 +25,8 @@ use crate::Server;
 
 /// Stanzas written in one batch.
 const BATCH: usize = 64;
+/// How long a stream keeps sending what is queued once shutdown began.
+const SHUTDOWN_DRAIN: Duration = Duration::from_millis(500);
 
 /// Why a peer could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -74,12 +76,16 @@ pub async fn run(
     while !rx.is_empty() {
         let guard = s2s.link(Direction::Out, &domain, Some(peer.clone()));
         let ours = server.config.domain.clone();
-        let opened = tokio::time::timeout(
+        let opening = tokio::time::timeout(
             timeout,
             open(&server, &domain, &ours, Purpose::Send, Some(&guard.link)),
-        )
-        .await
-        .unwrap_or(Err(Failure::Timeout));
+        );
+        // A server shutting down opens no new streams (its own listener,
+        // which the peer would verify dialback against, is closed).
+        let opened = tokio::select! {
+            o = opening => o.unwrap_or(Err(Failure::Timeout)),
+            _ = server.shutdown.cancelled() => Err(Failure::Refused("shutting down".into())),
+        };
         match opened {
             Ok((stream, id)) => {
                 tracing::info!(%domain, "s2s: outgoing stream ready");
@@ -125,10 +131,19 @@ async fn serve(
     let mut accepted: HashSet<String> = HashSet::from([server.config.domain.clone()]);
     let mut last = Instant::now();
     let mut batch: Vec<Element> = Vec::new();
+    // At shutdown what is queued (the unavailable presence of the users
+    // leaving, say) still goes, for a moment.
+    let mut closing = std::pin::pin!(async {
+        server.shutdown.cancelled().await;
+        tokio::time::sleep(SHUTDOWN_DRAIN).await;
+    });
     loop {
+        if server.shutdown.is_cancelled() && rx.is_empty() {
+            break;
+        }
         tokio::select! {
             biased;
-            _ = server.shutdown.cancelled() => break,
+            _ = &mut closing => break,
             n = rx.recv_many(&mut batch, BATCH) => {
                 if n == 0 {
                     break;

@@ -1,0 +1,152 @@
+//! Federation with Prosody (Debian's `prosody`, started by the test with
+//! its own configuration, data dir and address): chat, presence
+//! subscriptions and statuses both ways over STARTTLS and dialback (both
+//! servers have self-signed certificates). Skipped, loudly, when Prosody is
+//! not installed, unless WHASSAP_TEST_REQUIRE_INTEROP=1 (CI), which makes
+//! that a failure.
+
+use std::time::Duration;
+
+use minidom::Element;
+use whassap_client::{Client, ConnectOptions, Mechanism, TlsMode};
+use whassap_tests::peers::{have, Prosody};
+use whassap_tests::*;
+
+/// Whassap's address: Prosody has no static routes, so it finds
+/// `whassap.test` on port 5269 of this address through its hosts file.
+const WHASSAP_IP: &str = "127.0.0.9";
+const PROSODY_IP: &str = "127.0.0.8";
+
+fn prosody_missing(test: &str) -> bool {
+    if have("prosody") && have("prosodyctl") {
+        return false;
+    }
+    skip_interop(test, "prosody is not installed (apt-get install prosody)");
+    true
+}
+
+/// Whassap for `whassap.test`, federated, with a route to the peer.
+async fn whassap(peer_domain: &str, peer: std::net::SocketAddr) -> TestServer {
+    TestServer::start_with(|c| {
+        c.domain = "whassap.test".into();
+        c.s2s_listen = format!("{WHASSAP_IP}:5269");
+        c.s2s_route = vec![format!("{peer_domain}={peer}")];
+        c.s2s_timeout_secs = 10;
+    })
+    .await
+}
+
+/// A client of a Prosody user.
+async fn prosody_client(p: &Prosody, user: &str) -> Client {
+    p.register(user, PASSWORD);
+    Client::connect(ConnectOptions {
+        addr: p.c2s,
+        domain: p.domain.clone(),
+        username: user.into(),
+        password: PASSWORD.into(),
+        resource: None,
+        tls: TlsMode::StartTls,
+        mechanism: Mechanism::ScramSha1,
+        accept_invalid_certs: true,
+        timeout: WAIT,
+        source_addr: None,
+        scram_cache: None,
+    })
+    .await
+    .unwrap_or_else(|e| panic!("login to Prosody: {e}\n{}", p.log()))
+}
+
+async fn expect(c: &mut Client, what: &str, p: &Prosody, f: impl Fn(&Element) -> bool) -> Element {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match c.recv_timeout(left).await.expect("connection alive") {
+            Some(el) if f(&el) => return el,
+            Some(_) => continue,
+            None => panic!("no {what} within 10 s; Prosody's log:\n{}", p.log()),
+        }
+    }
+}
+
+#[tokio::test]
+async fn whassap_and_prosody_users_chat_and_subscribe_both_ways() {
+    if prosody_missing("whassap_and_prosody_users_chat_and_subscribe_both_ways") {
+        return;
+    }
+    let prosody = Prosody::start(
+        "prosody.test",
+        PROSODY_IP,
+        &[("whassap.test", WHASSAP_IP), ("pubsub.whassap.test", WHASSAP_IP)],
+    )
+    .await;
+    let w = whassap("prosody.test", prosody.s2s).await;
+    w.user("alice").await;
+    let mut alice = w.client("alice").await;
+    let mut pat = prosody_client(&prosody, "pat").await;
+    get_roster(&mut alice).await;
+    pat.iq(xml("<iq type='get'><query xmlns='jabber:iq:roster'/></iq>"))
+        .await
+        .unwrap();
+    go_online(&mut alice).await;
+    pat.send(&xml("<presence/>")).await.unwrap();
+
+    // Whassap → Prosody.
+    alice
+        .send(&xml(
+            "<message to='pat@prosody.test' type='chat'><body>hi pat</body></message>",
+        ))
+        .await
+        .unwrap();
+    let m = expect(&mut pat, "alice's message", &prosody, |e| e.name() == "message").await;
+    assert_eq!(m.attr("from"), Some(alice.jid()));
+    // Prosody → Whassap.
+    pat.send(&xml(
+        "<message to='alice@whassap.test' type='chat'><body>hi alice</body></message>",
+    ))
+    .await
+    .unwrap();
+    let m = expect(&mut alice, "pat's message", &prosody, |e| e.name() == "message").await;
+    assert_eq!(
+        m.get_child("body", "jabber:client").map(|b| b.text()).as_deref(),
+        Some("hi alice")
+    );
+
+    // Subscriptions both ways.
+    alice
+        .send(&xml("<presence to='pat@prosody.test' type='subscribe'/>"))
+        .await
+        .unwrap();
+    expect(&mut pat, "alice's request", &prosody, |e| e.attr("type") == Some("subscribe")).await;
+    pat.send(&xml("<presence to='alice@whassap.test' type='subscribed'/>"))
+        .await
+        .unwrap();
+    expect(&mut alice, "pat's approval", &prosody, |e| {
+        e.attr("type") == Some("subscribed") && e.attr("from") == Some("pat@prosody.test")
+    })
+    .await;
+    pat.send(&xml("<presence to='alice@whassap.test' type='subscribe'/>"))
+        .await
+        .unwrap();
+    expect(&mut alice, "pat's request", &prosody, |e| e.attr("type") == Some("subscribe")).await;
+    alice
+        .send(&xml("<presence to='pat@prosody.test' type='subscribed'/>"))
+        .await
+        .unwrap();
+    expect(&mut pat, "alice's presence", &prosody, |e| {
+        e.name() == "presence" && e.attr("from") == Some(alice.jid()) && e.attr("type").is_none()
+    })
+    .await;
+
+    let links = w.app().server.s2s.list();
+    for direction in ["in", "out"] {
+        assert!(
+            links.iter().any(|l| l.domain == "prosody.test"
+                && l.direction == direction
+                && l.tls
+                && l.auth == "dialback"),
+            "{direction}: {links:?}"
+        );
+    }
+    w.stop().await;
+}
+
