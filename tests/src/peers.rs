@@ -35,9 +35,12 @@ pub fn have(program: &str) -> bool {
 
 /// A self-signed certificate and key for `domain`, written to `dir`.
 fn self_signed(dir: &Path, domain: &str) -> (PathBuf, PathBuf) {
-    let generated = rcgen::generate_simple_self_signed(vec![domain.to_string()])
-        .expect("a certificate");
-    let (cert, key) = (dir.join(format!("{domain}.crt")), dir.join(format!("{domain}.key")));
+    let generated =
+        rcgen::generate_simple_self_signed(vec![domain.to_string()]).expect("a certificate");
+    let (cert, key) = (
+        dir.join(format!("{domain}.crt")),
+        dir.join(format!("{domain}.key")),
+    );
     std::fs::write(&cert, generated.cert.pem()).unwrap();
     std::fs::write(&key, generated.signing_key.serialize_pem()).unwrap();
     (cert, key)
@@ -155,5 +158,78 @@ impl Drop for Prosody {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A slixmpp user on a peer server, following a Whassap user's statuses
+/// (`interop/slixmpp_federation.py`), driven line by line.
+pub struct SlixmppFollower {
+    child: tokio::process::Child,
+    stdin: tokio::process::ChildStdin,
+    lines: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+}
+
+impl SlixmppFollower {
+    /// Log `jid` in at `addr` and subscribe to `whassap_user`'s microblog
+    /// node; returns once the script says it is ready.
+    pub async fn start(
+        addr: SocketAddr,
+        jid: &str,
+        password: &str,
+        whassap_user: &str,
+    ) -> Result<SlixmppFollower, String> {
+        use tokio::io::AsyncBufReadExt;
+        let script =
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../interop/slixmpp_federation.py");
+        let mut child = tokio::process::Command::new("python3")
+            .arg(script)
+            .args([
+                &addr.ip().to_string(),
+                &addr.port().to_string(),
+                jid,
+                password,
+                whassap_user,
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| format!("python3: {e}"))?;
+        let stdin = child.stdin.take().expect("piped stdin");
+        let lines = tokio::io::BufReader::new(child.stdout.take().expect("piped stdout")).lines();
+        let mut f = SlixmppFollower {
+            child,
+            stdin,
+            lines,
+        };
+        match f.answer().await.as_str() {
+            "READY" => Ok(f),
+            other => Err(other.to_string()),
+        }
+    }
+
+    /// Send one command line.
+    pub async fn say(&mut self, line: &str) {
+        use tokio::io::AsyncWriteExt;
+        self.stdin
+            .write_all(format!("{line}\n").as_bytes())
+            .await
+            .expect("the script reads");
+        self.stdin.flush().await.expect("flush");
+    }
+
+    /// The script's next line (within 30 s).
+    pub async fn answer(&mut self) -> String {
+        match tokio::time::timeout(Duration::from_secs(30), self.lines.next_line()).await {
+            Ok(Ok(Some(line))) => line,
+            Ok(_) => "FAIL the script ended".into(),
+            Err(_) => "FAIL the script said nothing for 30 s".into(),
+        }
+    }
+}
+
+impl Drop for SlixmppFollower {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
     }
 }

@@ -12,10 +12,21 @@ use whassap_client::{Client, ConnectOptions, Mechanism, TlsMode};
 use whassap_tests::peers::{have, Prosody};
 use whassap_tests::*;
 
-/// Whassap's address: Prosody has no static routes, so it finds
-/// `whassap.test` on port 5269 of this address through its hosts file.
-const WHASSAP_IP: &str = "127.0.0.9";
-const PROSODY_IP: &str = "127.0.0.8";
+/// Prosody has no static routes: it finds `whassap.test` on port 5269 of
+/// Whassap's address through its hosts file. Each test has its own pair of
+/// addresses (tests run in parallel).
+const CHAT_IPS: (&str, &str) = ("127.0.0.9", "127.0.0.8");
+const FOLLOW_IPS: (&str, &str) = ("127.0.0.11", "127.0.0.10");
+
+/// Prosody for `prosody.test` on `ips.1`, finding Whassap on `ips.0`.
+async fn prosody(ips: (&str, &str)) -> Prosody {
+    Prosody::start(
+        "prosody.test",
+        ips.1,
+        &[("whassap.test", ips.0), ("pubsub.whassap.test", ips.0)],
+    )
+    .await
+}
 
 fn prosody_missing(test: &str) -> bool {
     if have("prosody") && have("prosodyctl") {
@@ -25,11 +36,11 @@ fn prosody_missing(test: &str) -> bool {
     true
 }
 
-/// Whassap for `whassap.test`, federated, with a route to the peer.
-async fn whassap(peer_domain: &str, peer: std::net::SocketAddr) -> TestServer {
+/// Whassap for `whassap.test` on `ip`, federated, with a route to the peer.
+async fn whassap(ip: &str, peer_domain: &str, peer: std::net::SocketAddr) -> TestServer {
     TestServer::start_with(|c| {
         c.domain = "whassap.test".into();
-        c.s2s_listen = format!("{WHASSAP_IP}:5269");
+        c.s2s_listen = format!("{ip}:5269");
         c.s2s_route = vec![format!("{peer_domain}={peer}")];
         c.s2s_timeout_secs = 10;
     })
@@ -73,13 +84,8 @@ async fn whassap_and_prosody_users_chat_and_subscribe_both_ways() {
     if prosody_missing("whassap_and_prosody_users_chat_and_subscribe_both_ways") {
         return;
     }
-    let prosody = Prosody::start(
-        "prosody.test",
-        PROSODY_IP,
-        &[("whassap.test", WHASSAP_IP), ("pubsub.whassap.test", WHASSAP_IP)],
-    )
-    .await;
-    let w = whassap("prosody.test", prosody.s2s).await;
+    let prosody = prosody(CHAT_IPS).await;
+    let w = whassap(CHAT_IPS.0, "prosody.test", prosody.s2s).await;
     w.user("alice").await;
     let mut alice = w.client("alice").await;
     let mut pat = prosody_client(&prosody, "pat").await;
@@ -97,7 +103,10 @@ async fn whassap_and_prosody_users_chat_and_subscribe_both_ways() {
         ))
         .await
         .unwrap();
-    let m = expect(&mut pat, "alice's message", &prosody, |e| e.name() == "message").await;
+    let m = expect(&mut pat, "alice's message", &prosody, |e| {
+        e.name() == "message"
+    })
+    .await;
     assert_eq!(m.attr("from"), Some(alice.jid()));
     // Prosody → Whassap.
     pat.send(&xml(
@@ -105,9 +114,14 @@ async fn whassap_and_prosody_users_chat_and_subscribe_both_ways() {
     ))
     .await
     .unwrap();
-    let m = expect(&mut alice, "pat's message", &prosody, |e| e.name() == "message").await;
+    let m = expect(&mut alice, "pat's message", &prosody, |e| {
+        e.name() == "message"
+    })
+    .await;
     assert_eq!(
-        m.get_child("body", "jabber:client").map(|b| b.text()).as_deref(),
+        m.get_child("body", "jabber:client")
+            .map(|b| b.text())
+            .as_deref(),
         Some("hi alice")
     );
 
@@ -116,10 +130,15 @@ async fn whassap_and_prosody_users_chat_and_subscribe_both_ways() {
         .send(&xml("<presence to='pat@prosody.test' type='subscribe'/>"))
         .await
         .unwrap();
-    expect(&mut pat, "alice's request", &prosody, |e| e.attr("type") == Some("subscribe")).await;
-    pat.send(&xml("<presence to='alice@whassap.test' type='subscribed'/>"))
-        .await
-        .unwrap();
+    expect(&mut pat, "alice's request", &prosody, |e| {
+        e.attr("type") == Some("subscribe")
+    })
+    .await;
+    pat.send(&xml(
+        "<presence to='alice@whassap.test' type='subscribed'/>",
+    ))
+    .await
+    .unwrap();
     expect(&mut alice, "pat's approval", &prosody, |e| {
         e.attr("type") == Some("subscribed") && e.attr("from") == Some("pat@prosody.test")
     })
@@ -127,7 +146,10 @@ async fn whassap_and_prosody_users_chat_and_subscribe_both_ways() {
     pat.send(&xml("<presence to='alice@whassap.test' type='subscribe'/>"))
         .await
         .unwrap();
-    expect(&mut alice, "pat's request", &prosody, |e| e.attr("type") == Some("subscribe")).await;
+    expect(&mut alice, "pat's request", &prosody, |e| {
+        e.attr("type") == Some("subscribe")
+    })
+    .await;
     alice
         .send(&xml("<presence to='pat@prosody.test' type='subscribed'/>"))
         .await
@@ -150,3 +172,61 @@ async fn whassap_and_prosody_users_chat_and_subscribe_both_ways() {
     w.stop().await;
 }
 
+#[tokio::test]
+async fn a_slixmpp_user_on_prosody_follows_statuses_set_on_the_web_page_and_chats() {
+    let test = "a_slixmpp_user_on_prosody_follows_statuses_set_on_the_web_page_and_chats";
+    if prosody_missing(test) {
+        return;
+    }
+    if !slixmpp_available() {
+        skip_interop(
+            test,
+            "slixmpp is not installed (pip install -r interop/requirements.txt)",
+        );
+        return;
+    }
+    let prosody = prosody(FOLLOW_IPS).await;
+    let w = whassap(FOLLOW_IPS.0, "prosody.test", prosody.s2s).await;
+    let web = whassap_tests::web::Web::new(w.http);
+    web.sign_up("alice").await;
+    prosody.register("sam", PASSWORD);
+    let mut sam = whassap_tests::peers::SlixmppFollower::start(
+        prosody.c2s,
+        "sam@prosody.test",
+        PASSWORD,
+        "alice@whassap.test",
+    )
+    .await
+    .unwrap_or_else(|e| panic!("slixmpp on Prosody: {e}\n{}", prosody.log()));
+
+    // A status set on the web page reaches sam on Prosody.
+    sam.say("expect set on the web page").await;
+    web.set_status("set on the web page").await;
+    let got = sam.answer().await;
+    let ms: u64 = got
+        .strip_prefix("GOT ")
+        .and_then(|ms| ms.parse().ok())
+        .unwrap_or_else(|| panic!("{got}\n{}", prosody.log()));
+    eprintln!("web page → slixmpp on Prosody: {ms} ms");
+
+    // And they chat.
+    let mut alice = w.client("alice").await;
+    go_online(&mut alice).await;
+    sam.say("chat hello alice, from prosody.test").await;
+    let m = expect(&mut alice, "sam's message", &prosody, |e| {
+        e.name() == "message"
+            && e.attr("from")
+                .is_some_and(|f| f.starts_with("sam@prosody.test/"))
+    })
+    .await;
+    let from = m.attr("from").unwrap().to_string();
+    alice
+        .send(&xml(&format!(
+            "<message to='{from}' type='chat'><body>hello sam</body></message>"
+        )))
+        .await
+        .unwrap();
+    assert_eq!(sam.answer().await, "REPLY hello sam");
+    sam.say("quit").await;
+    w.stop().await;
+}

@@ -226,6 +226,16 @@ impl Request<'_> {
         if bare_of(&jid) != self.requester {
             return Err(PsError::app("bad-request", "invalid-jid").kind("modify"));
         }
+        if name == ns::MICROBLOG && is_pep(self.service) {
+            // Every account has a status feed: following one that has no
+            // status yet works, as following does on Mastodon.
+            crate::statuses::pipeline::microblog_node(self.server, self.service)
+                .await
+                .map_err(|e| {
+                    tracing::error!(service = %self.service, "creating the microblog node failed: {e}");
+                    PsError::new("internal-server-error").kind("wait")
+                })?;
+        }
         let node = self.node(name).await?;
         let authorize = read(&node, |n| {
             n.config.access_model == super::config::AccessModel::Authorize

@@ -12,7 +12,7 @@
 mod entry;
 mod events;
 mod id;
-mod pipeline;
+pub mod pipeline;
 mod validate;
 
 use std::sync::Arc;

@@ -83,8 +83,9 @@ fn rfc3339_seconds(ms: u64) -> String {
         .unwrap_or_else(|_| "1970-01-01T00:00:00Z".into())
 }
 
-/// The author's microblog node, created with the PEP defaults if missing.
-async fn microblog_node(server: &Arc<Server>, bare: &str) -> Result<SharedNode, StoreError> {
+/// The author's microblog node, created with the PEP defaults if missing
+/// (also when someone follows an author who has not posted yet).
+pub async fn microblog_node(server: &Arc<Server>, bare: &str) -> Result<SharedNode, StoreError> {
     if let Some(node) = server.pubsub.node(server, bare, ns::MICROBLOG).await? {
         return Ok(node);
     }
