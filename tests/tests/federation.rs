@@ -45,6 +45,24 @@ async fn users_on_two_servers_chat_both_ways() {
     assert_eq!(m.attr("from"), Some(bob.jid()));
     assert_eq!(body(&m).as_deref(), Some("hello from b"));
 
+    // Per-peer counters on /metrics.
+    let metrics = reqwest::get(format!("http://{}/metrics", a.http))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "whassap_s2s_stanzas_out_total{peer=\"b.test\"}",
+        "whassap_s2s_stanzas_in_total{peer=\"b.test\"}",
+    ] {
+        let value = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(line))
+            .unwrap_or_else(|| panic!("{line} in {metrics}"));
+        assert!(value.trim().parse::<u64>().unwrap() >= 1, "{line}{value}");
+    }
+
     // Both links are up and authenticated with dialback, over TLS.
     let links = a.app().server.s2s.list();
     assert!(

@@ -2,6 +2,7 @@
 //! and the HTTP door, used by `main` and by the integration tests.
 
 pub mod config;
+pub mod control;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -60,6 +61,7 @@ impl App {
             .context("recording the served domain")?;
         let server = Server::new(validated.server, store).await?;
         let running = server.start().await?;
+        control::spawn(server.clone(), &config.data_dir)?;
         whassap_http::webhooks::spawn(
             server.clone(),
             validated.http.webhooks.clone(),

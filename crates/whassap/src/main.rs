@@ -28,6 +28,13 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Federation: the running server's connections to other servers.
+    S2s {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[command(subcommand)]
+        command: S2sCommand,
+    },
     /// Load-test an XMPP server (this one, Prosody, ejabberd…): the same as `whassap-bench`.
     #[command(disable_help_flag = true)]
     Bench {
@@ -220,6 +227,20 @@ struct StoreArgs {
 }
 
 #[derive(Subcommand)]
+enum S2sCommand {
+    /// Each server-to-server connection of the running server: peer domain,
+    /// direction, TLS, authentication (external/dialback), queued stanzas,
+    /// idle seconds.
+    ///
+    /// Example: whassap s2s list --data-dir /var/lib/whassap
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
 enum UserCommand {
     /// Create an account. Without --password, the password is asked for (or read from stdin).
     Add {
@@ -335,12 +356,45 @@ async fn user(store_args: StoreArgs, command: UserCommand) -> anyhow::Result<()>
     Ok(())
 }
 
+async fn s2s(store_args: StoreArgs, command: S2sCommand) -> anyhow::Result<()> {
+    let config = config::load(store_args.config.as_deref(), &store_args)
+        .context("reading the configuration")?;
+    match command {
+        S2sCommand::List { json } => {
+            let reply = whassap::control::ask(&config.data_dir, "s2s list").await?;
+            if json {
+                print!("{reply}");
+                return Ok(());
+            }
+            let links: Vec<whassap_server::s2s::LinkInfo> =
+                serde_json::from_str(&reply).context("reading the server's answer")?;
+            println!(
+                "{:<32} {:<4} {:<4} {:<9} {:>7} {:>5}",
+                "PEER", "DIR", "TLS", "AUTH", "QUEUED", "IDLE"
+            );
+            for l in links {
+                println!(
+                    "{:<32} {:<4} {:<4} {:<9} {:>7} {:>4}s",
+                    if l.domain.is_empty() { "?" } else { &l.domain },
+                    l.direction,
+                    if l.tls { "yes" } else { "no" },
+                    l.auth,
+                    l.queued,
+                    l.idle_secs
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => serve(*args).await,
         Command::User { store, command } => user(store, command).await,
+        Command::S2s { store, command } => s2s(store, command).await,
         Command::Bench { args } => {
             let argv = std::iter::once(std::ffi::OsString::from("whassap bench")).chain(args);
             whassap_bench::cli::run(argv).await

@@ -193,18 +193,31 @@ type Log = std::io::Lines<BufReader<std::process::ChildStderr>>;
 /// `whassap serve` on ephemeral ports with `extra` flags, once it runs:
 /// the process, the rest of its log, and the HTTP address.
 fn serve(dir: &std::path::Path, extra: &[&str]) -> (KillOnDrop, Log, String) {
+    let (child, lines, addrs) = serve_at(dir, extra);
+    let http = addrs
+        .iter()
+        .find(|(what, _)| what.contains("HTTP listening"))
+        .map(|(_, a)| a.clone())
+        .expect("HTTP address logged");
+    (child, lines, http)
+}
+
+/// Like [`serve`], with every listener's address as logged: (log line, address).
+fn serve_at(dir: &std::path::Path, extra: &[&str]) -> (KillOnDrop, Log, Vec<(String, String)>) {
+    let defaults = [
+        ("--c2s-listen", "127.0.0.1:0"),
+        ("--c2s-tls-listen", "127.0.0.1:0"),
+        ("--http-listen", "127.0.0.1:0"),
+        ("--s2s-listen", ""),
+    ];
     let mut child = whassap()
-        .args([
-            "serve",
-            "--c2s-listen",
-            "127.0.0.1:0",
-            "--c2s-tls-listen",
-            "127.0.0.1:0",
-            "--http-listen",
-            "127.0.0.1:0",
-            "--s2s-listen",
-            "",
-        ])
+        .arg("serve")
+        .args(
+            defaults
+                .iter()
+                .filter(|(flag, _)| !extra.contains(flag))
+                .flat_map(|(flag, value)| [*flag, *value]),
+        )
         .args(extra)
         .arg("--data-dir")
         .arg(dir)
@@ -214,20 +227,20 @@ fn serve(dir: &std::path::Path, extra: &[&str]) -> (KillOnDrop, Log, String) {
     let stderr = child.stderr.take().unwrap();
     let child = KillOnDrop(child);
     let mut lines = BufReader::new(stderr).lines();
-    let mut http = None;
+    let mut addrs = Vec::new();
     for line in lines.by_ref() {
         let line = line.unwrap();
-        if line.contains("HTTP listening") {
-            http = line
-                .split("addr=")
-                .nth(1)
-                .map(|a| a.split_whitespace().next().unwrap().to_string());
+        if let Some(a) = line.split("addr=").nth(1) {
+            addrs.push((
+                line.clone(),
+                a.split_whitespace().next().unwrap().to_string(),
+            ));
         }
         if line.contains("whassap is running") {
             break;
         }
     }
-    (child, lines, http.expect("HTTP address logged"))
+    (child, lines, addrs)
 }
 
 #[test]
@@ -275,4 +288,39 @@ fn serve_starts_answers_health_and_stops_on_sigterm() {
         rest.iter().any(|l| l.contains("shutdown complete")),
         "{rest:?}"
     );
+}
+
+#[test]
+fn s2s_list_shows_the_running_servers_connections() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (child, _log, addrs) =
+        serve_at(d, &["--s2s-listen", "127.0.0.1:0", "--domain", "here.test"]);
+    let s2s = addrs
+        .iter()
+        .find(|(what, _)| what.contains("s2s listening"))
+        .map(|(_, a)| a.clone())
+        .expect("s2s address logged");
+    // A peer that has opened a stream and not authenticated yet.
+    use std::io::Write;
+    let mut peer = std::net::TcpStream::connect(&s2s).unwrap();
+    peer.write_all(b"<?xml version='1.0'?><stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' xmlns:db='jabber:server:dialback' from='there.test' to='here.test' version='1.0'>").unwrap();
+    let mut header = [0u8; 64];
+    let _ = peer.read(&mut header).unwrap();
+    let (ok, out) = run(&["s2s", "list"], d);
+    assert!(ok, "{out}");
+    let row = out
+        .lines()
+        .find(|l| l.starts_with("there.test"))
+        .unwrap_or_else(|| panic!("{out}"));
+    let cols: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(&cols[..5], ["there.test", "in", "no", "none", "0"], "{out}");
+    let (ok, out) = run(&["s2s", "list", "--json"], d);
+    assert!(ok, "{out}");
+    assert!(out.contains("\"domain\":\"there.test\""), "{out}");
+    drop(child);
+    // Nothing running: a clear error and a failure exit code.
+    let (ok, out) = run(&["s2s", "list"], d);
+    assert!(!ok);
+    assert!(out.contains("is `whassap serve` running"), "{out}");
 }
