@@ -3,9 +3,10 @@
 //! service), and stopped by PID when dropped.
 //!
 //! Peers find Whassap the way they find any server: Prosody through its
-//! resolver (libunbound, given a private hosts file), ejabberd through
-//! Erlang's (an `inetrc` file); neither has static routes, so the Whassap
-//! they talk to listens on port 5269 of its own loopback address.
+//! resolver (libunbound, given a private hosts file), ejabberd through DNS
+//! SRV records (a [`FakeDns`] its Erlang resolver is pointed at); neither
+//! has static routes, so the Whassap they talk to listens on port 5269 of
+//! its own loopback address.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -35,14 +36,25 @@ pub fn have(program: &str) -> bool {
 
 /// A self-signed certificate and key for `domain`, written to `dir`.
 fn self_signed(dir: &Path, domain: &str) -> (PathBuf, PathBuf) {
-    let generated =
-        rcgen::generate_simple_self_signed(vec![domain.to_string()]).expect("a certificate");
+    // Valid for about a year: ejabberd cannot arm its expiry timer for
+    // rcgen's default end of validity (the year 4096).
+    let year = 1970
+        + std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            / 31_557_600;
+    let mut params = rcgen::CertificateParams::new(vec![domain.to_string()]).expect("params");
+    params.not_before = rcgen::date_time_ymd(year as i32 - 1, 1, 1);
+    params.not_after = rcgen::date_time_ymd(year as i32 + 1, 12, 31);
+    let signing_key = rcgen::KeyPair::generate().expect("a key");
+    let generated = params.self_signed(&signing_key).expect("a certificate");
     let (cert, key) = (
         dir.join(format!("{domain}.crt")),
         dir.join(format!("{domain}.key")),
     );
-    std::fs::write(&cert, generated.cert.pem()).unwrap();
-    std::fs::write(&key, generated.signing_key.serialize_pem()).unwrap();
+    std::fs::write(&cert, generated.pem()).unwrap();
+    std::fs::write(&key, signing_key.serialize_pem()).unwrap();
     (cert, key)
 }
 
@@ -231,5 +243,298 @@ impl SlixmppFollower {
 impl Drop for SlixmppFollower {
     fn drop(&mut self) {
         let _ = self.child.start_kill();
+    }
+}
+
+/// A running ejabberd (Debian's; `ejabberdctl` runs it as the `ejabberd`
+/// user, so its directory is handed to that user).
+pub struct Ejabberd {
+    child: Child,
+    _dns: FakeDns,
+    dir: tempfile::TempDir,
+    node: String,
+    /// Its domain.
+    pub domain: String,
+    /// Its c2s listener (STARTTLS).
+    pub c2s: SocketAddr,
+    /// Its s2s listener.
+    pub s2s: SocketAddr,
+}
+
+impl Ejabberd {
+    /// Start ejabberd for `domain` on `ip`, resolving each `(domain, ip)`
+    /// of `hosts` to that address (a [`FakeDns`] named in Erlang's
+    /// `inetrc`).
+    pub async fn start(domain: &str, ip: &str, hosts: &[(&str, &str)]) -> Ejabberd {
+        let dns = FakeDns::start(hosts).await;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let d = dir.path();
+        for sub in ["spool", "logs"] {
+            std::fs::create_dir_all(d.join(sub)).unwrap();
+        }
+        let (cert, key) = self_signed(d, domain);
+        let pem = format!(
+            "{}{}",
+            std::fs::read_to_string(&cert).unwrap(),
+            std::fs::read_to_string(&key).unwrap()
+        );
+        std::fs::write(d.join("ejabberd.pem"), pem).unwrap();
+        // Erlang's resolver asks the fake DNS (SRV records); the node's own
+        // name (localhost) still comes from /etc/hosts.
+        let inetrc = format!(
+            "{{lookup, [file, dns]}}.\n{{resolv_conf, \"\"}}.\n{{nameserver, {{127,0,0,1}}, {}}}.\n{{timeout, 1000}}.\n",
+            dns.addr.port()
+        );
+        std::fs::write(d.join("inetrc"), inetrc).unwrap();
+        let (c2s, s2s) = (crate::free_port(ip), crate::free_port(ip));
+        let config = format!(
+            r#"hosts:
+  - {domain}
+loglevel: info
+certfiles:
+  - {d}/ejabberd.pem
+listen:
+  -
+    port: {c2s}
+    ip: "{ip}"
+    module: ejabberd_c2s
+    starttls_required: true
+  -
+    port: {s2s}
+    ip: "{ip}"
+    module: ejabberd_s2s_in
+s2s_use_starttls: optional
+s2s_dns_timeout: 2
+s2s_dns_retries: 1
+auth_method: internal
+acl:
+  local:
+    user_regexp: ""
+access_rules:
+  local:
+    allow: local
+  c2s:
+    allow: all
+  s2s:
+    allow: all
+modules:
+  mod_roster: {{}}
+  mod_disco: {{}}
+  mod_caps: {{}}
+  mod_offline: {{}}
+  mod_ping: {{}}
+  mod_s2s_dialback: {{}}
+  mod_pubsub:
+    plugins:
+      - flat
+      - pep
+"#,
+            d = d.display()
+        );
+        std::fs::write(d.join("ejabberd.yml"), config).unwrap();
+        // The Erlang node writes its PID here: it is stopped by PID.
+        std::fs::write(
+            d.join("ejabberdctl.cfg"),
+            format!("EJABBERD_PID_PATH={}/ejabberd.pid\n", d.display()),
+        )
+        .unwrap();
+        // ejabberdctl runs as the ejabberd user: it must reach and own the dir.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let chown = Command::new("chown")
+            .args(["-R", "ejabberd:ejabberd"])
+            .arg(d)
+            .status()
+            .expect("chown runs");
+        assert!(chown.success(), "chown of the ejabberd dir");
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let node = format!(
+            "whassaptest{}n{}@localhost",
+            std::process::id(),
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        let log = std::fs::File::create(d.join("stdout.log")).unwrap();
+        let mut e = Ejabberd {
+            child: Command::new("true").spawn().unwrap(),
+            _dns: dns,
+            dir,
+            node,
+            domain: domain.to_string(),
+            c2s: format!("{ip}:{c2s}").parse().unwrap(),
+            s2s: format!("{ip}:{s2s}").parse().unwrap(),
+        };
+        let _ = e.child.wait();
+        e.child = e
+            .ctl()
+            .arg("foreground")
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("ejabberdctl starts");
+        e.wait_listening().await;
+        e
+    }
+
+    fn ctl(&self) -> Command {
+        let d = self.dir.path();
+        let mut c = Command::new("ejabberdctl");
+        c.arg("--config-dir")
+            .arg(d)
+            .arg("--config")
+            .arg(d.join("ejabberd.yml"))
+            .arg("--spool")
+            .arg(d.join("spool"))
+            .arg("--logs")
+            .arg(d.join("logs"))
+            .args(["--node", &self.node]);
+        c
+    }
+
+    async fn wait_listening(&self) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            if tokio::net::TcpStream::connect(self.s2s).await.is_ok()
+                && tokio::net::TcpStream::connect(self.c2s).await.is_ok()
+            {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "ejabberd did not start: {}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Create an account.
+    pub fn register(&self, user: &str, password: &str) {
+        let out = self
+            .ctl()
+            .args(["register", user, &self.domain, password])
+            .output()
+            .expect("ejabberdctl runs");
+        assert!(
+            out.status.success(),
+            "ejabberdctl register: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// The end of its log (for failure messages).
+    pub fn log(&self) -> String {
+        let text =
+            std::fs::read_to_string(self.dir.path().join("logs/ejabberd.log")).unwrap_or_default();
+        let start = text.len().saturating_sub(6000);
+        let start = (start..text.len())
+            .find(|i| text.is_char_boundary(*i))
+            .unwrap_or(0);
+        text[start..].to_string()
+    }
+}
+
+impl Drop for Ejabberd {
+    fn drop(&mut self) {
+        if std::env::var("WHASSAP_TEST_KEEP_PEER_LOG").is_ok() {
+            eprintln!("{}", self.log());
+        }
+        // The foreground child is only `su`: the Erlang node is stopped by
+        // the PID it wrote.
+        if let Ok(pid) = std::fs::read_to_string(self.dir.path().join("ejabberd.pid")) {
+            let _ = Command::new("kill").arg(pid.trim()).status();
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A DNS server on 127.0.0.1 that knows a few names (their A record, and
+/// an `_xmpp-server._tcp` SRV record pointing at port 5269 of their
+/// address) and nothing else (NXDOMAIN): for ejabberd, which looks up SRV
+/// records with Erlang's resolver (pointed here by its `inetrc`).
+pub struct FakeDns {
+    /// Where it answers (UDP).
+    pub addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl FakeDns {
+    /// Answer A queries for each `(name, IPv4 address)`.
+    pub async fn start(hosts: &[(&str, &str)]) -> FakeDns {
+        use hickory_resolver::proto::op::{Message, ResponseCode};
+        use hickory_resolver::proto::rr::rdata::{A, SRV};
+        use hickory_resolver::proto::rr::{Name, RData, Record, RecordType};
+        let hosts: std::collections::HashMap<String, std::net::Ipv4Addr> = hosts
+            .iter()
+            .map(|(h, a)| (h.to_string(), a.parse().expect("an IPv4 address")))
+            .collect();
+        let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let addr = sock.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            let mut buf = [0u8; 1500];
+            loop {
+                let Ok((n, from)) = sock.recv_from(&mut buf).await else {
+                    return;
+                };
+
+                let Ok(q) = Message::from_vec(&buf[..n]) else {
+                    continue;
+                };
+                let mut r = Message::response(q.metadata.id, q.metadata.op_code);
+                r.metadata.recursion_desired = q.metadata.recursion_desired;
+                r.metadata.recursion_available = true;
+                r.metadata.authoritative = true;
+                let mut known = false;
+                for query in &q.queries {
+                    r.add_query(query.clone());
+                    let name = query.name().to_utf8().trim_end_matches('.').to_lowercase();
+                    // `_xmpp-server._tcp.<name>`: an SRV record to <name>:5269.
+                    let srv_of = name.strip_prefix("_xmpp-server._tcp.");
+                    if let Some(host) = srv_of.filter(|h| hosts.contains_key(*h)) {
+                        known = true;
+                        if query.query_type() == RecordType::SRV {
+                            // The target is the address itself: ejabberd
+                            // resolves targets with the system's
+                            // getaddrinfo, which this server cannot answer.
+                            let target =
+                                Name::from_utf8(format!("{}.", hosts[host])).expect("a name");
+                            r.add_answer(Record::from_rdata(
+                                query.name().clone(),
+                                60,
+                                RData::SRV(SRV::new(0, 0, 5269, target.clone())),
+                            ));
+                            r.add_additional(Record::from_rdata(
+                                target,
+                                60,
+                                RData::A(A(hosts[host])),
+                            ));
+                        }
+                    } else if let Some(ip) = hosts.get(&name) {
+                        known = true;
+                        if query.query_type() == RecordType::A {
+                            r.add_answer(Record::from_rdata(
+                                query.name().clone(),
+                                60,
+                                RData::A(A(*ip)),
+                            ));
+                        }
+                    }
+                }
+                if !known {
+                    r.metadata.response_code = ResponseCode::NXDomain;
+                }
+                if let Ok(bytes) = r.to_vec() {
+                    let _ = sock.send_to(&bytes, from).await;
+                }
+            }
+        });
+        FakeDns { addr, task }
+    }
+}
+
+impl Drop for FakeDns {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }

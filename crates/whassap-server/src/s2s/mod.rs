@@ -187,6 +187,12 @@ impl S2s {
             .expect("s2s streams exist only when enabled")
     }
 
+    /// Is this server's certificate valid for `domain` (worth offering for
+    /// SASL EXTERNAL)?
+    pub fn own_certificate_valid(&self, domain: &str) -> bool {
+        self.tls.as_ref().is_some_and(|t| t.own_valid_for(domain))
+    }
+
     /// Queue a stanza for a remote domain, starting its connection if there
     /// is none. A full queue bounces it (`resource-constraint`).
     pub async fn send(&self, server: &Arc<Server>, domain: &str, el: Element) {

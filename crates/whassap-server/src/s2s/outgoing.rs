@@ -40,6 +40,10 @@ pub enum Failure {
     /// It took longer than `s2s_timeout`.
     #[error("timed out")]
     Timeout,
+    /// It offered SASL EXTERNAL and then refused this server's certificate
+    /// (some servers close the stream then): try again with dialback.
+    #[error("SASL EXTERNAL refused")]
+    ExternalRefused,
 }
 
 impl Failure {
@@ -47,7 +51,9 @@ impl Failure {
     pub fn condition(&self) -> &'static str {
         match self {
             Failure::Unreachable(_) => "remote-server-not-found",
-            Failure::Refused(_) | Failure::Timeout => "remote-server-timeout",
+            Failure::Refused(_) | Failure::Timeout | Failure::ExternalRefused => {
+                "remote-server-timeout"
+            }
         }
     }
 }
@@ -57,6 +63,8 @@ impl Failure {
 enum Purpose {
     /// Sending stanzas: authenticate this server's domain.
     Send,
+    /// The same, with dialback only.
+    SendDialback,
     /// Asking the peer, as authoritative server, about a dialback key.
     Verify,
 }
@@ -76,10 +84,21 @@ pub async fn run(
     while !rx.is_empty() {
         let guard = s2s.link(Direction::Out, &domain, Some(peer.clone()));
         let ours = server.config.domain.clone();
-        let opening = tokio::time::timeout(
-            timeout,
-            open(&server, &domain, &ours, Purpose::Send, Some(&guard.link)),
-        );
+        let opening = tokio::time::timeout(timeout, async {
+            match open(&server, &domain, &ours, Purpose::Send, Some(&guard.link)).await {
+                Err(Failure::ExternalRefused) => {
+                    open(
+                        &server,
+                        &domain,
+                        &ours,
+                        Purpose::SendDialback,
+                        Some(&guard.link),
+                    )
+                    .await
+                }
+                other => other,
+            }
+        });
         // A server shutting down opens no new streams (its own listener,
         // which the peer would verify dialback against, is closed).
         let opened = tokio::select! {
@@ -407,9 +426,13 @@ async fn open(
         if purpose == Purpose::Verify {
             return Ok((stream, id));
         }
-        let external = features
-            .as_ref()
-            .is_some_and(|f| stream::mechanisms(f).iter().any(|m| m == "EXTERNAL"));
+        // EXTERNAL is worth trying only with a certificate this server
+        // itself finds valid (a self-signed one never is).
+        let external = purpose == Purpose::Send
+            && s2s.own_certificate_valid(ours)
+            && features
+                .as_ref()
+                .is_some_and(|f| stream::mechanisms(f).iter().any(|m| m == "EXTERNAL"));
         if external && stream.tls {
             let authzid = base64::engine::general_purpose::STANDARD.encode(ours);
             stream
@@ -429,6 +452,10 @@ async fn open(
                 }
                 Ok(Some(StreamEvent::Stanza(s))) if s.is("failure", NS_SASL) => {
                     tracing::debug!(%domain, "s2s: SASL EXTERNAL refused; trying dialback");
+                    if s2s.config().require_valid_certs {
+                        return Err(refused("it refused this server's certificate"));
+                    }
+                    return Err(Failure::ExternalRefused);
                 }
                 _ => return Err(refused("no answer to SASL EXTERNAL")),
             }

@@ -26,6 +26,8 @@ use crate::error::ServerError;
 
 /// The TLS settings of federation, built once at start.
 pub struct S2sTls {
+    /// This server's own certificate chain.
+    own_chain: Vec<CertificateDer<'static>>,
     /// Outgoing streams: presents this server's certificate (for SASL
     /// EXTERNAL) and accepts the peer's (see the module doc).
     pub connector: TlsConnector,
@@ -42,6 +44,7 @@ impl S2sTls {
             _ => crate::tls::ensure_self_signed(&config.domain, &config.data_dir)?,
         };
         let certs = crate::tls::load_certs(&cert_path)?;
+        let certs_for_check = certs.clone();
         let key = crate::tls::load_key(&key_path)?;
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let roots = Arc::new(roots(config.s2s.ca.as_deref())?);
@@ -68,10 +71,17 @@ impl S2sTls {
             .with_single_cert(certs, key)
             .map_err(tls_err)?;
         Ok(S2sTls {
+            own_chain: certs_for_check,
             connector: TlsConnector::from(Arc::new(client)),
             acceptor: TlsAcceptor::from(Arc::new(server)),
             verifier,
         })
+    }
+
+    /// Is this server's own certificate valid for `domain` (by the same
+    /// trust anchors)? A self-signed one is not.
+    pub fn own_valid_for(&self, domain: &str) -> bool {
+        self.valid_for(&self.own_chain, domain)
     }
 
     /// Is `chain` (end entity first) a valid certificate chain for `domain`?
