@@ -35,37 +35,134 @@ pub fn have(program: &str) -> bool {
 }
 
 /// A self-signed certificate and key for `domain`, written to `dir`.
-fn self_signed(dir: &Path, domain: &str) -> (PathBuf, PathBuf) {
-    // Valid for about a year: ejabberd cannot arm its expiry timer for
-    // rcgen's default end of validity (the year 4096).
+/// About a year around now: ejabberd cannot arm its expiry timer for
+/// rcgen's default end of validity (the year 4096).
+fn validity(params: &mut rcgen::CertificateParams) {
     let year = 1970
         + std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_secs()
             / 31_557_600;
-    let mut params = rcgen::CertificateParams::new(vec![domain.to_string()]).expect("params");
     params.not_before = rcgen::date_time_ymd(year as i32 - 1, 1, 1);
     params.not_after = rcgen::date_time_ymd(year as i32 + 1, 12, 31);
+}
+
+/// A self-signed certificate and key for `domain`, written to `dir`.
+fn self_signed(dir: &Path, domain: &str) -> (PathBuf, PathBuf) {
+    let mut params = rcgen::CertificateParams::new(vec![domain.to_string()]).expect("params");
+    validity(&mut params);
     let signing_key = rcgen::KeyPair::generate().expect("a key");
     let generated = params.self_signed(&signing_key).expect("a certificate");
+    write_pair(dir, domain, &generated.pem(), &signing_key.serialize_pem())
+}
+
+fn write_pair(dir: &Path, name: &str, cert_pem: &str, key_pem: &str) -> (PathBuf, PathBuf) {
     let (cert, key) = (
-        dir.join(format!("{domain}.crt")),
-        dir.join(format!("{domain}.key")),
+        dir.join(format!("{name}.crt")),
+        dir.join(format!("{name}.key")),
     );
-    std::fs::write(&cert, generated.pem()).unwrap();
-    std::fs::write(&key, signing_key.serialize_pem()).unwrap();
+    std::fs::write(&cert, cert_pem).unwrap();
+    std::fs::write(&key, key_pem).unwrap();
     (cert, key)
+}
+
+/// A certificate authority of the test's own, which both servers of a
+/// test can be told to trust.
+pub struct TestCa {
+    dir: tempfile::TempDir,
+    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
+    /// The CA's certificate (PEM file).
+    pub cert: PathBuf,
+}
+
+impl TestCa {
+    /// A new CA.
+    pub fn new() -> TestCa {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.key_usages = vec![
+            rcgen::KeyUsagePurpose::KeyCertSign,
+            rcgen::KeyUsagePurpose::CrlSign,
+        ];
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "Whassap test CA");
+        validity(&mut params);
+        let key = rcgen::KeyPair::generate().expect("a key");
+        let cert = params.self_signed(&key).expect("the CA certificate");
+        let path = dir.path().join("ca.crt");
+        std::fs::write(&path, cert.pem()).unwrap();
+        TestCa {
+            issuer: rcgen::Issuer::new(params, key),
+            dir,
+            cert: path,
+        }
+    }
+
+    /// A certificate for `names` (the first names the files), and its key.
+    pub fn issue(&self, names: &[&str]) -> (PathBuf, PathBuf) {
+        let mut params =
+            rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+                .expect("params");
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, names[0]);
+        validity(&mut params);
+        let key = rcgen::KeyPair::generate().expect("a key");
+        let cert = params.signed_by(&key, &self.issuer).expect("a certificate");
+        write_pair(self.dir.path(), names[0], &cert.pem(), &key.serialize_pem())
+    }
+}
+
+impl Default for TestCa {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// TLS of a Prosody started with [`Prosody::start_with_ca`].
+pub struct ProsodyTls {
+    /// Certificate chain (PEM).
+    pub cert: PathBuf,
+    /// Its key.
+    pub key: PathBuf,
+    /// The CA it trusts for peers' certificates.
+    pub ca: PathBuf,
 }
 
 impl Prosody {
     /// Start Prosody for `domain` on `ip`, resolving each `(domain, ip)` of
     /// `hosts` to that address.
     pub async fn start(domain: &str, ip: &str, hosts: &[(&str, &str)]) -> Prosody {
+        Self::start_with_ca(domain, ip, hosts, None).await
+    }
+
+    /// As [`start`](Self::start); with `tls`, Prosody uses that
+    /// certificate, trusts that CA and accepts only peers with valid
+    /// certificates (`s2s_secure_auth`: SASL EXTERNAL, no dialback).
+    pub async fn start_with_ca(
+        domain: &str,
+        ip: &str,
+        hosts: &[(&str, &str)],
+        tls: Option<ProsodyTls>,
+    ) -> Prosody {
         let dir = tempfile::tempdir().expect("temp dir");
         let d = dir.path();
         std::fs::create_dir_all(d.join("data")).unwrap();
-        let (cert, key) = self_signed(d, domain);
+        let (cert, key, cafile, secure) = match tls {
+            Some(t) => (
+                t.cert,
+                t.key,
+                format!("; cafile = \"{}\"", t.ca.display()),
+                true,
+            ),
+            None => {
+                let (c, k) = self_signed(d, domain);
+                (c, k, String::new(), false)
+            }
+        };
         let hosts_txt: String = hosts.iter().map(|(h, a)| format!("{a} {h}\n")).collect();
         std::fs::write(d.join("hosts"), hosts_txt).unwrap();
         let (c2s, s2s) = (crate::free_port(ip), crate::free_port(ip));
@@ -82,7 +179,7 @@ http_ports = {{ }}
 https_ports = {{ }}
 c2s_require_encryption = true
 s2s_require_encryption = true
-s2s_secure_auth = false
+s2s_secure_auth = {secure}
 s2s_timeout = 10
 authentication = "internal_hashed"
 storage = "internal"
@@ -90,7 +187,7 @@ unbound = {{ hoststxt = "{d}/hosts"; resolvconf = false; forward = {{ "127.0.0.1
 modules_enabled = {{ "roster"; "saslauth"; "tls"; "dialback"; "disco"; "pep"; "ping"; "offline"; "blocklist" }}
 modules_disabled = {{ "posix" }}
 VirtualHost "{domain}"
-  ssl = {{ key = "{key}"; certificate = "{cert}" }}
+  ssl = {{ key = "{key}"; certificate = "{cert}"{cafile} }}
 "#,
             d = d.display(),
             key = key.display(),

@@ -230,3 +230,80 @@ async fn a_slixmpp_user_on_prosody_follows_statuses_set_on_the_web_page_and_chat
     sam.say("quit").await;
     w.stop().await;
 }
+
+const EXTERNAL_IPS: (&str, &str) = ("127.0.0.19", "127.0.0.18");
+
+#[tokio::test]
+async fn with_certificates_from_a_ca_both_trust_prosody_and_whassap_use_sasl_external() {
+    let test = "with_certificates_from_a_ca_both_trust_prosody_and_whassap_use_sasl_external";
+    if prosody_missing(test) {
+        return;
+    }
+    let ca = whassap_tests::peers::TestCa::new();
+    let (p_cert, p_key) = ca.issue(&["prosody.test"]);
+    let (w_cert, w_key) = ca.issue(&["whassap.test", "pubsub.whassap.test"]);
+    let prosody = Prosody::start_with_ca(
+        "prosody.test",
+        EXTERNAL_IPS.1,
+        &[
+            ("whassap.test", EXTERNAL_IPS.0),
+            ("pubsub.whassap.test", EXTERNAL_IPS.0),
+        ],
+        Some(whassap_tests::peers::ProsodyTls {
+            cert: p_cert,
+            key: p_key,
+            ca: ca.cert.clone(),
+        }),
+    )
+    .await;
+    let peer = prosody.s2s;
+    let w = TestServer::start_with(|c| {
+        c.domain = "whassap.test".into();
+        c.tls_cert = w_cert.display().to_string();
+        c.tls_key = w_key.display().to_string();
+        c.s2s_listen = format!("{}:5269", EXTERNAL_IPS.0);
+        c.s2s_route = vec![format!("prosody.test={peer}")];
+        c.s2s_ca = ca.cert.display().to_string();
+        // No dialback on this side either.
+        c.s2s_require_valid_certs = true;
+        c.s2s_timeout_secs = 10;
+    })
+    .await;
+    w.user("alice").await;
+    let mut alice = w.client("alice").await;
+    let mut pat = prosody_client(&prosody, "pat").await;
+    go_online(&mut alice).await;
+    pat.send(&xml("<presence/>")).await.unwrap();
+    alice
+        .send(&xml(
+            "<message to='pat@prosody.test' type='chat'><body>certified</body></message>",
+        ))
+        .await
+        .unwrap();
+    expect(&mut pat, "alice's message", &prosody, |e| {
+        e.name() == "message"
+    })
+    .await;
+    pat.send(&xml(
+        "<message to='alice@whassap.test' type='chat'><body>certified too</body></message>",
+    ))
+    .await
+    .unwrap();
+    expect(&mut alice, "pat's message", &prosody, |e| {
+        e.name() == "message"
+            && e.attr("from")
+                .is_some_and(|f| f.starts_with("pat@prosody.test"))
+    })
+    .await;
+    let links = w.app().server.s2s.list();
+    for direction in ["in", "out"] {
+        assert!(
+            links.iter().any(|l| l.domain == "prosody.test"
+                && l.direction == direction
+                && l.auth == "external"),
+            "{direction}: {links:?}\n{}",
+            prosody.log()
+        );
+    }
+    w.stop().await;
+}

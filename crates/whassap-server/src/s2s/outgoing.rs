@@ -393,11 +393,13 @@ async fn open(
             None
         };
         if let Some(link) = link {
-            link.set(None, stream.tls, Auth::None);
             link.touch();
         }
         if authenticated {
             return Ok((stream, id));
+        }
+        if let Some(link) = link {
+            link.set(None, stream.tls, Auth::None);
         }
         let offers_tls = features
             .as_ref()
