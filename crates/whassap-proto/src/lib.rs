@@ -1,14 +1,16 @@
 //! Protocol pieces with no I/O: SASL SCRAM (server and client) and PLAIN,
-//! JID part preparation, namespace constants, and the pinned `xmpp-parsers`
+//! server-to-server stream rules and dialback keys, JID part preparation, namespace constants, and the pinned `xmpp-parsers`
 //! (with `jid` and `minidom`) re-exported so that upgrades touch only this
 //! crate: other crates use `whassap_proto::xmpp_parsers`, never their own
 //! dependency on it.
 
 #![warn(missing_docs)]
 
+pub mod dialback;
 pub mod ns;
 pub mod plain;
 mod prep;
+pub mod s2s;
 pub mod scram;
 
 pub use jid;

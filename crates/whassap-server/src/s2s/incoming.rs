@@ -11,11 +11,9 @@ use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use base64::Engine;
 use minidom::Element;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
-use whassap_proto::ns;
 use whassap_xml::{StreamEvent, StreamHeader};
 
 use super::stream::{self, S2sStream, NS_SASL, NS_TLS};
@@ -23,6 +21,7 @@ use super::{dialback, outgoing, Auth, Direction, Link};
 use crate::core::{router, Ctx};
 use crate::stanza::random_id;
 use crate::Server;
+use whassap_proto::s2s::{self as s2s_rules, AuthzId, PeerElement};
 
 /// Accept s2s connections until shutdown.
 pub async fn accept_loop(server: Arc<Server>, listener: TcpListener) {
@@ -173,7 +172,6 @@ impl Inbound {
 
     /// Check the peer's header, send ours and the features.
     async fn answer_header(&mut self, h: &StreamHeader) -> Result<(), End> {
-        let ours = self.server.config.domain.clone();
         if let Some(to) =
             h.to.as_deref()
                 .filter(|t| router::is_local_domain(&self.server, t))
@@ -185,22 +183,18 @@ impl Inbound {
         let to_peer = h.from.clone();
         let header = stream::header(&self.local, to_peer.as_deref(), Some(&self.id), version);
         self.stream.send(header).await.map_err(|_| End::Closed)?;
-        if !h.stream_ns_ok || h.default_ns.as_deref() != Some(stream::NS_SERVER) {
-            return Err(End::Error("invalid-namespace", None));
-        }
-        if h.to
-            .as_deref()
-            .is_some_and(|t| !router::is_local_domain(&self.server, t))
-        {
-            return Err(End::Error("host-unknown", None));
+        let server = self.server.clone();
+        let is_local = |d: &str| router::is_local_domain(&server, d);
+        if let Err(condition) = s2s_rules::check_header(
+            h.stream_ns_ok,
+            h.default_ns.as_deref(),
+            h.from.as_deref(),
+            h.to.as_deref(),
+            is_local,
+        ) {
+            return Err(End::Error(condition, None));
         }
         if let Some(from) = &h.from {
-            if jid::BareJid::new(from).map_or(true, |j| j.node().is_some())
-                || router::is_local_domain(&self.server, from)
-                || *from == ours
-            {
-                return Err(End::Error("invalid-from", None));
-            }
             self.claimed = Some(from.clone());
         }
         if !version {
@@ -235,26 +229,26 @@ impl Inbound {
 
     /// Handle one top-level element.
     async fn element(&mut self, el: Element, link: &Link) -> Result<Next, End> {
-        if el.is("starttls", NS_TLS) {
-            return self.starttls().await;
+        let server = self.server.clone();
+        let is_local = |d: &str| router::is_local_domain(&server, d);
+        match s2s_rules::classify(&el, is_local) {
+            Ok(PeerElement::StartTls) => self.starttls().await,
+            Ok(PeerElement::Auth { mechanism, authzid }) => {
+                self.external(&mechanism, authzid, link).await
+            }
+            Ok(PeerElement::DialbackResult { from, to, key }) => {
+                self.dialback_result(from, to, &key, link).await
+            }
+            Ok(PeerElement::DialbackVerify { from, to, id, key }) => {
+                self.dialback_verify(&from, &to, &id, &key).await
+            }
+            Ok(PeerElement::StreamError) => {
+                tracing::info!(domain = ?self.claimed, error = %String::from_utf8_lossy(&whassap_xml::to_bytes(&el)), "s2s: stream error from peer");
+                Err(End::Closed)
+            }
+            Ok(PeerElement::Stanza) => self.stanza(el).await,
+            Err(condition) => Err(End::Error(condition, None)),
         }
-        if el.is("auth", NS_SASL) {
-            return self.external(&el, link).await;
-        }
-        if el.is("result", dialback::NS) {
-            return self.dialback_result(&el, link).await;
-        }
-        if el.is("verify", dialback::NS) {
-            return self.dialback_verify(&el).await;
-        }
-        if el.is("error", ns::STREAM) {
-            tracing::info!(domain = ?self.claimed, error = %String::from_utf8_lossy(&whassap_xml::to_bytes(&el)), "s2s: stream error from peer");
-            return Err(End::Closed);
-        }
-        if el.ns() != ns::JABBER_CLIENT || !matches!(el.name(), "message" | "presence" | "iq") {
-            return Err(End::Error("unsupported-stanza-type", None));
-        }
-        self.stanza(el).await
     }
 
     async fn starttls(&mut self) -> Result<Next, End> {
@@ -282,23 +276,25 @@ impl Inbound {
 
     /// SASL EXTERNAL (XEP-0178): the certificate must be valid for the
     /// domain asked for.
-    async fn external(&mut self, el: &Element, link: &Link) -> Result<Next, End> {
+    async fn external(
+        &mut self,
+        mechanism: &str,
+        authzid: AuthzId,
+        link: &Link,
+    ) -> Result<Next, End> {
         let failure =
             |condition: &str| format!("<failure xmlns='{NS_SASL}'><{condition}/></failure>");
-        if el.attr("mechanism") != Some("EXTERNAL") || !self.stream.tls {
+        if mechanism != "EXTERNAL" || !self.stream.tls {
             self.stream
                 .send(failure("invalid-mechanism"))
                 .await
                 .map_err(|_| End::Closed)?;
             return Ok(Next::Continue);
         }
-        let text = el.text();
-        let asked = match text.trim() {
-            "" | "=" => self.claimed.clone(),
-            b64 => base64::engine::general_purpose::STANDARD
-                .decode(b64)
-                .ok()
-                .and_then(|b| String::from_utf8(b).ok()),
+        let asked = match authzid {
+            AuthzId::Header => self.claimed.clone(),
+            AuthzId::Domain(d) => Some(d),
+            AuthzId::Invalid => None,
         };
         let domain = match asked {
             Some(d) if self.server.s2s.tls().valid_for(&self.stream.peer_certs, &d) => d,
@@ -324,19 +320,13 @@ impl Inbound {
 
     /// A `db:result` with a key: check it with the peer's authoritative
     /// server, and tell the peer.
-    async fn dialback_result(&mut self, el: &Element, link: &Link) -> Result<Next, End> {
-        let (Some(from), Some(to)) = (el.attr("from"), el.attr("to")) else {
-            return Err(End::Error("improper-addressing", None));
-        };
-        let (from, ours) = (from.to_string(), to.to_string());
-        if !router::is_local_domain(&self.server, &ours) {
-            return Err(End::Error("host-unknown", None));
-        }
-        if jid::BareJid::new(&from).map_or(true, |j| j.node().is_some())
-            || router::is_local_domain(&self.server, &from)
-        {
-            return Err(End::Error("invalid-from", None));
-        }
+    async fn dialback_result(
+        &mut self,
+        from: String,
+        ours: String,
+        key: &str,
+        link: &Link,
+    ) -> Result<Next, End> {
         let s2s = &self.server.s2s;
         if s2s.config().require_valid_certs {
             let refusal = stream::db("result", &ours, &from, None, Some("error"), None).replace(
@@ -355,8 +345,7 @@ impl Inbound {
                 Some("start TLS first".into()),
             ));
         }
-        let key = el.text();
-        let verdict = outgoing::verify(&self.server, &ours, &from, &self.id, key.trim()).await;
+        let verdict = outgoing::verify(&self.server, &ours, &from, &self.id, key).await;
         match verdict {
             Ok(true) => {
                 self.stream
@@ -409,19 +398,17 @@ impl Inbound {
 
     /// A `db:verify` from a receiving server checking a key this server
     /// made (this server is the authoritative one).
-    async fn dialback_verify(&mut self, el: &Element) -> Result<Next, End> {
-        let (Some(from), Some(to), Some(id)) = (el.attr("from"), el.attr("to"), el.attr("id"))
-        else {
-            return Err(End::Error("improper-addressing", None));
-        };
-        let ours = to.to_string();
-        if !router::is_local_domain(&self.server, &ours) {
-            return Err(End::Error("host-unknown", None));
-        }
-        let valid = dialback::is_valid(&self.server.s2s.secret, from, &ours, id, &el.text());
+    async fn dialback_verify(
+        &mut self,
+        from: &str,
+        ours: &str,
+        id: &str,
+        key: &str,
+    ) -> Result<Next, End> {
+        let valid = dialback::is_valid(&self.server.s2s.secret, from, ours, id, key);
         let answer = stream::db(
             "verify",
-            &ours,
+            ours,
             from,
             Some(id),
             Some(if valid { "valid" } else { "invalid" }),

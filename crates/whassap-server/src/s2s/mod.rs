@@ -7,18 +7,20 @@
 //!   resolves ([`resolve`]), connects, authenticates and sends in order,
 //!   bounces what it cannot deliver, and closes when idle. A slow or dead
 //!   peer holds only its own queue.
-//! - [`dialback`] keys, [`tls`] settings, [`stream`] framing.
+//! - [`dialback`] keys (in `whassap-proto`, with the stream rules of
+//!   `whassap_proto::s2s`), [`tls`] settings, [`stream`] framing.
 //!
 //! Streams are one-way, as RFC 6120 defines them: stanzas to a peer leave
 //! on the stream this server opened, stanzas from it arrive on the one it
 //! opened (XEP-0288 bidirectional streams are not used).
 
-pub mod dialback;
 pub mod incoming;
 pub mod outgoing;
 pub mod resolve;
 pub mod stream;
 pub mod tls;
+
+pub use whassap_proto::dialback;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};

@@ -18,12 +18,7 @@ use super::dialback;
 use crate::c2s::transport::{EventReader, FrameWriter, ReadError, TcpTransport, Transport};
 use crate::stanza::escape;
 
-/// `jabber:server`.
-pub const NS_SERVER: &str = "jabber:server";
-/// STARTTLS.
-pub const NS_TLS: &str = "urn:ietf:params:xml:ns:xmpp-tls";
-/// SASL.
-pub const NS_SASL: &str = "urn:ietf:params:xml:ns:xmpp-sasl";
+pub use whassap_proto::s2s::{NS_SASL, NS_SERVER, NS_TLS};
 
 /// What an s2s stream runs over: TCP, or TLS over TCP.
 pub trait Io: AsyncRead + AsyncWrite + Send + Unpin + 'static {}

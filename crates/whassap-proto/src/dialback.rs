@@ -10,10 +10,7 @@ use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-/// `jabber:server:dialback`, bound to the `db` prefix on s2s streams.
-pub const NS: &str = "jabber:server:dialback";
-/// The stream feature announcing dialback (XEP-0220 §2.4).
-pub const NS_FEATURE: &str = "urn:xmpp:features:dialback";
+pub use crate::s2s::{NS_DIALBACK as NS, NS_DIALBACK_FEATURE as NS_FEATURE};
 
 /// The key the originating server sends for the stream `stream_id` that
 /// the receiving server opened.
