@@ -593,3 +593,84 @@ async fn the_firehose_and_the_bot_answer_remote_users() {
     a.stop().await;
     b.stop().await;
 }
+
+/// Read until the server closes the connection; whether it did within `d`.
+async fn closed_within(tcp: &mut tokio::net::TcpStream, d: Duration) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 4096];
+    tokio::time::timeout(d, async {
+        loop {
+            match tcp.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await
+    .is_ok()
+}
+
+#[tokio::test]
+async fn a_peer_that_stalls_in_tls_or_never_authenticates_is_closed() {
+    let (a, b) = federated_pair(|c| c.auth_timeout_secs = 1).await;
+    use tokio::io::AsyncWriteExt;
+    // Asks for TLS, then sends nothing of the handshake.
+    let mut stalled = tokio::net::TcpStream::connect(a.s2s.unwrap())
+        .await
+        .unwrap();
+    stalled.write_all(b"<?xml version='1.0'?><stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' xmlns:db='jabber:server:dialback' from='b.test' to='a.test' version='1.0'><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>").await.unwrap();
+    // Opens a stream and then says nothing.
+    let mut silent = Raw::connect(a.s2s.unwrap()).await;
+    silent.send("<?xml version='1.0'?><stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' xmlns:db='jabber:server:dialback' from='b.test' to='a.test' version='1.0'>").await;
+    assert_eq!(silent.stream_error().await, "connection-timeout");
+    assert!(
+        closed_within(&mut stalled, WAIT).await,
+        "a TLS handshake that never comes is cut off"
+    );
+    // Meanwhile federation works.
+    a.user("alice").await;
+    b.user("bob").await;
+    let mut alice = a.client("alice").await;
+    let mut bob = b.client("bob").await;
+    go_online(&mut bob).await;
+    alice
+        .send(&xml(
+            "<message to='bob@b.test' type='chat'><body>still here</body></message>",
+        ))
+        .await
+        .unwrap();
+    expect(&mut bob, "the message", |e| e.name() == "message").await;
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn a_peer_that_sends_too_large_a_stanza_is_cut_off() {
+    let evil = tokio::net::TcpListener::bind("127.0.0.20:0").await.unwrap();
+    let evil_addr = evil.local_addr().unwrap();
+    tokio::spawn(lenient_authority(evil));
+    let (a, b) = federated_pair(|c| {
+        c.s2s_allow_plaintext = true;
+        c.max_stanza_bytes = 10_000;
+        c.s2s_route.push(format!("evil.test={evil_addr}"));
+    })
+    .await;
+    a.user("alice").await;
+    let mut alice = a.client("alice").await;
+    go_online(&mut alice).await;
+    let mut peer = Raw::connect(a.s2s.unwrap()).await;
+    peer.send("<?xml version='1.0'?><stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' xmlns:db='jabber:server:dialback' from='evil.test' to='a.test' version='1.0'>").await;
+    peer.element().await;
+    peer.send("<db:result from='evil.test' to='a.test'>k</db:result>")
+        .await;
+    assert_eq!(peer.element().await.attr("type"), Some("valid"));
+    let big = "x".repeat(20_000);
+    peer.send(format!(
+        "<message from='eve@evil.test/x' to='alice@a.test' type='chat'><body>{big}</body></message>"
+    ))
+    .await;
+    assert_eq!(peer.stream_error().await, "policy-violation");
+    assert_nothing(&mut alice, Duration::from_millis(300)).await;
+    a.stop().await;
+    b.stop().await;
+}
