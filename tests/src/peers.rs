@@ -557,14 +557,20 @@ pub struct FakeDns {
 }
 
 impl FakeDns {
-    /// Answer A queries for each `(name, IPv4 address)`.
+    /// Answer for each `(name, IPv4 address)`, its s2s port being 5269.
     pub async fn start(hosts: &[(&str, &str)]) -> FakeDns {
+        let records: Vec<(&str, &str, u16)> = hosts.iter().map(|(h, a)| (*h, *a, 5269)).collect();
+        Self::start_srv(&records).await
+    }
+
+    /// Answer for each `(name, IPv4 address, s2s port)`.
+    pub async fn start_srv(records: &[(&str, &str, u16)]) -> FakeDns {
         use hickory_resolver::proto::op::{Message, ResponseCode};
         use hickory_resolver::proto::rr::rdata::{A, SRV};
         use hickory_resolver::proto::rr::{Name, RData, Record, RecordType};
-        let hosts: std::collections::HashMap<String, std::net::Ipv4Addr> = hosts
+        let hosts: std::collections::HashMap<String, (std::net::Ipv4Addr, u16)> = records
             .iter()
-            .map(|(h, a)| (h.to_string(), a.parse().expect("an IPv4 address")))
+            .map(|(h, a, p)| (h.to_string(), (a.parse().expect("an IPv4 address"), *p)))
             .collect();
         let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let addr = sock.local_addr().unwrap();
@@ -594,20 +600,16 @@ impl FakeDns {
                             // The target is the address itself: ejabberd
                             // resolves targets with the system's
                             // getaddrinfo, which this server cannot answer.
-                            let target =
-                                Name::from_utf8(format!("{}.", hosts[host])).expect("a name");
+                            let (ip, port) = hosts[host];
+                            let target = Name::from_utf8(format!("{ip}.")).expect("a name");
                             r.add_answer(Record::from_rdata(
                                 query.name().clone(),
                                 60,
-                                RData::SRV(SRV::new(0, 0, 5269, target.clone())),
+                                RData::SRV(SRV::new(0, 0, port, target.clone())),
                             ));
-                            r.add_additional(Record::from_rdata(
-                                target,
-                                60,
-                                RData::A(A(hosts[host])),
-                            ));
+                            r.add_additional(Record::from_rdata(target, 60, RData::A(A(ip))));
                         }
-                    } else if let Some(ip) = hosts.get(&name) {
+                    } else if let Some((ip, _)) = hosts.get(&name) {
                         known = true;
                         if query.query_type() == RecordType::A {
                             r.add_answer(Record::from_rdata(

@@ -674,3 +674,52 @@ async fn a_peer_that_sends_too_large_a_stanza_is_cut_off() {
     a.stop().await;
     b.stop().await;
 }
+
+#[tokio::test]
+async fn servers_find_each_other_through_dns_srv_records() {
+    // No static routes: each server asks a DNS server for
+    // _xmpp-server._tcp.<domain> and connects where it points.
+    let (pa, pb) = (free_port("127.0.0.21"), free_port("127.0.0.22"));
+    let dns = whassap_tests::peers::FakeDns::start_srv(&[
+        ("a.test", "127.0.0.21", pa),
+        ("b.test", "127.0.0.22", pb),
+    ])
+    .await;
+    let server = |domain: &'static str, listen: String| {
+        let dns = dns.addr.to_string();
+        move |c: &mut whassap::config::Config| {
+            c.domain = domain.into();
+            c.s2s_listen = listen;
+            c.s2s_dns_server = dns;
+        }
+    };
+    let a = TestServer::start_with(server("a.test", format!("127.0.0.21:{pa}"))).await;
+    let b = TestServer::start_with(server("b.test", format!("127.0.0.22:{pb}"))).await;
+    a.user("alice").await;
+    b.user("bob").await;
+    let mut alice = a.client("alice").await;
+    let mut bob = b.client("bob").await;
+    go_online(&mut bob).await;
+    alice
+        .send(&xml(
+            "<message to='bob@b.test' type='chat'><body>found you</body></message>",
+        ))
+        .await
+        .unwrap();
+    let m = expect(&mut bob, "the message", |e| e.name() == "message").await;
+    assert_eq!(body(&m).as_deref(), Some("found you"));
+    // A domain without records: bounced at once.
+    alice
+        .send(&xml(
+            "<message to='x@nowhere.test' id='n1' type='chat'><body>?</body></message>",
+        ))
+        .await
+        .unwrap();
+    let bounced = expect(&mut alice, "the bounce", |e| e.attr("id") == Some("n1")).await;
+    assert_eq!(
+        condition(&bounced).as_deref(),
+        Some("remote-server-not-found")
+    );
+    a.stop().await;
+    b.stop().await;
+}

@@ -92,6 +92,8 @@ pub struct S2sConfig {
     pub idle: Duration,
     /// Stanzas queued for one remote domain at most.
     pub queue: usize,
+    /// The DNS server asked for peers' SRV records (None: the system's).
+    pub dns_server: Option<SocketAddr>,
 }
 
 impl Default for S2sConfig {
@@ -105,6 +107,7 @@ impl Default for S2sConfig {
             timeout: Duration::from_secs(60),
             idle: Duration::from_secs(600),
             queue: 4096,
+            dns_server: None,
         }
     }
 }

@@ -200,6 +200,8 @@ pub struct Config {
     pub s2s_timeout_secs: u64,
     /// Seconds before an idle s2s connection is closed.
     pub s2s_idle_secs: u64,
+    /// DNS server (HOST:PORT) asked for peers' SRV records; empty: the system's.
+    pub s2s_dns_server: String,
     /// The REST API's rate limits.
     pub api: ApiConfig,
     /// Webhooks.
@@ -251,6 +253,7 @@ impl Default for Config {
             s2s_allow_plaintext: false,
             s2s_timeout_secs: 60,
             s2s_idle_secs: 600,
+            s2s_dns_server: String::new(),
             api: ApiConfig::default(),
             webhooks: WebhooksConfig::default(),
             firehose: FirehoseConfig::default(),
@@ -364,6 +367,7 @@ impl Config {
         let c2s_tls = listen(&self.c2s_tls_listen, "c2s_tls_listen", &mut problems);
         let http_listen = listen(&self.http_listen, "http_listen", &mut problems);
         let s2s_listen = listen(&self.s2s_listen, "s2s_listen", &mut problems);
+        let s2s_dns_server = listen(&self.s2s_dns_server, "s2s_dns_server", &mut problems);
         let mut s2s_routes = std::collections::HashMap::new();
         for route in &self.s2s_route {
             match parse_route(route) {
@@ -500,6 +504,7 @@ impl Config {
             allow_plaintext: self.s2s_allow_plaintext,
             timeout: Duration::from_secs(self.s2s_timeout_secs),
             idle: Duration::from_secs(self.s2s_idle_secs),
+            dns_server: s2s_dns_server,
             ..Default::default()
         };
         if !self.public_url.is_empty() {

@@ -199,6 +199,10 @@ struct ServeArgs {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     s2s_idle_secs: Option<u64>,
+    /// DNS server asked for peers' SRV records, HOST:PORT [default: the system's resolvers].
+    #[arg(long, value_name = "HOST:PORT")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    s2s_dns_server: Option<String>,
     /// Accept webhooks to loopback and private addresses (config: webhooks.allow_private).
     #[arg(long)]
     #[serde(skip)]

@@ -159,11 +159,14 @@ impl S2s {
             } else {
                 None
             },
-            resolver: resolve::Resolver::new(if enabled {
-                config.s2s.routes.clone()
-            } else {
-                Default::default()
-            }),
+            resolver: resolve::Resolver::new(
+                if enabled {
+                    config.s2s.routes.clone()
+                } else {
+                    Default::default()
+                },
+                config.s2s.dns_server,
+            ),
             secret: store.secret("s2s-dialback", 32).await?,
             config: config.s2s.clone(),
             peers: DashMap::new(),

@@ -342,8 +342,14 @@ async fn open(
         max_depth: server.config.max_depth,
     };
     let mut stream = None;
+    let mut candidates = Vec::new();
     for target in s2s.resolver.targets(domain).await {
-        let connect = TcpStream::connect((target.host.as_str(), target.port));
+        for ip in s2s.resolver.addresses(&target.host).await {
+            candidates.push((std::net::SocketAddr::new(ip, target.port), target.clone()));
+        }
+    }
+    for (addr, target) in candidates {
+        let connect = TcpStream::connect(addr);
         match tokio::time::timeout(Duration::from_secs(10), connect).await {
             Ok(Ok(tcp)) => {
                 let plain = S2sStream::plain(tcp, limits);

@@ -4,6 +4,10 @@
 
 use std::collections::HashMap;
 
+use std::net::{IpAddr, SocketAddr};
+
+use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfig};
+use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::proto::rr::RData;
 use hickory_resolver::TokioResolver;
 
@@ -29,9 +33,25 @@ pub struct Resolver {
 }
 
 impl Resolver {
-    /// A resolver with the static routes.
-    pub fn new(routes: HashMap<String, (String, u16)>) -> Resolver {
-        let dns = match TokioResolver::builder_tokio().and_then(|b| b.build()) {
+    /// A resolver with the static routes, asking `server` (or the
+    /// system's resolvers) for SRV records.
+    pub fn new(routes: HashMap<String, (String, u16)>, server: Option<SocketAddr>) -> Resolver {
+        let built = match server {
+            Some(addr) => {
+                let mut udp = ConnectionConfig::udp();
+                udp.port = addr.port();
+                let mut tcp = ConnectionConfig::tcp();
+                tcp.port = addr.port();
+                let config = ResolverConfig::from_parts(
+                    None,
+                    Vec::new(),
+                    vec![NameServerConfig::new(addr.ip(), true, vec![udp, tcp])],
+                );
+                TokioResolver::builder_with_config(config, TokioRuntimeProvider::default()).build()
+            }
+            None => TokioResolver::builder_tokio().and_then(|b| b.build()),
+        };
+        let dns = match built {
             Ok(r) => Some(r),
             Err(e) => {
                 tracing::warn!(
@@ -68,6 +88,30 @@ impl Resolver {
             });
         }
         out
+    }
+}
+
+impl Resolver {
+    /// The addresses of a target host: itself if it is an address, else
+    /// its A/AAAA records (from the same DNS server as the SRV records, or
+    /// the system's hosts file and resolvers).
+    pub async fn addresses(&self, host: &str) -> Vec<IpAddr> {
+        if let Ok(ip) = host.parse::<IpAddr>() {
+            return vec![ip];
+        }
+        match &self.dns {
+            Some(dns) => match dns.lookup_ip(host).await {
+                Ok(found) => found.iter().collect(),
+                Err(e) => {
+                    tracing::debug!(%host, "address lookup failed: {e}");
+                    Vec::new()
+                }
+            },
+            None => tokio::net::lookup_host((host, 0))
+                .await
+                .map(|a| a.map(|s| s.ip()).collect())
+                .unwrap_or_default(),
+        }
     }
 }
 
@@ -115,10 +159,10 @@ mod tests {
 
     #[tokio::test]
     async fn a_static_route_comes_first_and_alone() {
-        let r = Resolver::new(HashMap::from([(
-            "peer.example".to_string(),
-            ("127.0.0.7".to_string(), 5999),
-        )]));
+        let r = Resolver::new(
+            HashMap::from([("peer.example".to_string(), ("127.0.0.7".to_string(), 5999))]),
+            None,
+        );
         assert_eq!(
             r.targets("peer.example").await,
             vec![Target {
