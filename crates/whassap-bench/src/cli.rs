@@ -65,12 +65,23 @@ enum Command {
         duration_secs: u64,
     },
     /// One node on the PubSub service, S subscribers, M items: publish→last delivery, server CPU per 1,000 deliveries.
+    ///
+    /// With --publisher-addr, the publisher logs in to another server and
+    /// the subscribers follow a node of that server's PubSub service over
+    /// federation (--pubsub names it; --pid is then best the publisher's
+    /// server).
     PubsubFanout {
         #[command(flatten)]
         common: Common,
         /// Subscribers.
         #[arg(long, default_value_t = 1000)]
         subscribers: usize,
+        /// c2s address of the publisher's server, if not the subscribers'.
+        #[arg(long, requires = "publisher_domain")]
+        publisher_addr: Option<SocketAddr>,
+        /// XMPP domain of the publisher's server.
+        #[arg(long, requires = "publisher_addr")]
+        publisher_domain: Option<String>,
         /// Items published (one after another).
         #[arg(long, default_value_t = 20)]
         items: usize,
@@ -329,8 +340,19 @@ where
             common,
             subscribers,
             items,
+            publisher_addr,
+            publisher_domain,
         } => {
-            let o = fanout::run(&common.target(), Via::PubSub, subscribers, items).await;
+            let target = common.target();
+            let publisher = publisher_addr
+                .zip(publisher_domain)
+                .map(|(addr, domain)| Target {
+                    addr,
+                    domain,
+                    ..target.clone()
+                });
+            let o = fanout::run_from(&target, publisher.as_ref(), Via::PubSub, subscribers, items)
+                .await;
             finish(&common, o)
         }
         Command::PepFanout {

@@ -121,6 +121,19 @@ async fn approve_all(mut c: Client, stop: tokio::sync::oneshot::Receiver<()>) ->
 
 /// Run: account 0 publishes, accounts `1..=subscribers` receive.
 pub async fn run(target: &Target, via: Via, subscribers: usize, items: usize) -> Outcome {
+    run_from(target, None, via, subscribers, items).await
+}
+
+/// As [`run`], with the publisher on another server when `publisher` is
+/// given (federation: the subscribers, on `target`, follow a node of the
+/// publisher's server's PubSub service, named by `target.pubsub`).
+pub async fn run_from(
+    target: &Target,
+    publisher: Option<&Target>,
+    via: Via,
+    subscribers: usize,
+    items: usize,
+) -> Outcome {
     let scenario = match via {
         Via::PubSub => "pubsub-fanout",
         Via::Pep => "pep-fanout",
@@ -131,7 +144,7 @@ pub async fn run(target: &Target, via: Via, subscribers: usize, items: usize) ->
     out.errors
         .extend(crate::login::warm_up(target, subscribers + 1, 50).await);
     let timeout = target.timeout;
-    let mut publisher = match target.connect(0).await {
+    let mut publisher = match publisher.unwrap_or(target).connect(0).await {
         Ok(c) => c,
         Err(e) => {
             out.errors.push(e);
