@@ -723,3 +723,35 @@ async fn servers_find_each_other_through_dns_srv_records() {
     a.stop().await;
     b.stop().await;
 }
+
+#[tokio::test]
+async fn idle_s2s_connections_are_closed_and_reopened_when_needed() {
+    let (a, b) = federated_pair(|c| c.s2s_idle_secs = 1).await;
+    a.user("alice").await;
+    b.user("bob").await;
+    let mut alice = a.client("alice").await;
+    let mut bob = b.client("bob").await;
+    go_online(&mut bob).await;
+    for text in ["before", "after"] {
+        alice
+            .send(&xml(&format!(
+                "<message to='bob@b.test' type='chat'><body>{text}</body></message>"
+            )))
+            .await
+            .unwrap();
+        let m = expect(&mut bob, "the message", |e| e.name() == "message").await;
+        assert_eq!(body(&m).as_deref(), Some(text));
+        // Nothing moves: both ends close the link after the idle time.
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while !a.app().server.s2s.list().is_empty() || !b.app().server.s2s.list().is_empty() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "still open: {:?}",
+                a.app().server.s2s.list()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    a.stop().await;
+    b.stop().await;
+}
