@@ -132,6 +132,36 @@ pub struct ProsodyTls {
     pub ca: PathBuf,
 }
 
+/// Wait until every address accepts connections, at most `secs`.
+async fn wait_listening(what: &str, addrs: &[SocketAddr], secs: u64, log: impl Fn() -> String) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        let mut up = true;
+        for a in addrs {
+            up &= tokio::net::TcpStream::connect(a).await.is_ok();
+        }
+        if up {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what} did not start: {}",
+            log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The last 6,000 bytes of a log file (for failure messages).
+fn tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let start = text.len().saturating_sub(6000);
+    let start = (start..text.len())
+        .find(|i| text.is_char_boundary(*i))
+        .unwrap_or(0);
+    text[start..].to_string()
+}
+
 impl Prosody {
     /// Start Prosody for `domain` on `ip`, resolving each `(domain, ip)` of
     /// `hosts` to that address.
@@ -218,20 +248,7 @@ VirtualHost "{domain}"
     }
 
     async fn wait_listening(&self) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-        loop {
-            if tokio::net::TcpStream::connect(self.s2s).await.is_ok()
-                && tokio::net::TcpStream::connect(self.c2s).await.is_ok()
-            {
-                return;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "Prosody did not start: {}",
-                self.log()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        wait_listening("Prosody", &[self.s2s, self.c2s], 15, || self.log()).await;
     }
 
     /// Create an account.
@@ -251,12 +268,7 @@ VirtualHost "{domain}"
 
     /// The end of its log (for failure messages).
     pub fn log(&self) -> String {
-        let text = std::fs::read_to_string(self.dir.path().join("prosody.log")).unwrap_or_default();
-        let start = text.len().saturating_sub(6000);
-        let start = (start..text.len())
-            .find(|i| text.is_char_boundary(*i))
-            .unwrap_or(0);
-        text[start..].to_string()
+        tail(&self.dir.path().join("prosody.log"))
     }
 }
 
@@ -488,20 +500,7 @@ modules:
     }
 
     async fn wait_listening(&self) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-        loop {
-            if tokio::net::TcpStream::connect(self.s2s).await.is_ok()
-                && tokio::net::TcpStream::connect(self.c2s).await.is_ok()
-            {
-                return;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "ejabberd did not start: {}",
-                self.log()
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        wait_listening("ejabberd", &[self.s2s, self.c2s], 60, || self.log()).await;
     }
 
     /// Create an account.
@@ -521,13 +520,7 @@ modules:
 
     /// The end of its log (for failure messages).
     pub fn log(&self) -> String {
-        let text =
-            std::fs::read_to_string(self.dir.path().join("logs/ejabberd.log")).unwrap_or_default();
-        let start = text.len().saturating_sub(6000);
-        let start = (start..text.len())
-            .find(|i| text.is_char_boundary(*i))
-            .unwrap_or(0);
-        text[start..].to_string()
+        tail(&self.dir.path().join("logs/ejabberd.log"))
     }
 }
 

@@ -58,34 +58,35 @@ pub fn info(server: &Server, addressee: Addressee) -> Element {
     q
 }
 
-fn node_given(iq: &Element) -> bool {
-    iq.children().next().and_then(|q| q.attr("node")).is_some()
+/// The error for a disco request these handlers do not answer: not a
+/// `get`, or about a node (the server and accounts have none of their own;
+/// PEP nodes are the PubSub handlers').
+fn refuse(iq: &Element) -> Option<Element> {
+    if stanza_type(iq) != "get" {
+        return Some(stanza::error(iq, "bad-request"));
+    }
+    let node_given = iq.children().next().and_then(|q| q.attr("node")).is_some();
+    node_given.then(|| stanza::error(iq, "item-not-found"))
+}
+
+/// A disco#info result for `addressee`.
+fn info_result(ctx: &Ctx, iq: &Element, addressee: Addressee) -> Element {
+    match refuse(iq) {
+        Some(refused) => refused,
+        None => stanza::iq_result(iq, Some(info(&ctx.server, addressee))),
+    }
 }
 
 /// disco#info of the server.
 pub fn server_info(ctx: Ctx, iq: Element) -> BoxFuture<'static, Option<Element>> {
-    Box::pin(async move {
-        if stanza_type(&iq) != "get" {
-            return Some(stanza::error(&iq, "bad-request"));
-        }
-        if node_given(&iq) {
-            return Some(stanza::error(&iq, "item-not-found"));
-        }
-        Some(stanza::iq_result(
-            &iq,
-            Some(info(&ctx.server, Addressee::Host)),
-        ))
-    })
+    Box::pin(async move { Some(info_result(&ctx, &iq, Addressee::Host)) })
 }
 
 /// disco#items of the server: the PubSub service.
 pub fn server_items(ctx: Ctx, iq: Element) -> BoxFuture<'static, Option<Element>> {
     Box::pin(async move {
-        if stanza_type(&iq) != "get" {
-            return Some(stanza::error(&iq, "bad-request"));
-        }
-        if node_given(&iq) {
-            return Some(stanza::error(&iq, "item-not-found"));
+        if let Some(refused) = refuse(&iq) {
+            return Some(refused);
         }
         let mut q = Element::bare("query", ns::DISCO_ITEMS);
         q.append_child(element(
@@ -102,28 +103,14 @@ pub fn server_items(ctx: Ctx, iq: Element) -> BoxFuture<'static, Option<Element>
 
 /// disco#info of an account: the same for its owner and for others.
 pub fn account_info(ctx: Ctx, iq: Element) -> BoxFuture<'static, Option<Element>> {
-    Box::pin(async move {
-        if stanza_type(&iq) != "get" {
-            return Some(stanza::error(&iq, "bad-request"));
-        }
-        if node_given(&iq) {
-            return Some(stanza::error(&iq, "item-not-found"));
-        }
-        Some(stanza::iq_result(
-            &iq,
-            Some(info(&ctx.server, Addressee::Account)),
-        ))
-    })
+    Box::pin(async move { Some(info_result(&ctx, &iq, Addressee::Account)) })
 }
 
 /// disco#items of an account: the PEP nodes the requester may see.
 pub fn account_items(ctx: Ctx, iq: Element) -> BoxFuture<'static, Option<Element>> {
     Box::pin(async move {
-        if stanza_type(&iq) != "get" {
-            return Some(stanza::error(&iq, "bad-request"));
-        }
-        if node_given(&iq) {
-            return Some(stanza::error(&iq, "item-not-found"));
+        if let Some(refused) = refuse(&iq) {
+            return Some(refused);
         }
         let bare = iq::account_of(&ctx, &iq);
         let requester = iq
