@@ -8,6 +8,7 @@ pub mod web;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use minidom::Element;
@@ -24,6 +25,8 @@ pub const WAIT: Duration = Duration::from_secs(5);
 pub struct TestServer {
     app: Option<App>,
     dir: tempfile::TempDir,
+    /// The PostgreSQL database of this server, when the suite runs on one.
+    database: Option<Arc<whassap_store::testing::TempDatabase>>,
     config: Config,
     /// STARTTLS c2s address.
     pub c2s: SocketAddr,
@@ -56,14 +59,32 @@ impl TestServer {
     }
 
     /// Start with changed settings.
+    ///
+    /// With `WHASSAP_TEST_DATABASE=postgres` (and `WHASSAP_TEST_POSTGRES`,
+    /// see [`whassap_store::testing`]) the server's store is a fresh
+    /// PostgreSQL database instead of SQLite in the data dir: the whole
+    /// suite runs once more that way in `scripts/test.sh`.
     pub async fn start_with(change: impl FnOnce(&mut Config)) -> TestServer {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = test_config(dir.path());
+        let database = match on_postgres() {
+            true => whassap_store::testing::TempDatabase::create("integration")
+                .await
+                .map(Arc::new),
+            false => None,
+        };
+        if let Some(db) = &database {
+            config.database = db.url.clone();
+        }
         change(&mut config);
-        Self::launch(dir, config).await
+        Self::launch(dir, database, config).await
     }
 
-    async fn launch(dir: tempfile::TempDir, config: Config) -> TestServer {
+    async fn launch(
+        dir: tempfile::TempDir,
+        database: Option<Arc<whassap_store::testing::TempDatabase>>,
+        config: Config,
+    ) -> TestServer {
         let app = App::start(&config).await.expect("server starts");
         TestServer {
             c2s: app.c2s_addr.expect("c2s listener"),
@@ -72,6 +93,7 @@ impl TestServer {
             s2s: app.s2s_addr,
             app: Some(app),
             dir,
+            database,
             config,
         }
     }
@@ -147,7 +169,7 @@ impl TestServer {
         let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("temp dir"));
         let mut config = self.config.clone();
         change(&mut config);
-        Self::launch(dir, config).await
+        Self::launch(dir, self.database.take(), config).await
     }
 
     /// Stop gracefully.
@@ -400,6 +422,12 @@ pub async fn assert_nothing(c: &mut Client, d: Duration) {
             String::from_utf8_lossy(&whassap_xml::to_bytes(&el))
         );
     }
+}
+
+/// Whether this run of the suite puts every server on PostgreSQL
+/// (`WHASSAP_TEST_DATABASE=postgres`).
+pub fn on_postgres() -> bool {
+    std::env::var("WHASSAP_TEST_DATABASE").is_ok_and(|v| v == "postgres")
 }
 
 /// Whether interop tests must run (set by scripts/test.sh): a missing tool is then an error.

@@ -1,8 +1,8 @@
 //! A store that fails: a failed read is an error (`internal-server-error`,
 //! type `wait`), never "no such item", and nothing changes. The fault is
-//! real: a table of the server's SQLite database is renamed under it by a
-//! second connection, so every statement on it fails until it is renamed
-//! back.
+//! real: a table of the server's database (SQLite, or PostgreSQL when the
+//! suite runs on it) is renamed under it by a second connection, so every
+//! statement on it fails until it is renamed back.
 
 use std::time::Duration;
 
@@ -15,14 +15,18 @@ const STANZAS: &str = "urn:ietf:params:xml:ns:xmpp-stanzas";
 
 /// A table of the server's database, out of order while this lives.
 struct Broken {
-    conn: sqlx::SqliteConnection,
+    conn: sqlx::AnyConnection,
     table: &'static str,
 }
 
 impl Broken {
     async fn table(s: &TestServer, table: &'static str) -> Broken {
-        let path = s.data_dir().join("whassap.db");
-        let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+        let url = match s.config().postgres_url() {
+            Some(url) => url.to_string(),
+            None => format!("sqlite://{}", s.data_dir().join("whassap.db").display()),
+        };
+        sqlx::any::install_default_drivers();
+        let mut conn = sqlx::AnyConnection::connect(&url)
             .await
             .expect("open the server's database");
         // The table names are this file's constants.

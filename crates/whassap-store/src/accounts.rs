@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 
-use crate::{sqlite_write, unsigned, Backend, Hash, Store, StoreError, StoredCredentials};
+use crate::{unsigned, Hash, Store, StoreError, StoredCredentials};
 
 impl Store {
     /// Create an account with its credentials (normally one per hash).
@@ -12,24 +12,23 @@ impl Store {
         username: &str,
         creds: &[StoredCredentials],
     ) -> Result<(), StoreError> {
-        match &self.backend {
-            Backend::Sqlite(pool) => {
-                let mut tx = sqlite_write(pool).await?;
-                let inserted = sqlx::query(
-                    "INSERT INTO users (username, roster_version) VALUES (?, 0) \
+        {
+            let mut tx = self.write(username).await?;
+            let inserted = sqlx::query(
+                "INSERT INTO users (username, roster_version, created_at) VALUES ($1, 0, $2) \
                      ON CONFLICT (username) DO NOTHING",
-                )
-                .bind(username)
-                .execute(&mut *tx)
-                .await?;
-                if inserted.rows_affected() == 0 {
-                    return Err(StoreError::Conflict(format!("user {username:?}")));
-                }
-                for c in creds {
-                    insert_credentials(&mut tx, username, c).await?;
-                }
-                tx.commit().await?;
+            )
+            .bind(username)
+            .bind(crate::now_rfc3339())
+            .execute(&mut *tx)
+            .await?;
+            if inserted.rows_affected() == 0 {
+                return Err(StoreError::Conflict(format!("user {username:?}")));
             }
+            for c in creds {
+                insert_credentials(&mut tx, username, c).await?;
+            }
+            tx.commit().await?;
         }
         Ok(())
     }
@@ -38,15 +37,12 @@ impl Store {
     /// pending requests, offline messages, blocklist). False if there was no
     /// such account.
     pub async fn delete_user(&self, username: &str) -> Result<bool, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(pool) => {
-                let r = sqlx::query("DELETE FROM users WHERE username = ?")
-                    .bind(username)
-                    .execute(pool)
-                    .await?;
-                Ok(r.rows_affected() > 0)
-            }
-        }
+        let pool = &self.pool;
+        let r = sqlx::query("DELETE FROM users WHERE username = $1")
+            .bind(username)
+            .execute(pool)
+            .await?;
+        Ok(r.rows_affected() > 0)
     }
 
     /// Replace all of an account's credentials (a password change). False if
@@ -56,54 +52,44 @@ impl Store {
         username: &str,
         creds: &[StoredCredentials],
     ) -> Result<bool, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(pool) => {
-                let mut tx = sqlite_write(pool).await?;
-                let exists = sqlx::query("SELECT 1 FROM users WHERE username = ?")
-                    .bind(username)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                if exists.is_none() {
-                    return Ok(false);
-                }
-                sqlx::query("DELETE FROM credentials WHERE username = ?")
-                    .bind(username)
-                    .execute(&mut *tx)
-                    .await?;
-                for c in creds {
-                    insert_credentials(&mut tx, username, c).await?;
-                }
-                tx.commit().await?;
-                Ok(true)
-            }
+        let mut tx = self.write(username).await?;
+        let exists = sqlx::query("SELECT 1 FROM users WHERE username = $1")
+            .bind(username)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if exists.is_none() {
+            return Ok(false);
         }
+        sqlx::query("DELETE FROM credentials WHERE username = $1")
+            .bind(username)
+            .execute(&mut *tx)
+            .await?;
+        for c in creds {
+            insert_credentials(&mut tx, username, c).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// Whether the account exists.
     pub async fn user_exists(&self, username: &str) -> Result<bool, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(pool) => {
-                let row = sqlx::query("SELECT 1 FROM users WHERE username = ?")
-                    .bind(username)
-                    .fetch_optional(pool)
-                    .await?;
-                Ok(row.is_some())
-            }
-        }
+        let pool = &self.pool;
+        let row = sqlx::query("SELECT 1 FROM users WHERE username = $1")
+            .bind(username)
+            .fetch_optional(pool)
+            .await?;
+        Ok(row.is_some())
     }
 
     /// Every username, sorted.
     pub async fn list_users(&self) -> Result<Vec<String>, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(pool) => {
-                let rows = sqlx::query("SELECT username FROM users ORDER BY username")
-                    .fetch_all(pool)
-                    .await?;
-                rows.iter()
-                    .map(|r| Ok(r.try_get(0)?))
-                    .collect::<Result<_, StoreError>>()
-            }
-        }
+        let pool = &self.pool;
+        let rows = sqlx::query("SELECT username FROM users ORDER BY username")
+            .fetch_all(pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok(r.try_get(0)?))
+            .collect::<Result<_, StoreError>>()
     }
 
     /// The account's credentials for one hash; None if there is no such
@@ -113,50 +99,47 @@ impl Store {
         username: &str,
         hash: Hash,
     ) -> Result<Option<StoredCredentials>, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(pool) => {
-                let row = sqlx::query(
-                    "SELECT salt, iterations, stored_key, server_key FROM credentials \
-                     WHERE username = ? AND hash = ?",
-                )
-                .bind(username)
-                .bind(hash.as_str())
-                .fetch_optional(pool)
-                .await?;
-                let Some(r) = row else {
-                    return Ok(None);
-                };
-                let creds = StoredCredentials {
-                    hash,
-                    salt: r.try_get("salt")?,
-                    iterations: unsigned(r.try_get("iterations")?, "iterations")?,
-                    stored_key: r.try_get("stored_key")?,
-                    server_key: r.try_get("server_key")?,
-                };
-                if creds.iterations == 0
-                    || creds.stored_key.len() != hash.output_len()
-                    || creds.server_key.len() != hash.output_len()
-                {
-                    return Err(StoreError::Corrupt(format!(
-                        "{} credentials of {username:?}",
-                        hash.as_str()
-                    )));
-                }
-                Ok(Some(creds))
-            }
+        let pool = &self.pool;
+        let row = sqlx::query(
+            "SELECT salt, iterations, stored_key, server_key FROM credentials \
+                     WHERE username = $1 AND hash = $2",
+        )
+        .bind(username)
+        .bind(hash.as_str())
+        .fetch_optional(pool)
+        .await?;
+        let Some(r) = row else {
+            return Ok(None);
+        };
+        let creds = StoredCredentials {
+            hash,
+            salt: r.try_get("salt")?,
+            iterations: unsigned(r.try_get("iterations")?, "iterations")?,
+            stored_key: r.try_get("stored_key")?,
+            server_key: r.try_get("server_key")?,
+        };
+        if creds.iterations == 0
+            || creds.stored_key.len() != hash.output_len()
+            || creds.server_key.len() != hash.output_len()
+        {
+            return Err(StoreError::Corrupt(format!(
+                "{} credentials of {username:?}",
+                hash.as_str()
+            )));
         }
+        Ok(Some(creds))
     }
 }
 
 /// Insert (or, for a hash given twice, replace) one credentials row.
 async fn insert_credentials(
-    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    conn: &mut sqlx::AnyConnection,
     username: &str,
     c: &StoredCredentials,
 ) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO credentials (username, hash, salt, iterations, stored_key, server_key) \
-         VALUES (?, ?, ?, ?, ?, ?) \
+         VALUES ($1, $2, $3, $4, $5, $6) \
          ON CONFLICT (username, hash) DO UPDATE SET salt = excluded.salt, \
            iterations = excluded.iterations, stored_key = excluded.stored_key, \
            server_key = excluded.server_key",
@@ -167,7 +150,7 @@ async fn insert_credentials(
     .bind(i64::from(c.iterations))
     .bind(&c.stored_key)
     .bind(&c.server_key)
-    .execute(&mut **tx)
+    .execute(&mut *conn)
     .await?;
     Ok(())
 }

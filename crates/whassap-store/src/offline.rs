@@ -3,7 +3,7 @@
 
 use sqlx::Row;
 
-use crate::{sqlite_write, Backend, Store, StoreError};
+use crate::{Store, StoreError};
 
 /// A stored message.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -39,105 +39,91 @@ impl Store {
         stamp: &str,
         max_per_user: usize,
     ) -> Result<bool, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(pool) => {
-                let mut tx = sqlite_write(pool).await?;
-                let count: i64 =
-                    sqlx::query("SELECT COUNT(*) FROM offline_messages WHERE username = ?")
-                        .bind(user)
-                        .fetch_one(&mut *tx)
-                        .await?
-                        .try_get(0)?;
-                if usize::try_from(count).unwrap_or(usize::MAX) >= max_per_user {
-                    return Ok(false);
-                }
-                sqlx::query(
-                    "INSERT INTO offline_messages (username, stanza_xml, stamp) VALUES (?, ?, ?)",
-                )
-                .bind(user)
-                .bind(stanza_xml)
-                .bind(stamp)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| StoreError::missing_user(e, user))?;
-                tx.commit().await?;
-                Ok(true)
-            }
+        let mut tx = self.write(user).await?;
+        let count: i64 = sqlx::query("SELECT COUNT(*) FROM offline_messages WHERE username = $1")
+            .bind(user)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+        if usize::try_from(count).unwrap_or(usize::MAX) >= max_per_user {
+            return Ok(false);
         }
+        sqlx::query(
+            "INSERT INTO offline_messages (username, stanza_xml, stamp) VALUES ($1, $2, $3)",
+        )
+        .bind(user)
+        .bind(stanza_xml)
+        .bind(stamp)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| StoreError::missing_user(e, user))?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// The user's stored messages, oldest first.
     pub async fn offline_list(&self, user: &str) -> Result<Vec<OfflineMessage>, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(pool) => {
-                let rows = sqlx::query(
-                    "SELECT id, stanza_xml, stamp FROM offline_messages \
-                     WHERE username = ? ORDER BY id",
-                )
-                .bind(user)
-                .fetch_all(pool)
-                .await?;
-                rows.iter()
-                    .map(|r| {
-                        Ok(OfflineMessage {
-                            id: r.try_get("id")?,
-                            stanza_xml: r.try_get("stanza_xml")?,
-                            stamp: r.try_get("stamp")?,
-                        })
-                    })
-                    .collect()
-            }
-        }
+        let pool = &self.pool;
+        let rows = sqlx::query(
+            "SELECT id, stanza_xml, stamp FROM offline_messages \
+                     WHERE username = $1 ORDER BY id",
+        )
+        .bind(user)
+        .fetch_all(pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(OfflineMessage {
+                    id: r.try_get("id")?,
+                    stanza_xml: r.try_get("stanza_xml")?,
+                    stamp: r.try_get("stamp")?,
+                })
+            })
+            .collect()
     }
 
     /// The subscription requests and messages waiting for `user`, in one
     /// statement: what a login's initial presence delivers, read in one
     /// round trip to the database thread instead of two.
     pub async fn waiting(&self, user: &str) -> Result<Waiting, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(pool) => {
-                let rows = sqlx::query(
-                    "SELECT 0 AS kind, rowid AS id, contact, stanza_xml, NULL AS stamp \
-                     FROM pending_in WHERE username = ? \
+        let pool = &self.pool;
+        let rows = sqlx::query(
+            "SELECT 0 AS kind, rowid AS id, contact, stanza_xml, NULL AS stamp \
+                     FROM pending_in WHERE username = $1 \
                      UNION ALL \
                      SELECT 1, id, NULL, stanza_xml, stamp \
-                     FROM offline_messages WHERE username = ? \
+                     FROM offline_messages WHERE username = $2 \
                      ORDER BY kind, id",
-                )
-                .bind(user)
-                .bind(user)
-                .fetch_all(pool)
-                .await?;
-                let mut waiting = Waiting::default();
-                for r in &rows {
-                    let stanza_xml: String = r.try_get("stanza_xml")?;
-                    if r.try_get::<i64, _>("kind")? == 0 {
-                        waiting.requests.push((r.try_get("contact")?, stanza_xml));
-                    } else {
-                        waiting.messages.push(OfflineMessage {
-                            id: r.try_get("id")?,
-                            stanza_xml,
-                            stamp: r.try_get("stamp")?,
-                        });
-                    }
-                }
-                Ok(waiting)
+        )
+        .bind(user)
+        .bind(user)
+        .fetch_all(pool)
+        .await?;
+        let mut waiting = Waiting::default();
+        for r in &rows {
+            let stanza_xml: String = r.try_get("stanza_xml")?;
+            if r.try_get::<i64, _>("kind")? == 0 {
+                waiting.requests.push((r.try_get("contact")?, stanza_xml));
+            } else {
+                waiting.messages.push(OfflineMessage {
+                    id: r.try_get("id")?,
+                    stanza_xml,
+                    stamp: r.try_get("stamp")?,
+                });
             }
         }
+        Ok(waiting)
     }
 
     /// Delete the user's messages up to and including `id` (once delivered);
     /// messages stored after the listing have higher ids and stay.
     pub async fn offline_delete_upto(&self, user: &str, id: i64) -> Result<(), StoreError> {
-        match &self.backend {
-            Backend::Sqlite(pool) => {
-                sqlx::query("DELETE FROM offline_messages WHERE username = ? AND id <= ?")
-                    .bind(user)
-                    .bind(id)
-                    .execute(pool)
-                    .await?;
-                Ok(())
-            }
-        }
+        let pool = &self.pool;
+        sqlx::query("DELETE FROM offline_messages WHERE username = $1 AND id <= $2")
+            .bind(user)
+            .bind(id)
+            .execute(pool)
+            .await?;
+        Ok(())
     }
 }

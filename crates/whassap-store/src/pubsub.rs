@@ -5,10 +5,10 @@
 //! and the `(service, node, seq)` index, so its cost does not grow with the
 //! number of subscribers or items of the node.
 
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use crate::{sqlite_write, Backend, Store, StoreError};
+use crate::{Store, StoreError};
 
 /// A stored item.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -47,7 +47,7 @@ pub enum ItemsPage {
     After(i64),
 }
 
-fn item(row: &SqliteRow) -> Result<StoredItem, StoreError> {
+fn item(row: &AnyRow) -> Result<StoredItem, StoreError> {
     Ok(StoredItem {
         seq: row.try_get("seq")?,
         id: row.try_get("item_id")?,
@@ -62,7 +62,7 @@ macro_rules! select_items {
     ($rest:literal) => {
         concat!(
             "SELECT seq, item_id, publisher, payload, published_at FROM pubsub_items \
-             WHERE service = ? AND node = ? ",
+             WHERE service = $1 AND node = $2 ",
             $rest
         )
     };
@@ -80,36 +80,34 @@ impl Store {
         config: &str,
         owner: &str,
     ) -> Result<bool, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(pool) => {
-                let mut tx = sqlite_write(pool).await?;
-                let r = sqlx::query(
-                    "INSERT INTO pubsub_nodes (service, node, pep_user, config) VALUES (?, ?, ?, ?) \
+        let mut tx = self.write(service).await?;
+        let r = sqlx::query(
+            "INSERT INTO pubsub_nodes (service, node, pep_user, config, created_at) \
+                     VALUES ($1, $2, $3, $4, $5) \
                      ON CONFLICT (service, node) DO NOTHING",
-                )
-                .bind(service)
-                .bind(node)
-                .bind(pep_user)
-                .bind(config)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| StoreError::missing_user(e, pep_user.unwrap_or_default()))?;
-                if r.rows_affected() == 0 {
-                    return Ok(false);
-                }
-                sqlx::query(
-                    "INSERT INTO pubsub_affiliations (service, node, jid, affiliation) \
-                     VALUES (?, ?, ?, 'owner')",
-                )
-                .bind(service)
-                .bind(node)
-                .bind(owner)
-                .execute(&mut *tx)
-                .await?;
-                tx.commit().await?;
-                Ok(true)
-            }
+        )
+        .bind(service)
+        .bind(node)
+        .bind(pep_user)
+        .bind(config)
+        .bind(crate::now_rfc3339())
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| StoreError::missing_user(e, pep_user.unwrap_or_default()))?;
+        if r.rows_affected() == 0 {
+            return Ok(false);
         }
+        sqlx::query(
+            "INSERT INTO pubsub_affiliations (service, node, jid, affiliation) \
+                     VALUES ($1, $2, $3, 'owner')",
+        )
+        .bind(service)
+        .bind(node)
+        .bind(owner)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// A node's configuration, if the node exists.
@@ -118,17 +116,16 @@ impl Store {
         service: &str,
         node: &str,
     ) -> Result<Option<String>, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(pool) => Ok(sqlx::query(
-                "SELECT config FROM pubsub_nodes WHERE service = ? AND node = ?",
-            )
-            .bind(service)
-            .bind(node)
-            .fetch_optional(pool)
-            .await?
-            .map(|r| r.try_get("config"))
-            .transpose()?),
-        }
+        let pool = &self.pool;
+        Ok(
+            sqlx::query("SELECT config FROM pubsub_nodes WHERE service = $1 AND node = $2")
+                .bind(service)
+                .bind(node)
+                .fetch_optional(pool)
+                .await?
+                .map(|r| r.try_get("config"))
+                .transpose()?,
+        )
     }
 
     /// Replace a node's configuration. False if there is no such node.
@@ -138,49 +135,38 @@ impl Store {
         node: &str,
         config: &str,
     ) -> Result<bool, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(pool) => {
-                let r = sqlx::query(
-                    "UPDATE pubsub_nodes SET config = ? WHERE service = ? AND node = ?",
-                )
-                .bind(config)
-                .bind(service)
-                .bind(node)
-                .execute(pool)
-                .await?;
-                Ok(r.rows_affected() > 0)
-            }
-        }
+        let pool = &self.pool;
+        let r = sqlx::query("UPDATE pubsub_nodes SET config = $1 WHERE service = $2 AND node = $3")
+            .bind(config)
+            .bind(service)
+            .bind(node)
+            .execute(pool)
+            .await?;
+        Ok(r.rows_affected() > 0)
     }
 
     /// Delete a node with its affiliations, subscriptions and items. False
     /// if there was no such node.
     pub async fn pubsub_delete_node(&self, service: &str, node: &str) -> Result<bool, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(pool) => {
-                let r = sqlx::query("DELETE FROM pubsub_nodes WHERE service = ? AND node = ?")
-                    .bind(service)
-                    .bind(node)
-                    .execute(pool)
-                    .await?;
-                Ok(r.rows_affected() > 0)
-            }
-        }
+        let pool = &self.pool;
+        let r = sqlx::query("DELETE FROM pubsub_nodes WHERE service = $1 AND node = $2")
+            .bind(service)
+            .bind(node)
+            .execute(pool)
+            .await?;
+        Ok(r.rows_affected() > 0)
     }
 
     /// The nodes of a service with their configurations, by name.
     pub async fn pubsub_nodes(&self, service: &str) -> Result<Vec<(String, String)>, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(pool) => {
-                sqlx::query("SELECT node, config FROM pubsub_nodes WHERE service = ? ORDER BY node")
-                    .bind(service)
-                    .fetch_all(pool)
-                    .await?
-                    .iter()
-                    .map(|r| Ok((r.try_get("node")?, r.try_get("config")?)))
-                    .collect()
-            }
-        }
+        let pool = &self.pool;
+        sqlx::query("SELECT node, config FROM pubsub_nodes WHERE service = $1 ORDER BY node")
+            .bind(service)
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(|r| Ok((r.try_get("node")?, r.try_get("config")?)))
+            .collect()
     }
 
     /// Affiliations of a node: `(jid, affiliation)`.
@@ -189,19 +175,18 @@ impl Store {
         service: &str,
         node: &str,
     ) -> Result<Vec<(String, String)>, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(pool) => sqlx::query(
-                "SELECT jid, affiliation FROM pubsub_affiliations \
-                 WHERE service = ? AND node = ? ORDER BY jid",
-            )
-            .bind(service)
-            .bind(node)
-            .fetch_all(pool)
-            .await?
-            .iter()
-            .map(|r| Ok((r.try_get("jid")?, r.try_get("affiliation")?)))
-            .collect(),
-        }
+        let pool = &self.pool;
+        sqlx::query(
+            "SELECT jid, affiliation FROM pubsub_affiliations \
+                 WHERE service = $1 AND node = $2 ORDER BY jid",
+        )
+        .bind(service)
+        .bind(node)
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(|r| Ok((r.try_get("jid")?, r.try_get("affiliation")?)))
+        .collect()
     }
 
     /// Set (`Some`) or remove (`None`) one JID's affiliation with a node.
@@ -212,37 +197,34 @@ impl Store {
         jid: &str,
         affiliation: Option<&str>,
     ) -> Result<(), StoreError> {
-        match &self.backend {
-            Backend::Sqlite(pool) => {
-                match affiliation {
-                    Some(a) => {
-                        sqlx::query(
-                            "INSERT INTO pubsub_affiliations (service, node, jid, affiliation) \
-                             VALUES (?, ?, ?, ?) ON CONFLICT (service, node, jid) \
+        let pool = &self.pool;
+        match affiliation {
+            Some(a) => {
+                sqlx::query(
+                    "INSERT INTO pubsub_affiliations (service, node, jid, affiliation) \
+                             VALUES ($1, $2, $3, $4) ON CONFLICT (service, node, jid) \
                              DO UPDATE SET affiliation = excluded.affiliation",
-                        )
-                        .bind(service)
-                        .bind(node)
-                        .bind(jid)
-                        .bind(a)
-                        .execute(pool)
-                        .await?;
-                    }
-                    None => {
-                        sqlx::query(
-                            "DELETE FROM pubsub_affiliations \
-                             WHERE service = ? AND node = ? AND jid = ?",
-                        )
-                        .bind(service)
-                        .bind(node)
-                        .bind(jid)
-                        .execute(pool)
-                        .await?;
-                    }
-                }
-                Ok(())
+                )
+                .bind(service)
+                .bind(node)
+                .bind(jid)
+                .bind(a)
+                .execute(pool)
+                .await?;
+            }
+            None => {
+                sqlx::query(
+                    "DELETE FROM pubsub_affiliations \
+                             WHERE service = $1 AND node = $2 AND jid = $3",
+                )
+                .bind(service)
+                .bind(node)
+                .bind(jid)
+                .execute(pool)
+                .await?;
             }
         }
+        Ok(())
     }
 
     /// Subscriptions of a node.
@@ -251,25 +233,24 @@ impl Store {
         service: &str,
         node: &str,
     ) -> Result<Vec<StoredSubscription>, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(pool) => sqlx::query(
-                "SELECT jid, subid, state FROM pubsub_subscriptions \
-                 WHERE service = ? AND node = ?",
-            )
-            .bind(service)
-            .bind(node)
-            .fetch_all(pool)
-            .await?
-            .iter()
-            .map(|r| {
-                Ok(StoredSubscription {
-                    jid: r.try_get("jid")?,
-                    subid: r.try_get("subid")?,
-                    state: r.try_get("state")?,
-                })
+        let pool = &self.pool;
+        sqlx::query(
+            "SELECT jid, subid, state FROM pubsub_subscriptions \
+                 WHERE service = $1 AND node = $2",
+        )
+        .bind(service)
+        .bind(node)
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(StoredSubscription {
+                jid: r.try_get("jid")?,
+                subid: r.try_get("subid")?,
+                state: r.try_get("state")?,
             })
-            .collect(),
-        }
+        })
+        .collect()
     }
 
     /// Create or update a subscription.
@@ -279,29 +260,26 @@ impl Store {
         node: &str,
         sub: &StoredSubscription,
     ) -> Result<(), StoreError> {
-        match &self.backend {
-            Backend::Sqlite(pool) => {
-                sqlx::query(
-                    "INSERT INTO pubsub_subscriptions (service, node, jid, subid, state) \
-                     VALUES (?, ?, ?, ?, ?) ON CONFLICT (service, node, jid, subid) \
+        let pool = &self.pool;
+        sqlx::query(
+            "INSERT INTO pubsub_subscriptions (service, node, jid, subid, state) \
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (service, node, jid, subid) \
                      DO UPDATE SET state = excluded.state",
-                )
-                .bind(service)
-                .bind(node)
-                .bind(&sub.jid)
-                .bind(&sub.subid)
-                .bind(&sub.state)
-                .execute(pool)
-                .await
-                .map_err(|e| match &e {
-                    sqlx::Error::Database(d) if d.is_foreign_key_violation() => {
-                        StoreError::NotFound(format!("node {node:?}"))
-                    }
-                    _ => StoreError::Database(e),
-                })?;
-                Ok(())
+        )
+        .bind(service)
+        .bind(node)
+        .bind(&sub.jid)
+        .bind(&sub.subid)
+        .bind(&sub.state)
+        .execute(pool)
+        .await
+        .map_err(|e| match &e {
+            sqlx::Error::Database(d) if d.is_foreign_key_violation() => {
+                StoreError::NotFound(format!("node {node:?}"))
             }
-        }
+            _ => StoreError::Database(e),
+        })?;
+        Ok(())
     }
 
     /// Remove a JID's subscription (`subid`), or all of its subscriptions
@@ -313,30 +291,27 @@ impl Store {
         jid: &str,
         subid: Option<&str>,
     ) -> Result<u64, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(pool) => {
-                let r = match subid {
-                    Some(id) => sqlx::query(
-                        "DELETE FROM pubsub_subscriptions \
-                         WHERE service = ? AND node = ? AND jid = ? AND subid = ?",
-                    )
-                    .bind(service)
-                    .bind(node)
-                    .bind(jid)
-                    .bind(id),
-                    None => sqlx::query(
-                        "DELETE FROM pubsub_subscriptions \
-                         WHERE service = ? AND node = ? AND jid = ?",
-                    )
-                    .bind(service)
-                    .bind(node)
-                    .bind(jid),
-                }
-                .execute(pool)
-                .await?;
-                Ok(r.rows_affected())
-            }
+        let pool = &self.pool;
+        let r = match subid {
+            Some(id) => sqlx::query(
+                "DELETE FROM pubsub_subscriptions \
+                         WHERE service = $1 AND node = $2 AND jid = $3 AND subid = $4",
+            )
+            .bind(service)
+            .bind(node)
+            .bind(jid)
+            .bind(id),
+            None => sqlx::query(
+                "DELETE FROM pubsub_subscriptions \
+                         WHERE service = $1 AND node = $2 AND jid = $3",
+            )
+            .bind(service)
+            .bind(node)
+            .bind(jid),
         }
+        .execute(pool)
+        .await?;
+        Ok(r.rows_affected())
     }
 
     /// Store an item (replacing an item with the same id, which then counts
@@ -350,26 +325,18 @@ impl Store {
         item: &StoredItem,
         max_items: Option<u64>,
     ) -> Result<i64, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(pool) => {
-                let mut tx = sqlite_write(pool).await?;
-                let seq = publish_in(&mut tx, service, node, item, max_items).await?;
-                tx.commit().await?;
-                Ok(seq)
-            }
-        }
+        let mut tx = self.write(service).await?;
+        let seq = publish_in(&mut tx, service, node, item, max_items).await?;
+        tx.commit().await?;
+        Ok(seq)
     }
 
     /// Trim a node to its `max` newest items (after a configuration change).
     pub async fn pubsub_trim(&self, service: &str, node: &str, max: u64) -> Result<(), StoreError> {
-        match &self.backend {
-            Backend::Sqlite(pool) => {
-                let mut tx = sqlite_write(pool).await?;
-                trim(&mut tx, service, node, max).await?;
-                tx.commit().await?;
-                Ok(())
-            }
-        }
+        let mut tx = self.write(service).await?;
+        trim(&mut tx, service, node, max).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Delete one item. False if there was no such item.
@@ -379,33 +346,27 @@ impl Store {
         node: &str,
         id: &str,
     ) -> Result<bool, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(pool) => {
-                let r = sqlx::query(
-                    "DELETE FROM pubsub_items WHERE service = ? AND node = ? AND item_id = ?",
-                )
-                .bind(service)
-                .bind(node)
-                .bind(id)
-                .execute(pool)
-                .await?;
-                Ok(r.rows_affected() > 0)
-            }
-        }
+        let pool = &self.pool;
+        let r = sqlx::query(
+            "DELETE FROM pubsub_items WHERE service = $1 AND node = $2 AND item_id = $3",
+        )
+        .bind(service)
+        .bind(node)
+        .bind(id)
+        .execute(pool)
+        .await?;
+        Ok(r.rows_affected() > 0)
     }
 
     /// Delete every item of a node; how many there were.
     pub async fn pubsub_purge(&self, service: &str, node: &str) -> Result<u64, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(pool) => {
-                let r = sqlx::query("DELETE FROM pubsub_items WHERE service = ? AND node = ?")
-                    .bind(service)
-                    .bind(node)
-                    .execute(pool)
-                    .await?;
-                Ok(r.rows_affected())
-            }
-        }
+        let pool = &self.pool;
+        let r = sqlx::query("DELETE FROM pubsub_items WHERE service = $1 AND node = $2")
+            .bind(service)
+            .bind(node)
+            .execute(pool)
+            .await?;
+        Ok(r.rows_affected())
     }
 
     /// The items with these ids that exist, oldest first.
@@ -415,24 +376,21 @@ impl Store {
         node: &str,
         ids: &[String],
     ) -> Result<Vec<StoredItem>, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(pool) => {
-                let mut out = Vec::with_capacity(ids.len());
-                for id in ids {
-                    let row = sqlx::query(select_items!("AND item_id = ?"))
-                        .bind(service)
-                        .bind(node)
-                        .bind(id)
-                        .fetch_optional(pool)
-                        .await?;
-                    if let Some(row) = row {
-                        out.push(item(&row)?);
-                    }
-                }
-                out.sort_by_key(|i| i.seq);
-                Ok(out)
+        let pool = &self.pool;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let row = sqlx::query(select_items!("AND item_id = $3"))
+                .bind(service)
+                .bind(node)
+                .bind(id)
+                .fetch_optional(pool)
+                .await?;
+            if let Some(row) = row {
+                out.push(item(&row)?);
             }
         }
+        out.sort_by_key(|i| i.seq);
+        Ok(out)
     }
 
     /// Up to `max` items of a page, oldest first within the page.
@@ -444,61 +402,52 @@ impl Store {
         max: u64,
     ) -> Result<Vec<StoredItem>, StoreError> {
         let limit = i64::try_from(max).unwrap_or(i64::MAX);
-        match &self.backend {
-            Backend::Sqlite(pool) => {
-                let (sql, bound) = match page {
-                    ItemsPage::Newest => (select_items!("ORDER BY seq DESC LIMIT ?"), None),
-                    ItemsPage::Before(seq) => (
-                        select_items!("AND seq < ? ORDER BY seq DESC LIMIT ?"),
-                        Some(seq),
-                    ),
-                    ItemsPage::After(seq) => (
-                        select_items!("AND seq > ? ORDER BY seq ASC LIMIT ?"),
-                        Some(seq),
-                    ),
-                };
-                let mut q = sqlx::query(sql).bind(service).bind(node);
-                if let Some(seq) = bound {
-                    q = q.bind(seq);
-                }
-                let rows = q.bind(limit).fetch_all(pool).await?;
-                let mut out = rows.iter().map(item).collect::<Result<Vec<_>, _>>()?;
-                out.sort_by_key(|i| i.seq);
-                Ok(out)
-            }
+        let pool = &self.pool;
+        let (sql, bound) = match page {
+            ItemsPage::Newest => (select_items!("ORDER BY seq DESC LIMIT $3"), None),
+            ItemsPage::Before(seq) => (
+                select_items!("AND seq < $4 ORDER BY seq DESC LIMIT $3"),
+                Some(seq),
+            ),
+            ItemsPage::After(seq) => (
+                select_items!("AND seq > $4 ORDER BY seq ASC LIMIT $3"),
+                Some(seq),
+            ),
+        };
+        let mut q = sqlx::query(sql).bind(service).bind(node).bind(limit);
+        if let Some(seq) = bound {
+            q = q.bind(seq);
         }
+        let rows = q.fetch_all(pool).await?;
+        let mut out = rows.iter().map(item).collect::<Result<Vec<_>, _>>()?;
+        out.sort_by_key(|i| i.seq);
+        Ok(out)
     }
 
     /// How many items a node holds.
     pub async fn pubsub_item_count(&self, service: &str, node: &str) -> Result<u64, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(pool) => {
-                let n: i64 =
-                    sqlx::query("SELECT COUNT(*) FROM pubsub_items WHERE service = ? AND node = ?")
-                        .bind(service)
-                        .bind(node)
-                        .fetch_one(pool)
-                        .await?
-                        .try_get(0)?;
-                crate::unsigned(n, "item count")
-            }
-        }
+        let pool = &self.pool;
+        let n: i64 =
+            sqlx::query("SELECT COUNT(*) FROM pubsub_items WHERE service = $1 AND node = $2")
+                .bind(service)
+                .bind(node)
+                .fetch_one(pool)
+                .await?
+                .try_get(0)?;
+        crate::unsigned(n, "item count")
     }
 
     /// How many nodes, on any service, have `jid` (a bare JID) as an owner.
     pub async fn pubsub_owned_count(&self, jid: &str) -> Result<u64, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(pool) => {
-                let n: i64 = sqlx::query(
-                    "SELECT COUNT(*) FROM pubsub_affiliations WHERE jid = ? AND affiliation = 'owner'",
-                )
-                .bind(jid)
-                .fetch_one(pool)
-                .await?
-                .try_get(0)?;
-                crate::unsigned(n, "node count")
-            }
-        }
+        let pool = &self.pool;
+        let n: i64 = sqlx::query(
+            "SELECT COUNT(*) FROM pubsub_affiliations WHERE jid = $1 AND affiliation = 'owner'",
+        )
+        .bind(jid)
+        .fetch_one(pool)
+        .await?
+        .try_get(0)?;
+        crate::unsigned(n, "node count")
     }
 
     /// How many items of a node were published before the item `seq`
@@ -509,41 +458,38 @@ impl Store {
         node: &str,
         seq: i64,
     ) -> Result<u64, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(pool) => {
-                let n: i64 = sqlx::query(
-                    "SELECT COUNT(*) FROM pubsub_items WHERE service = ? AND node = ? AND seq < ?",
-                )
-                .bind(service)
-                .bind(node)
-                .bind(seq)
-                .fetch_one(pool)
-                .await?
-                .try_get(0)?;
-                crate::unsigned(n, "item index")
-            }
-        }
+        let pool = &self.pool;
+        let n: i64 = sqlx::query(
+            "SELECT COUNT(*) FROM pubsub_items WHERE service = $1 AND node = $2 AND seq < $3",
+        )
+        .bind(service)
+        .bind(node)
+        .bind(seq)
+        .fetch_one(pool)
+        .await?
+        .try_get(0)?;
+        crate::unsigned(n, "item index")
     }
 }
 
 /// Store an item inside a write transaction (replacing an item with the
 /// same id) and trim the node to `max_items`; the item's `seq`.
 pub(crate) async fn publish_in(
-    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    conn: &mut sqlx::AnyConnection,
     service: &str,
     node: &str,
     item: &StoredItem,
     max_items: Option<u64>,
 ) -> Result<i64, StoreError> {
-    sqlx::query("DELETE FROM pubsub_items WHERE service = ? AND node = ? AND item_id = ?")
+    sqlx::query("DELETE FROM pubsub_items WHERE service = $1 AND node = $2 AND item_id = $3")
         .bind(service)
         .bind(node)
         .bind(&item.id)
-        .execute(&mut **tx)
+        .execute(&mut *conn)
         .await?;
     let seq = sqlx::query(
         "INSERT INTO pubsub_items (service, node, item_id, publisher, payload, published_at) \
-         VALUES (?, ?, ?, ?, ?, ?)",
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq",
     )
     .bind(service)
     .bind(node)
@@ -551,7 +497,7 @@ pub(crate) async fn publish_in(
     .bind(&item.publisher)
     .bind(&item.payload)
     .bind(&item.published_at)
-    .execute(&mut **tx)
+    .fetch_one(&mut *conn)
     .await
     .map_err(|e| match &e {
         sqlx::Error::Database(d) if d.is_foreign_key_violation() => {
@@ -559,48 +505,49 @@ pub(crate) async fn publish_in(
         }
         _ => StoreError::Database(e),
     })?
-    .last_insert_rowid();
+    .try_get(0)?;
     if let Some(max) = max_items {
-        trim(tx, service, node, max).await?;
+        trim(conn, service, node, max).await?;
     }
     Ok(seq)
 }
 
 /// Delete one item inside a write transaction; whether it existed.
 pub(crate) async fn retract_in(
-    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    conn: &mut sqlx::AnyConnection,
     service: &str,
     node: &str,
     id: &str,
 ) -> Result<bool, StoreError> {
-    let r = sqlx::query("DELETE FROM pubsub_items WHERE service = ? AND node = ? AND item_id = ?")
-        .bind(service)
-        .bind(node)
-        .bind(id)
-        .execute(&mut **tx)
-        .await?;
+    let r =
+        sqlx::query("DELETE FROM pubsub_items WHERE service = $1 AND node = $2 AND item_id = $3")
+            .bind(service)
+            .bind(node)
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
     Ok(r.rows_affected() > 0)
 }
 
 /// Keep only the `max` newest items of a node.
 async fn trim(
-    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    conn: &mut sqlx::AnyConnection,
     service: &str,
     node: &str,
     max: u64,
 ) -> Result<(), StoreError> {
     let offset = i64::try_from(max).unwrap_or(i64::MAX);
     sqlx::query(
-        "DELETE FROM pubsub_items WHERE service = ? AND node = ? AND seq <= \
-         (SELECT seq FROM pubsub_items WHERE service = ? AND node = ? \
-          ORDER BY seq DESC LIMIT 1 OFFSET ?)",
+        "DELETE FROM pubsub_items WHERE service = $1 AND node = $2 AND seq <= \
+         (SELECT seq FROM pubsub_items WHERE service = $3 AND node = $4 \
+          ORDER BY seq DESC LIMIT 1 OFFSET $5)",
     )
     .bind(service)
     .bind(node)
     .bind(service)
     .bind(node)
     .bind(offset)
-    .execute(&mut **tx)
+    .execute(&mut *conn)
     .await?;
     Ok(())
 }

@@ -5,7 +5,7 @@
 use rand::RngCore;
 use sqlx::Row;
 
-use crate::{Backend, Store, StoreError};
+use crate::{Store, StoreError};
 
 impl Store {
     /// The secret called `name`, created with `len` random bytes the first
@@ -14,22 +14,19 @@ impl Store {
     pub async fn secret(&self, name: &str, len: usize) -> Result<Vec<u8>, StoreError> {
         let mut fresh = vec![0u8; len];
         rand::thread_rng().fill_bytes(&mut fresh);
-        match &self.backend {
-            Backend::Sqlite(pool) => {
-                sqlx::query(
-                    "INSERT INTO server_secrets (name, value) VALUES (?, ?) \
+        let pool = &self.pool;
+        sqlx::query(
+            "INSERT INTO server_secrets (name, value) VALUES ($1, $2) \
                      ON CONFLICT (name) DO NOTHING",
-                )
-                .bind(name)
-                .bind(&fresh)
-                .execute(pool)
-                .await?;
-                let row = sqlx::query("SELECT value FROM server_secrets WHERE name = ?")
-                    .bind(name)
-                    .fetch_one(pool)
-                    .await?;
-                Ok(row.try_get(0)?)
-            }
-        }
+        )
+        .bind(name)
+        .bind(&fresh)
+        .execute(pool)
+        .await?;
+        let row = sqlx::query("SELECT value FROM server_secrets WHERE name = $1")
+            .bind(name)
+            .fetch_one(pool)
+            .await?;
+        Ok(row.try_get(0)?)
     }
 }

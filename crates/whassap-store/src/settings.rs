@@ -3,36 +3,30 @@
 
 use sqlx::Row;
 
-use crate::{Backend, Store, StoreError};
+use crate::{Store, StoreError};
 
 impl Store {
     /// The setting called `name`, if it was ever set.
     pub async fn setting(&self, name: &str) -> Result<Option<String>, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(pool) => {
-                let row = sqlx::query("SELECT value FROM server_settings WHERE name = ?")
-                    .bind(name)
-                    .fetch_optional(pool)
-                    .await?;
-                Ok(row.map(|r| r.try_get(0)).transpose()?)
-            }
-        }
+        let pool = &self.pool;
+        let row = sqlx::query("SELECT value FROM server_settings WHERE name = $1")
+            .bind(name)
+            .fetch_optional(pool)
+            .await?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?)
     }
 
     /// Set (or replace) the setting called `name`.
     pub async fn set_setting(&self, name: &str, value: &str) -> Result<(), StoreError> {
-        match &self.backend {
-            Backend::Sqlite(pool) => {
-                sqlx::query(
-                    "INSERT INTO server_settings (name, value) VALUES (?, ?) \
+        let pool = &self.pool;
+        sqlx::query(
+            "INSERT INTO server_settings (name, value) VALUES ($1, $2) \
                      ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-                )
-                .bind(name)
-                .bind(value)
-                .execute(pool)
-                .await?;
-                Ok(())
-            }
-        }
+        )
+        .bind(name)
+        .bind(value)
+        .execute(pool)
+        .await?;
+        Ok(())
     }
 }

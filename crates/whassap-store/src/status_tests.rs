@@ -1,9 +1,10 @@
 //! Unit tests of statuses, tokens and webhooks on an in-memory database.
 
 use super::*;
+use crate::test_db::{on_both, Db};
 
-async fn store_with(users: &[&str]) -> Store {
-    let s = Store::open_memory().await.unwrap();
+async fn store_with(db: Db<'_>, users: &[&str]) -> Store {
+    let s = db.open().await;
     for u in users {
         s.create_user(u, &[]).await.unwrap();
     }
@@ -62,17 +63,19 @@ async fn create(
         now_ms,
         ttl_ms: 3_600_000,
     });
-    s.status_create(author, k.as_ref(), 0, || (rows(id, author, text, id), ()))
-        .await
+    let (id, author, text) = (id.to_string(), author.to_string(), text.to_string());
+    s.status_create(&author.clone(), k.as_ref(), 0, move |_| {
+        (rows(&id, &author, &text, &id), ())
+    })
+    .await
 }
 
 fn ids(v: &[StatusRecord]) -> Vec<&str> {
     v.iter().map(|s| s.id.as_str()).collect()
 }
 
-#[tokio::test]
-async fn timelines_page_search_and_count() {
-    let s = store_with(&["alice", "bob"]).await;
+async fn timelines_page_search_and_count(db: Db<'_>) {
+    let s = store_with(db, &["alice", "bob"]).await;
     s.pubsub_create_node(
         "bob@localhost",
         "urn:xmpp:microblog:0",
@@ -173,15 +176,14 @@ async fn timelines_page_search_and_count() {
     ));
     // A live status's item id is not reused.
     assert!(matches!(
-        s.status_create("alice", None, 0, || (rows("01E", "alice", "x", "01D"), ()))
+        s.status_create("alice", None, 0, |_| (rows("01E", "alice", "x", "01D"), ()))
             .await,
         Err(StoreError::Conflict(_))
     ));
 }
 
-#[tokio::test]
-async fn idempotency_keys_hold_for_their_lifetime_per_author() {
-    let s = store_with(&["alice", "bob"]).await;
+async fn idempotency_keys_hold_for_their_lifetime_per_author(db: Db<'_>) {
+    let s = store_with(db, &["alice", "bob"]).await;
     s.pubsub_create_node(
         "bob@localhost",
         "urn:xmpp:microblog:0",
@@ -223,9 +225,8 @@ async fn idempotency_keys_hold_for_their_lifetime_per_author() {
     );
 }
 
-#[tokio::test]
-async fn tokens_and_webhook_deliveries() {
-    let s = store_with(&["alice"]).await;
+async fn tokens_and_webhook_deliveries(db: Db<'_>) {
+    let s = store_with(db, &["alice"]).await;
     let t = s.token_create("alice", "cli", b"hash").await.unwrap();
     assert_eq!(
         s.token_authenticate(b"hash").await.unwrap().unwrap().id,
@@ -308,3 +309,9 @@ async fn tokens_and_webhook_deliveries() {
     };
     assert!(!s.delivery_attempted(&d.id, &gone).await.unwrap());
 }
+
+on_both!(
+    timelines_page_search_and_count,
+    idempotency_keys_hold_for_their_lifetime_per_author,
+    tokens_and_webhook_deliveries,
+);

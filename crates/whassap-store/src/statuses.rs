@@ -5,11 +5,12 @@
 //! Timelines page on the primary key: status ids sort by creation time, so
 //! `before`/`after` cursors are index range scans whatever the depth.
 
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
+use sqlx::AnyConnection;
 use sqlx::Row;
 
 use crate::pubsub::{publish_in, retract_in};
-use crate::{sqlite_write, Backend, Store, StoreError, StoredItem};
+use crate::{Store, StoreError, StoredItem};
 
 /// A stored status with its author's display name.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -123,17 +124,31 @@ macro_rules! select_statuses {
         concat!(
             "SELECT s.id, s.author, u.display_name, s.text, s.source, s.created_at, s.item_id, \
              s.deleted FROM statuses s JOIN users u ON u.username = s.author \
-             WHERE s.deleted = 0 AND s.id < ? AND s.id > ? \
-             AND (? IS NULL OR instr(s.text_lower, ?) > 0) ",
+             WHERE s.deleted = 0 AND s.id < $1 AND s.id > $2 \
+             AND ($3 IS NULL OR s.text_lower LIKE $3 ESCAPE '\\') ",
             $author,
             " ORDER BY s.id ",
             $order,
-            " LIMIT ?"
+            " LIMIT $4"
         )
     };
 }
 
-fn record(row: &SqliteRow) -> Result<StatusRecord, StoreError> {
+/// A `LIKE` pattern (escape `\\`) matching text that contains `needle`.
+fn like_pattern(needle: &str) -> String {
+    let mut p = String::with_capacity(needle.len() + 2);
+    p.push('%');
+    for c in needle.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
+}
+
+fn record(row: &AnyRow) -> Result<StatusRecord, StoreError> {
     Ok(StatusRecord {
         id: row.try_get("id")?,
         author: row.try_get("author")?,
@@ -155,14 +170,14 @@ fn webhook_matches(users: Option<&str>, q: Option<&str>, author: &str, text_lowe
 
 /// Write one outbox row per webhook that matches the status.
 async fn write_outbox(
-    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    conn: &mut AnyConnection,
     author: &str,
     text_lower: &str,
     event: &OutboxEvent,
     now_ms: i64,
 ) -> Result<u64, StoreError> {
     let hooks = sqlx::query("SELECT id, users, q FROM webhooks")
-        .fetch_all(&mut **tx)
+        .fetch_all(&mut *conn)
         .await?;
     let mut written = 0;
     for h in &hooks {
@@ -174,120 +189,121 @@ async fn write_outbox(
         let id: String = h.try_get("id")?;
         sqlx::query(
             "INSERT INTO webhook_deliveries (id, webhook_id, event, body, next_attempt_ms, created_at) \
-             VALUES (?, ?, ?, ?, ?, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))",
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(crate::random_id())
         .bind(&id)
         .bind(&event.event)
         .bind(&event.body)
         .bind(now_ms)
-        .execute(&mut **tx)
+        .bind(crate::now_rfc3339())
+        .execute(&mut *conn)
         .await?;
         written += 1;
     }
     Ok(written)
 }
 
-impl Store {
-    /// Store a new status with its PubSub items, its idempotency key and
-    /// its webhook outbox rows (one per matching webhook, due at `now_ms`),
-    /// in one transaction: on disk, all of it, when this returns `Created`.
-    ///
-    /// `build` makes the rows once SQLite's write lock is held, so that a
-    /// status id taken from a clock inside it sorts after every status
-    /// already committed: ids are in commit order, and a reader that saw
-    /// id X never later finds a new status below X.
-    ///
-    /// With an idempotency key the author used within its lifetime nothing
-    /// is built or written and the earlier status is returned.
-    /// [`StoreError::Conflict`] if a live status of the author already has
-    /// the item id; NotFound without the author.
-    pub async fn status_create<T>(
-        &self,
-        author: &str,
-        idempotency: Option<&Idempotency<'_>>,
-        now_ms: i64,
-        build: impl FnOnce() -> (NewStatusRows, T),
-    ) -> Result<CreateOutcome<T>, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(pool) => {
-                let mut tx = sqlite_write(pool).await?;
-                if let Some(k) = idempotency {
-                    sqlx::query("DELETE FROM idempotency_keys WHERE created_ms < ?")
-                        .bind(k.now_ms - k.ttl_ms)
-                        .execute(&mut *tx)
-                        .await?;
-                    let earlier = sqlx::query(concat!(
-                        "SELECT s.id, s.author, u.display_name, s.text, s.source, s.created_at, \
-                         s.item_id, s.deleted FROM idempotency_keys k \
-                         JOIN statuses s ON s.id = k.status_id \
-                         JOIN users u ON u.username = s.author ",
-                        "WHERE k.username = ? AND k.key = ?"
-                    ))
-                    .bind(author)
-                    .bind(k.key)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                    if let Some(row) = earlier {
-                        return Ok(CreateOutcome::Replayed(record(&row)?));
-                    }
-                }
-                let (rows, extra) = build();
-                let NewStatusRows {
-                    status,
-                    items,
-                    outbox,
-                } = &rows;
-                let taken = sqlx::query(
-                    "SELECT 1 FROM statuses WHERE author = ? AND item_id = ? AND deleted = 0",
-                )
-                .bind(&status.author)
-                .bind(&status.item_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-                if taken.is_some() {
-                    return Err(StoreError::Conflict(format!(
-                        "item {:?} of {:?}",
-                        status.item_id, status.author
-                    )));
-                }
-                let text_lower = status.text.to_lowercase();
-                sqlx::query(
-                    "INSERT INTO statuses (id, author, text, text_lower, source, created_at, item_id) \
-                     VALUES (?, ?, ?, ?, ?, ?, ?)",
-                )
-                .bind(&status.id)
-                .bind(&status.author)
-                .bind(&status.text)
-                .bind(&text_lower)
-                .bind(&status.source)
-                .bind(&status.created_at)
-                .bind(&status.item_id)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| StoreError::missing_user(e, &status.author))?;
-                if let Some(k) = idempotency {
-                    sqlx::query(
-                        "INSERT INTO idempotency_keys (username, key, status_id, created_ms) \
-                         VALUES (?, ?, ?, ?)",
-                    )
-                    .bind(&status.author)
-                    .bind(k.key)
-                    .bind(&status.id)
-                    .bind(k.now_ms)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                for w in items {
-                    publish_in(&mut tx, &w.service, &w.node, &w.item, w.max_items).await?;
-                }
-                write_outbox(&mut tx, &status.author, &text_lower, outbox, now_ms).await?;
-                tx.commit().await?;
-                Ok(CreateOutcome::Created(extra))
-            }
+/// The greatest status id committed so far ("" before the first): a new
+/// id must sort above it.
+pub(crate) async fn last_status_id(conn: &mut AnyConnection) -> Result<String, StoreError> {
+    Ok(sqlx::query("SELECT COALESCE(MAX(id), '') FROM statuses")
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get(0)?)
+}
+
+/// One status of a group commit, inside the group's transaction (and its
+/// own savepoint): the idempotency check, then `build` (given the greatest
+/// id committed so far), then every row. See [`Store::status_create`].
+pub(crate) async fn create_in<T>(
+    conn: &mut AnyConnection,
+    author: &str,
+    idempotency: Option<&Idempotency<'_>>,
+    now_ms: i64,
+    last_id: &str,
+    build: impl FnOnce(&str) -> (NewStatusRows, T),
+) -> Result<CreateOutcome<(T, String)>, StoreError> {
+    if let Some(k) = idempotency {
+        sqlx::query("DELETE FROM idempotency_keys WHERE created_ms < $1")
+            .bind(k.now_ms - k.ttl_ms)
+            .execute(&mut *conn)
+            .await?;
+        let earlier = sqlx::query(concat!(
+            "SELECT s.id, s.author, u.display_name, s.text, s.source, s.created_at, \
+             s.item_id, s.deleted FROM idempotency_keys k \
+             JOIN statuses s ON s.id = k.status_id \
+             JOIN users u ON u.username = s.author ",
+            "WHERE k.username = $1 AND k.key = $2"
+        ))
+        .bind(author)
+        .bind(k.key)
+        .fetch_optional(&mut *conn)
+        .await?;
+        if let Some(row) = earlier {
+            return Ok(CreateOutcome::Replayed(record(&row)?));
         }
     }
+    let (rows, extra) = build(last_id);
+    let NewStatusRows {
+        status,
+        items,
+        outbox,
+    } = &rows;
+    if status.id.as_str() <= last_id {
+        return Err(StoreError::Corrupt(format!(
+            "status id {:?} does not sort after {last_id:?}",
+            status.id
+        )));
+    }
+    let taken =
+        sqlx::query("SELECT 1 FROM statuses WHERE author = $1 AND item_id = $2 AND deleted = 0")
+            .bind(&status.author)
+            .bind(&status.item_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    if taken.is_some() {
+        return Err(StoreError::Conflict(format!(
+            "item {:?} of {:?}",
+            status.item_id, status.author
+        )));
+    }
+    let text_lower = status.text.to_lowercase();
+    sqlx::query(
+        "INSERT INTO statuses (id, author, text, text_lower, source, created_at, item_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&status.id)
+    .bind(&status.author)
+    .bind(&status.text)
+    .bind(&text_lower)
+    .bind(&status.source)
+    .bind(&status.created_at)
+    .bind(&status.item_id)
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| StoreError::missing_user(e, &status.author))?;
+    if let Some(k) = idempotency {
+        sqlx::query(
+            "INSERT INTO idempotency_keys (username, key, status_id, created_ms) \
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&status.author)
+        .bind(k.key)
+        .bind(&status.id)
+        .bind(k.now_ms)
+        .execute(&mut *conn)
+        .await?;
+    }
+    for w in items {
+        crate::lock_in(conn, &w.service).await?;
+        publish_in(conn, &w.service, &w.node, &w.item, w.max_items).await?;
+    }
+    write_outbox(conn, &status.author, &text_lower, outbox, now_ms).await?;
+    Ok(CreateOutcome::Created((extra, status.id.clone())))
+}
 
+impl Store {
     /// Delete a live status: mark it deleted (blanking its text), remove its
     /// PubSub items and write the webhook outbox rows of the deletion, in
     /// one transaction. False (nothing changed) if there is no such live
@@ -299,51 +315,43 @@ impl Store {
         outbox: &OutboxEvent,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(pool) => {
-                let mut tx = sqlite_write(pool).await?;
-                let Some(row) = sqlx::query(
-                    "SELECT author, text_lower FROM statuses WHERE id = ? AND deleted = 0",
-                )
+        let mut tx = self.write(crate::STATUSES_SCOPE).await?;
+        let Some(row) =
+            sqlx::query("SELECT author, text_lower FROM statuses WHERE id = $1 AND deleted = 0")
                 .bind(id)
                 .fetch_optional(&mut *tx)
                 .await?
-                else {
-                    return Ok(false);
-                };
-                let author: String = row.try_get("author")?;
-                let text_lower: String = row.try_get("text_lower")?;
-                sqlx::query(
-                    "UPDATE statuses SET deleted = 1, text = '', text_lower = '' WHERE id = ?",
-                )
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-                for r in retract {
-                    retract_in(&mut tx, &r.service, &r.node, &r.item_id).await?;
-                }
-                write_outbox(&mut tx, &author, &text_lower, outbox, now_ms).await?;
-                tx.commit().await?;
-                Ok(true)
-            }
+        else {
+            return Ok(false);
+        };
+        let author: String = row.try_get("author")?;
+        let text_lower: String = row.try_get("text_lower")?;
+        sqlx::query("UPDATE statuses SET deleted = 1, text = '', text_lower = '' WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        for r in retract {
+            retract_in(&mut tx, &r.service, &r.node, &r.item_id).await?;
         }
+        write_outbox(&mut tx, &author, &text_lower, outbox, now_ms).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// A live status.
     pub async fn status(&self, id: &str) -> Result<Option<StatusRecord>, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(pool) => sqlx::query(concat!(
-                "SELECT s.id, s.author, u.display_name, s.text, s.source, s.created_at, \
+        let pool = &self.pool;
+        sqlx::query(concat!(
+            "SELECT s.id, s.author, u.display_name, s.text, s.source, s.created_at, \
                  s.item_id, s.deleted FROM statuses s JOIN users u ON u.username = s.author ",
-                "WHERE s.id = ? AND s.deleted = 0"
-            ))
-            .bind(id)
-            .fetch_optional(pool)
-            .await?
-            .as_ref()
-            .map(record)
-            .transpose(),
-        }
+            "WHERE s.id = $1 AND s.deleted = 0"
+        ))
+        .bind(id)
+        .fetch_optional(pool)
+        .await?
+        .as_ref()
+        .map(record)
+        .transpose()
     }
 
     /// The live status of `author` published under this microblog item id.
@@ -352,65 +360,57 @@ impl Store {
         author: &str,
         item_id: &str,
     ) -> Result<Option<StatusRecord>, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(pool) => sqlx::query(concat!(
-                "SELECT s.id, s.author, u.display_name, s.text, s.source, s.created_at, \
+        let pool = &self.pool;
+        sqlx::query(concat!(
+            "SELECT s.id, s.author, u.display_name, s.text, s.source, s.created_at, \
                  s.item_id, s.deleted FROM statuses s JOIN users u ON u.username = s.author ",
-                "WHERE s.author = ? AND s.item_id = ? AND s.deleted = 0"
-            ))
-            .bind(author)
-            .bind(item_id)
-            .fetch_optional(pool)
-            .await?
-            .as_ref()
-            .map(record)
-            .transpose(),
-        }
+            "WHERE s.author = $1 AND s.item_id = $2 AND s.deleted = 0"
+        ))
+        .bind(author)
+        .bind(item_id)
+        .fetch_optional(pool)
+        .await?
+        .as_ref()
+        .map(record)
+        .transpose()
     }
 
     /// A page of a timeline (every author's, or one author's), newest first.
     pub async fn timeline(&self, q: &TimelineQuery<'_>) -> Result<Vec<StatusRecord>, StoreError> {
         let ascending = q.after.is_some() && q.before.is_none();
-        let search = q.q.map(str::to_lowercase);
-        match &self.backend {
-            Backend::Sqlite(pool) => {
-                let sql = match (q.author.is_some(), ascending) {
-                    (false, false) => select_statuses!("", "DESC"),
-                    (false, true) => select_statuses!("", "ASC"),
-                    (true, false) => select_statuses!("AND s.author = ?", "DESC"),
-                    (true, true) => select_statuses!("AND s.author = ?", "ASC"),
-                };
-                let mut query = sqlx::query(sql)
-                    .bind(q.before.unwrap_or(ID_MAX))
-                    .bind(q.after.unwrap_or(""))
-                    .bind(search.as_deref())
-                    .bind(search.as_deref());
-                if let Some(a) = q.author {
-                    query = query.bind(a);
-                }
-                let rows = query.bind(i64::from(q.limit)).fetch_all(pool).await?;
-                let mut out = rows.iter().map(record).collect::<Result<Vec<_>, _>>()?;
-                if ascending {
-                    out.reverse();
-                }
-                Ok(out)
-            }
+        let pattern = q.q.map(|q| like_pattern(&q.to_lowercase()));
+        let pool = &self.pool;
+        let sql = match (q.author.is_some(), ascending) {
+            (false, false) => select_statuses!("", "DESC"),
+            (false, true) => select_statuses!("", "ASC"),
+            (true, false) => select_statuses!("AND s.author = $5", "DESC"),
+            (true, true) => select_statuses!("AND s.author = $5", "ASC"),
+        };
+        let mut query = sqlx::query(sql)
+            .bind(q.before.unwrap_or(ID_MAX))
+            .bind(q.after.unwrap_or(""))
+            .bind(pattern)
+            .bind(i64::from(q.limit));
+        if let Some(a) = q.author {
+            query = query.bind(a);
         }
+        let rows = query.fetch_all(pool).await?;
+        let mut out = rows.iter().map(record).collect::<Result<Vec<_>, _>>()?;
+        if ascending {
+            out.reverse();
+        }
+        Ok(out)
     }
 
     /// How many live statuses `author` has.
     pub async fn statuses_count(&self, author: &str) -> Result<u64, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(pool) => {
-                let n: i64 =
-                    sqlx::query("SELECT COUNT(*) FROM statuses WHERE author = ? AND deleted = 0")
-                        .bind(author)
-                        .fetch_one(pool)
-                        .await?
-                        .try_get(0)?;
-                crate::unsigned(n, "status count")
-            }
-        }
+        let pool = &self.pool;
+        let n: i64 = sqlx::query("SELECT COUNT(*) FROM statuses WHERE author = $1 AND deleted = 0")
+            .bind(author)
+            .fetch_one(pool)
+            .await?
+            .try_get(0)?;
+        crate::unsigned(n, "status count")
     }
 
     /// Set (`Some`) or clear (`None`) an account's display name. False if
@@ -420,31 +420,27 @@ impl Store {
         username: &str,
         display_name: Option<&str>,
     ) -> Result<bool, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(pool) => {
-                let r = sqlx::query("UPDATE users SET display_name = ? WHERE username = ?")
-                    .bind(display_name)
-                    .bind(username)
-                    .execute(pool)
-                    .await?;
-                Ok(r.rows_affected() > 0)
-            }
-        }
+        let pool = &self.pool;
+        let r = sqlx::query("UPDATE users SET display_name = $1 WHERE username = $2")
+            .bind(display_name)
+            .bind(username)
+            .execute(pool)
+            .await?;
+        Ok(r.rows_affected() > 0)
     }
 
     /// An account's display name: `None` if there is no such account,
     /// `Some(None)` if it has none.
     pub async fn display_name(&self, username: &str) -> Result<Option<Option<String>>, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(pool) => Ok(sqlx::query(
-                "SELECT display_name FROM users WHERE username = ?",
-            )
-            .bind(username)
-            .fetch_optional(pool)
-            .await?
-            .map(|r| r.try_get("display_name"))
-            .transpose()?),
-        }
+        let pool = &self.pool;
+        Ok(
+            sqlx::query("SELECT display_name FROM users WHERE username = $1")
+                .bind(username)
+                .fetch_optional(pool)
+                .await?
+                .map(|r| r.try_get("display_name"))
+                .transpose()?,
+        )
     }
 }
 

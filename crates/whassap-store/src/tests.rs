@@ -2,6 +2,7 @@
 //! database, which need the pool).
 
 use super::*;
+use crate::test_db::{on_both, Db};
 
 fn creds(pw: &str) -> Vec<StoredCredentials> {
     vec![
@@ -21,8 +22,8 @@ fn item(contact: &str) -> RosterItem {
     }
 }
 
-async fn store_with(users: &[&str]) -> Store {
-    let s = Store::open_memory().await.unwrap();
+async fn store_with(db: Db<'_>, users: &[&str]) -> Store {
+    let s = db.open().await;
     for u in users {
         s.create_user(u, &creds("pw")).await.unwrap();
     }
@@ -35,9 +36,8 @@ fn store_is_shareable() {
     assert_shareable::<Store>();
 }
 
-#[tokio::test]
-async fn users_are_created_once_listed_and_deleted() {
-    let s = store_with(&["carol", "alice"]).await;
+async fn users_are_created_once_listed_and_deleted(db: Db<'_>) {
+    let s = store_with(db, &["carol", "alice"]).await;
     let err = s.create_user("alice", &creds("other")).await.unwrap_err();
     assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
     // The failed attempt changed nothing.
@@ -53,9 +53,8 @@ async fn users_are_created_once_listed_and_deleted() {
     assert_eq!(s.list_users().await.unwrap(), ["carol"]);
 }
 
-#[tokio::test]
-async fn credentials_round_trip_and_are_replaced() {
-    let s = Store::open_memory().await.unwrap();
+async fn credentials_round_trip_and_are_replaced(db: Db<'_>) {
+    let s = db.open().await;
     let original = creds("pencil");
     s.create_user("alice", &original).await.unwrap();
     for (hash, expected) in [(Hash::Sha1, &original[0]), (Hash::Sha256, &original[1])] {
@@ -79,9 +78,8 @@ async fn credentials_round_trip_and_are_replaced() {
     );
 }
 
-#[tokio::test]
-async fn deleting_a_user_deletes_all_their_rows() {
-    let s = store_with(&["alice", "bob"]).await;
+async fn deleting_a_user_deletes_all_their_rows(db: Db<'_>) {
+    let s = store_with(db, &["alice", "bob"]).await;
     let mut friend = item("bob@localhost");
     friend.groups = vec!["Friends".into()];
     s.roster_put("alice", &friend).await.unwrap();
@@ -99,7 +97,7 @@ async fn deleting_a_user_deletes_all_their_rows() {
         .unwrap();
 
     assert!(s.delete_user("alice").await.unwrap());
-    let Backend::Sqlite(pool) = &s.backend;
+    let pool = &s.pool;
     for sql in [
         "SELECT COUNT(*) FROM credentials WHERE username = 'alice'",
         "SELECT COUNT(*) FROM roster_items WHERE username = 'alice'",
@@ -119,9 +117,8 @@ async fn deleting_a_user_deletes_all_their_rows() {
 /// Roster versions count from 0 per account, as Prosody's do (its
 /// presence_preapproval transcript expects version 1 after the first change);
 /// a re-created account starts empty at 0 again.
-#[tokio::test]
-async fn a_recreated_account_starts_empty_at_version_zero() {
-    let s = store_with(&["alice"]).await;
+async fn a_recreated_account_starts_empty_at_version_zero(db: Db<'_>) {
+    let s = store_with(db, &["alice"]).await;
     assert_eq!(s.roster_version("alice").await.unwrap(), 0);
     assert_eq!(
         s.roster_put("alice", &item("bob@localhost")).await.unwrap(),
@@ -132,9 +129,8 @@ async fn a_recreated_account_starts_empty_at_version_zero() {
     assert_eq!(s.roster("alice").await.unwrap(), (0, vec![]));
 }
 
-#[tokio::test]
-async fn roster_versions_count_every_change() {
-    let s = store_with(&["alice"]).await;
+async fn roster_versions_count_every_change(db: Db<'_>) {
+    let s = store_with(db, &["alice"]).await;
     let v0 = s.roster_version("alice").await.unwrap();
     assert_eq!(s.roster("alice").await.unwrap(), (v0, vec![]));
 
@@ -194,9 +190,8 @@ async fn roster_versions_count_every_change() {
     assert!(again.groups.is_empty());
 }
 
-#[tokio::test]
-async fn rosters_of_unknown_users() {
-    let s = Store::open_memory().await.unwrap();
+async fn rosters_of_unknown_users(db: Db<'_>) {
+    let s = db.open().await;
     assert_eq!(s.roster("ghost").await.unwrap(), (0, vec![]));
     assert_eq!(s.roster_version("ghost").await.unwrap(), 0);
     assert_eq!(s.roster_item("ghost", "a@b").await.unwrap(), None);
@@ -222,9 +217,8 @@ fn subscription_names() {
     assert_eq!(Subscription::parse("Both"), None);
 }
 
-#[tokio::test]
-async fn pending_requests_keep_the_stanza() {
-    let s = store_with(&["bob"]).await;
+async fn pending_requests_keep_the_stanza(db: Db<'_>) {
+    let s = store_with(db, &["bob"]).await;
     let first = "<presence type='subscribe' from='alice@localhost'><status>hi</status></presence>";
     s.pending_in_put("bob", "zed@localhost", "<presence type='subscribe'/>")
         .await
@@ -267,9 +261,8 @@ async fn pending_requests_keep_the_stanza() {
     assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
 }
 
-#[tokio::test]
-async fn offline_messages_keep_order_and_respect_the_cap() {
-    let s = store_with(&["bob", "carol"]).await;
+async fn offline_messages_keep_order_and_respect_the_cap(db: Db<'_>) {
+    let s = store_with(db, &["bob", "carol"]).await;
     for i in 0..3 {
         let stamp = format!("2026-01-01T00:00:0{i}Z");
         assert!(s
@@ -317,9 +310,8 @@ async fn offline_messages_keep_order_and_respect_the_cap() {
     assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
 }
 
-#[tokio::test]
-async fn what_waited_is_requests_and_messages_in_one_read() {
-    let s = store_with(&["bob", "carol"]).await;
+async fn what_waited_is_requests_and_messages_in_one_read(db: Db<'_>) {
+    let s = store_with(db, &["bob", "carol"]).await;
     assert_eq!(s.waiting("bob").await.unwrap(), Waiting::default());
     assert_eq!(s.waiting("ghost").await.unwrap(), Waiting::default());
     s.pending_in_put("bob", "zed@localhost", "<presence type='subscribe'/>")
@@ -352,9 +344,8 @@ async fn what_waited_is_requests_and_messages_in_one_read() {
     assert_eq!(w.messages[1].stamp, "2026-01-01T00:00:01Z");
 }
 
-#[tokio::test]
-async fn blocklist_add_remove_clear() {
-    let s = store_with(&["a"]).await;
+async fn blocklist_add_remove_clear(db: Db<'_>) {
+    let s = store_with(db, &["a"]).await;
     s.block("a", &["x@y".into(), "z".into()]).await.unwrap();
     s.block("a", &["x@y".into()]).await.unwrap();
     assert_eq!(s.blocklist("a").await.unwrap(), ["x@y", "z"]);
@@ -369,9 +360,8 @@ async fn blocklist_add_remove_clear() {
     assert!(s.blocklist("ghost").await.unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn secrets_are_created_once() {
-    let s = Store::open_memory().await.unwrap();
+async fn secrets_are_created_once(db: Db<'_>) {
+    let s = db.open().await;
     let a = s.secret("scram", 32).await.unwrap();
     assert_eq!(a.len(), 32);
     assert_eq!(s.secret("scram", 16).await.unwrap(), a, "never changes");
@@ -383,7 +373,7 @@ async fn secrets_are_created_once() {
 async fn file_databases_use_wal_full_sync_and_foreign_keys() {
     let dir = tempfile::tempdir().unwrap();
     let s = Store::open_sqlite(&dir.path().join("w.db")).await.unwrap();
-    let Backend::Sqlite(pool) = &s.backend;
+    let pool = &s.pool;
     // Ask several connections: every one must have the settings.
     let mut conns = Vec::new();
     for _ in 0..3 {
@@ -424,9 +414,8 @@ fn stored(id: &str, payload: &str) -> StoredItem {
     }
 }
 
-#[tokio::test]
-async fn pubsub_nodes_items_and_subscriptions() {
-    let s = Store::open_memory().await.unwrap();
+async fn pubsub_nodes_items_and_subscriptions(db: Db<'_>) {
+    let s = db.open().await;
     s.create_user("alice", &[]).await.unwrap();
     assert!(s
         .pubsub_create_node("alice@x", "n", Some("alice"), "{}", "alice@x")
@@ -467,6 +456,20 @@ async fn pubsub_nodes_items_and_subscriptions() {
         .unwrap();
     assert_eq!(before.len(), 1);
     assert_eq!(before[0].id, "c");
+    let after = s
+        .pubsub_items("alice@x", "n", ItemsPage::After(before[0].seq), 5)
+        .await
+        .unwrap();
+    assert_eq!(after.iter().map(|i| &i.id[..]).collect::<Vec<_>>(), ["b"]);
+    let by_id = s
+        .pubsub_items_by_id("alice@x", "n", &["b".into(), "gone".into(), "c".into()])
+        .await
+        .unwrap();
+    assert_eq!(
+        by_id.iter().map(|i| &i.id[..]).collect::<Vec<_>>(),
+        ["c", "b"],
+        "the ones that exist, oldest first"
+    );
     assert!(s.pubsub_retract("alice@x", "n", "c").await.unwrap());
     assert!(!s.pubsub_retract("alice@x", "n", "c").await.unwrap());
 
@@ -502,9 +505,8 @@ async fn pubsub_nodes_items_and_subscriptions() {
         .is_empty());
 }
 
-#[tokio::test]
-async fn settings_are_set_and_replaced() {
-    let s = Store::open_memory().await.unwrap();
+async fn settings_are_set_and_replaced(db: Db<'_>) {
+    let s = db.open().await;
     assert_eq!(s.setting("domain").await.unwrap(), None);
     s.set_setting("domain", "a.example").await.unwrap();
     s.set_setting("domain", "b.example").await.unwrap();
@@ -513,3 +515,19 @@ async fn settings_are_set_and_replaced() {
         Some("b.example")
     );
 }
+
+on_both!(
+    users_are_created_once_listed_and_deleted,
+    credentials_round_trip_and_are_replaced,
+    deleting_a_user_deletes_all_their_rows,
+    a_recreated_account_starts_empty_at_version_zero,
+    roster_versions_count_every_change,
+    rosters_of_unknown_users,
+    pending_requests_keep_the_stanza,
+    offline_messages_keep_order_and_respect_the_cap,
+    what_waited_is_requests_and_messages_in_one_read,
+    blocklist_add_remove_clear,
+    secrets_are_created_once,
+    pubsub_nodes_items_and_subscriptions,
+    settings_are_set_and_replaced,
+);

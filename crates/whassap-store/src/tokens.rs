@@ -1,10 +1,10 @@
 //! Personal access tokens of the REST API. Only the SHA-256 of a token is
 //! stored: a leaked database does not leak usable tokens.
 
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use crate::{Backend, Store, StoreError};
+use crate::{Store, StoreError};
 
 /// A token as listed (never the token itself).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -21,7 +21,7 @@ pub struct TokenRecord {
     pub last_used_at: Option<String>,
 }
 
-fn token(row: &SqliteRow) -> Result<TokenRecord, StoreError> {
+fn token(row: &AnyRow) -> Result<TokenRecord, StoreError> {
     Ok(TokenRecord {
         id: row.try_get("id")?,
         username: row.try_get("username")?,
@@ -39,23 +39,21 @@ impl Store {
         name: &str,
         sha256: &[u8],
     ) -> Result<TokenRecord, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(pool) => {
-                let row = sqlx::query(
-                    "INSERT INTO api_tokens (id, username, name, token_sha256, created_at) \
-                     VALUES (?, ?, ?, ?, strftime('%Y-%m-%dT%H:%M:%SZ', 'now')) \
+        let pool = &self.pool;
+        let row = sqlx::query(
+            "INSERT INTO api_tokens (id, username, name, token_sha256, created_at) \
+                     VALUES ($1, $2, $3, $4, $5) \
                      RETURNING id, username, name, created_at, last_used_at",
-                )
-                .bind(crate::random_id())
-                .bind(username)
-                .bind(name)
-                .bind(sha256)
-                .fetch_one(pool)
-                .await
-                .map_err(|e| StoreError::missing_user(e, username))?;
-                token(&row)
-            }
-        }
+        )
+        .bind(crate::random_id())
+        .bind(username)
+        .bind(name)
+        .bind(sha256)
+        .bind(crate::now_rfc3339())
+        .fetch_one(pool)
+        .await
+        .map_err(|e| StoreError::missing_user(e, username))?;
+        token(&row)
     }
 
     /// The token with this SHA-256, if any; its last use is recorded (at
@@ -64,59 +62,53 @@ impl Store {
         &self,
         sha256: &[u8],
     ) -> Result<Option<TokenRecord>, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(pool) => {
-                let Some(row) = sqlx::query(
-                    "SELECT id, username, name, created_at, last_used_at FROM api_tokens \
-                     WHERE token_sha256 = ?",
-                )
-                .bind(sha256)
-                .fetch_optional(pool)
-                .await?
-                else {
-                    return Ok(None);
-                };
-                let t = token(&row)?;
-                sqlx::query(
-                    "UPDATE api_tokens SET last_used_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now') \
-                     WHERE id = ? AND (last_used_at IS NULL OR \
-                       last_used_at < strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-60 seconds'))",
-                )
-                .bind(&t.id)
-                .execute(pool)
-                .await?;
-                Ok(Some(t))
-            }
-        }
+        let pool = &self.pool;
+        let Some(row) = sqlx::query(
+            "SELECT id, username, name, created_at, last_used_at FROM api_tokens \
+                     WHERE token_sha256 = $1",
+        )
+        .bind(sha256)
+        .fetch_optional(pool)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let t = token(&row)?;
+        sqlx::query(
+            "UPDATE api_tokens SET last_used_at = $2 \
+                     WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $3)",
+        )
+        .bind(&t.id)
+        .bind(crate::now_rfc3339())
+        .bind(crate::rfc3339_seconds_ago(60))
+        .execute(pool)
+        .await?;
+        Ok(Some(t))
     }
 
     /// An account's tokens, oldest first.
     pub async fn tokens(&self, username: &str) -> Result<Vec<TokenRecord>, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(pool) => sqlx::query(
-                "SELECT id, username, name, created_at, last_used_at FROM api_tokens \
-                 WHERE username = ? ORDER BY created_at, id",
-            )
-            .bind(username)
-            .fetch_all(pool)
-            .await?
-            .iter()
-            .map(token)
-            .collect(),
-        }
+        let pool = &self.pool;
+        sqlx::query(
+            "SELECT id, username, name, created_at, last_used_at FROM api_tokens \
+                 WHERE username = $1 ORDER BY created_at, id",
+        )
+        .bind(username)
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(token)
+        .collect()
     }
 
     /// Revoke one of an account's tokens. False if it has no such token.
     pub async fn token_delete(&self, username: &str, id: &str) -> Result<bool, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(pool) => {
-                let r = sqlx::query("DELETE FROM api_tokens WHERE username = ? AND id = ?")
-                    .bind(username)
-                    .bind(id)
-                    .execute(pool)
-                    .await?;
-                Ok(r.rows_affected() > 0)
-            }
-        }
+        let pool = &self.pool;
+        let r = sqlx::query("DELETE FROM api_tokens WHERE username = $1 AND id = $2")
+            .bind(username)
+            .bind(id)
+            .execute(pool)
+            .await?;
+        Ok(r.rows_affected() > 0)
     }
 }

@@ -1,10 +1,10 @@
 //! Unit tests of web sessions on an in-memory database.
 
 use super::*;
+use crate::test_db::{on_both, Db};
 
-#[tokio::test]
-async fn sessions_are_found_by_hash_until_they_expire_or_end() {
-    let s = Store::open_memory().await.unwrap();
+async fn sessions_are_found_by_hash_until_they_expire_or_end(db: Db<'_>) {
+    let s = db.open().await;
     s.create_user("alice", &[]).await.unwrap();
     s.web_session_create(b"h1", "alice", "csrf1", 1_000, 2_000)
         .await
@@ -20,9 +20,8 @@ async fn sessions_are_found_by_hash_until_they_expire_or_end() {
     assert_eq!(s.web_session(b"h1", 1_500).await.unwrap(), None);
 }
 
-#[tokio::test]
-async fn expired_sessions_are_purged_and_accounts_take_theirs_along() {
-    let s = Store::open_memory().await.unwrap();
+async fn expired_sessions_are_purged_and_accounts_take_theirs_along(db: Db<'_>) {
+    let s = db.open().await;
     s.create_user("alice", &[]).await.unwrap();
     s.web_session_create(b"old", "alice", "c", 0, 10)
         .await
@@ -46,3 +45,8 @@ async fn expired_sessions_are_purged_and_accounts_take_theirs_along() {
     assert!(s.delete_user("alice").await.unwrap());
     assert_eq!(s.web_session(b"again", 50).await.unwrap(), None);
 }
+
+on_both!(
+    sessions_are_found_by_hash_until_they_expire_or_end,
+    expired_sessions_are_purged_and_accounts_take_theirs_along,
+);

@@ -3,10 +3,10 @@
 //! CSRF synchronizer token and its expiry. Expired sessions are never
 //! returned, and are purged when new ones are made.
 
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use crate::{Backend, Store, StoreError};
+use crate::{Store, StoreError};
 
 /// A live web session.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -21,7 +21,7 @@ pub struct WebSessionRecord {
     pub expires_ms: i64,
 }
 
-fn session(row: &SqliteRow) -> Result<WebSessionRecord, StoreError> {
+fn session(row: &AnyRow) -> Result<WebSessionRecord, StoreError> {
     Ok(WebSessionRecord {
         username: row.try_get("username")?,
         csrf_token: row.try_get("csrf_token")?,
@@ -41,27 +41,24 @@ impl Store {
         now_ms: i64,
         expires_ms: i64,
     ) -> Result<(), StoreError> {
-        match &self.backend {
-            Backend::Sqlite(pool) => {
-                sqlx::query("DELETE FROM web_sessions WHERE expires_ms <= ?")
-                    .bind(now_ms)
-                    .execute(pool)
-                    .await?;
-                sqlx::query(
-                    "INSERT INTO web_sessions (id_sha256, username, csrf_token, created_ms, \
-                     expires_ms) VALUES (?, ?, ?, ?, ?)",
-                )
-                .bind(id_sha256)
-                .bind(username)
-                .bind(csrf_token)
-                .bind(now_ms)
-                .bind(expires_ms)
-                .execute(pool)
-                .await
-                .map_err(|e| StoreError::missing_user(e, username))?;
-                Ok(())
-            }
-        }
+        let pool = &self.pool;
+        sqlx::query("DELETE FROM web_sessions WHERE expires_ms <= $1")
+            .bind(now_ms)
+            .execute(pool)
+            .await?;
+        sqlx::query(
+            "INSERT INTO web_sessions (id_sha256, username, csrf_token, created_ms, \
+                     expires_ms) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(id_sha256)
+        .bind(username)
+        .bind(csrf_token)
+        .bind(now_ms)
+        .bind(expires_ms)
+        .execute(pool)
+        .await
+        .map_err(|e| StoreError::missing_user(e, username))?;
+        Ok(())
     }
 
     /// The session whose id has this SHA-256, unless it has expired by
@@ -71,44 +68,37 @@ impl Store {
         id_sha256: &[u8],
         now_ms: i64,
     ) -> Result<Option<WebSessionRecord>, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(pool) => sqlx::query(
-                "SELECT username, csrf_token, created_ms, expires_ms FROM web_sessions \
-                 WHERE id_sha256 = ? AND expires_ms > ?",
-            )
-            .bind(id_sha256)
-            .bind(now_ms)
-            .fetch_optional(pool)
-            .await?
-            .as_ref()
-            .map(session)
-            .transpose(),
-        }
+        let pool = &self.pool;
+        sqlx::query(
+            "SELECT username, csrf_token, created_ms, expires_ms FROM web_sessions \
+                 WHERE id_sha256 = $1 AND expires_ms > $2",
+        )
+        .bind(id_sha256)
+        .bind(now_ms)
+        .fetch_optional(pool)
+        .await?
+        .as_ref()
+        .map(session)
+        .transpose()
     }
 
     /// End a session (logging out). False if there was none.
     pub async fn web_session_delete(&self, id_sha256: &[u8]) -> Result<bool, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(pool) => {
-                let r = sqlx::query("DELETE FROM web_sessions WHERE id_sha256 = ?")
-                    .bind(id_sha256)
-                    .execute(pool)
-                    .await?;
-                Ok(r.rows_affected() > 0)
-            }
-        }
+        let pool = &self.pool;
+        let r = sqlx::query("DELETE FROM web_sessions WHERE id_sha256 = $1")
+            .bind(id_sha256)
+            .execute(pool)
+            .await?;
+        Ok(r.rows_affected() > 0)
     }
 
     /// End every session of an account (after a password change); how many.
     pub async fn web_sessions_delete_user(&self, username: &str) -> Result<u64, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(pool) => {
-                let r = sqlx::query("DELETE FROM web_sessions WHERE username = ?")
-                    .bind(username)
-                    .execute(pool)
-                    .await?;
-                Ok(r.rows_affected())
-            }
-        }
+        let pool = &self.pool;
+        let r = sqlx::query("DELETE FROM web_sessions WHERE username = $1")
+            .bind(username)
+            .execute(pool)
+            .await?;
+        Ok(r.rows_affected())
     }
 }

@@ -4,10 +4,10 @@
 //! attempt here (the delivery's outcome and a row per attempt), so
 //! deliveries survive a restart.
 
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use crate::{sqlite_write, unsigned, Backend, Store, StoreError};
+use crate::{unsigned, Store, StoreError};
 
 /// A registered webhook.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -122,7 +122,7 @@ pub struct DeliveryAttempt<'a> {
     pub duration_ms: u32,
 }
 
-fn webhook(row: &SqliteRow) -> Result<WebhookRecord, StoreError> {
+fn webhook(row: &AnyRow) -> Result<WebhookRecord, StoreError> {
     let users: Option<String> = row.try_get("users")?;
     Ok(WebhookRecord {
         id: row.try_get("id")?,
@@ -135,7 +135,7 @@ fn webhook(row: &SqliteRow) -> Result<WebhookRecord, StoreError> {
     })
 }
 
-fn delivery(row: &SqliteRow) -> Result<DeliveryRecord, StoreError> {
+fn delivery(row: &AnyRow) -> Result<DeliveryRecord, StoreError> {
     let last_status: Option<i64> = row.try_get("last_status")?;
     Ok(DeliveryRecord {
         id: row.try_get("id")?,
@@ -155,7 +155,7 @@ fn delivery(row: &SqliteRow) -> Result<DeliveryRecord, StoreError> {
     })
 }
 
-fn attempt(row: &SqliteRow) -> Result<AttemptRecord, StoreError> {
+fn attempt(row: &AnyRow) -> Result<AttemptRecord, StoreError> {
     let status: Option<i64> = row.try_get("status")?;
     Ok(AttemptRecord {
         delivery_id: row.try_get("delivery_id")?,
@@ -189,56 +189,50 @@ impl Store {
         secret: &str,
     ) -> Result<WebhookRecord, StoreError> {
         let users = users.map(|u| u.join(","));
-        match &self.backend {
-            Backend::Sqlite(pool) => {
-                let row = sqlx::query(
-                    "INSERT INTO webhooks (id, owner, url, users, q, secret, created_at) \
-                     VALUES (?, ?, ?, ?, ?, ?, strftime('%Y-%m-%dT%H:%M:%SZ', 'now')) \
+        let pool = &self.pool;
+        let row = sqlx::query(
+            "INSERT INTO webhooks (id, owner, url, users, q, secret, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) \
                      RETURNING id, owner, url, users, q, secret, created_at",
-                )
-                .bind(crate::random_id())
-                .bind(owner)
-                .bind(url)
-                .bind(users)
-                .bind(q)
-                .bind(secret)
-                .fetch_one(pool)
-                .await
-                .map_err(|e| StoreError::missing_user(e, owner))?;
-                webhook(&row)
-            }
-        }
+        )
+        .bind(crate::random_id())
+        .bind(owner)
+        .bind(url)
+        .bind(users)
+        .bind(q)
+        .bind(secret)
+        .bind(crate::now_rfc3339())
+        .fetch_one(pool)
+        .await
+        .map_err(|e| StoreError::missing_user(e, owner))?;
+        webhook(&row)
     }
 
     /// An account's webhooks, oldest first.
     pub async fn webhooks(&self, owner: &str) -> Result<Vec<WebhookRecord>, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(pool) => sqlx::query(
-                "SELECT id, owner, url, users, q, secret, created_at FROM webhooks \
-                 WHERE owner = ? ORDER BY created_at, id",
-            )
-            .bind(owner)
-            .fetch_all(pool)
-            .await?
-            .iter()
-            .map(webhook)
-            .collect(),
-        }
+        let pool = &self.pool;
+        sqlx::query(
+            "SELECT id, owner, url, users, q, secret, created_at FROM webhooks \
+                 WHERE owner = $1 ORDER BY created_at, id",
+        )
+        .bind(owner)
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(webhook)
+        .collect()
     }
 
     /// Delete one of an account's webhooks with its pending deliveries.
     /// False if it has no such webhook.
     pub async fn webhook_delete(&self, owner: &str, id: &str) -> Result<bool, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(pool) => {
-                let r = sqlx::query("DELETE FROM webhooks WHERE owner = ? AND id = ?")
-                    .bind(owner)
-                    .bind(id)
-                    .execute(pool)
-                    .await?;
-                Ok(r.rows_affected() > 0)
-            }
-        }
+        let pool = &self.pool;
+        let r = sqlx::query("DELETE FROM webhooks WHERE owner = $1 AND id = $2")
+            .bind(owner)
+            .bind(id)
+            .execute(pool)
+            .await?;
+        Ok(r.rows_affected() > 0)
     }
 
     /// Pending deliveries due at `now_ms`, oldest due first, at most `limit`.
@@ -247,31 +241,29 @@ impl Store {
         now_ms: i64,
         limit: u32,
     ) -> Result<Vec<DeliveryRecord>, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(pool) => sqlx::query(select_deliveries!(
-                "WHERE d.state = 'pending' AND d.next_attempt_ms <= ? \
-                 ORDER BY d.next_attempt_ms, d.id LIMIT ?"
-            ))
-            .bind(now_ms)
-            .bind(i64::from(limit))
-            .fetch_all(pool)
-            .await?
-            .iter()
-            .map(delivery)
-            .collect(),
-        }
+        let pool = &self.pool;
+        sqlx::query(select_deliveries!(
+            "WHERE d.state = 'pending' AND d.next_attempt_ms <= $1 \
+                 ORDER BY d.next_attempt_ms, d.id LIMIT $2"
+        ))
+        .bind(now_ms)
+        .bind(i64::from(limit))
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(delivery)
+        .collect()
     }
 
     /// When the next pending delivery is due, if any.
     pub async fn next_delivery_due(&self) -> Result<Option<i64>, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(pool) => Ok(sqlx::query(
-                "SELECT MIN(next_attempt_ms) FROM webhook_deliveries WHERE state = 'pending'",
-            )
-            .fetch_one(pool)
-            .await?
-            .try_get(0)?),
-        }
+        let pool = &self.pool;
+        Ok(sqlx::query(
+            "SELECT MIN(next_attempt_ms) FROM webhook_deliveries WHERE state = 'pending'",
+        )
+        .fetch_one(pool)
+        .await?
+        .try_get(0)?)
     }
 
     /// The deliveries of one webhook, oldest first.
@@ -279,17 +271,16 @@ impl Store {
         &self,
         webhook_id: &str,
     ) -> Result<Vec<DeliveryRecord>, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(pool) => sqlx::query(select_deliveries!(
-                "WHERE d.webhook_id = ? ORDER BY d.created_at, d.rowid"
-            ))
-            .bind(webhook_id)
-            .fetch_all(pool)
-            .await?
-            .iter()
-            .map(delivery)
-            .collect(),
-        }
+        let pool = &self.pool;
+        sqlx::query(select_deliveries!(
+            "WHERE d.webhook_id = $1 ORDER BY d.created_at, d.rowid"
+        ))
+        .bind(webhook_id)
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(delivery)
+        .collect()
     }
 
     /// Claim up to `limit` pending deliveries due at `now_ms`, oldest due
@@ -303,31 +294,27 @@ impl Store {
         lease_until_ms: i64,
         limit: u32,
     ) -> Result<Vec<DeliveryRecord>, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(pool) => {
-                let mut tx = sqlite_write(pool).await?;
-                let due = sqlx::query(select_deliveries!(
-                    "WHERE d.state = 'pending' AND d.next_attempt_ms <= ? \
-                     ORDER BY d.next_attempt_ms, d.id LIMIT ?"
-                ))
-                .bind(now_ms)
-                .bind(i64::from(limit))
-                .fetch_all(&mut *tx)
-                .await?
-                .iter()
-                .map(delivery)
-                .collect::<Result<Vec<_>, _>>()?;
-                for d in &due {
-                    sqlx::query("UPDATE webhook_deliveries SET next_attempt_ms = ? WHERE id = ?")
-                        .bind(lease_until_ms)
-                        .bind(&d.id)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                tx.commit().await?;
-                Ok(due)
-            }
+        let mut tx = self.write("webhook_deliveries").await?;
+        let due = sqlx::query(select_deliveries!(
+            "WHERE d.state = 'pending' AND d.next_attempt_ms <= $1 \
+                     ORDER BY d.next_attempt_ms, d.id LIMIT $2"
+        ))
+        .bind(now_ms)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(delivery)
+        .collect::<Result<Vec<_>, _>>()?;
+        for d in &due {
+            sqlx::query("UPDATE webhook_deliveries SET next_attempt_ms = $1 WHERE id = $2")
+                .bind(lease_until_ms)
+                .bind(&d.id)
+                .execute(&mut *tx)
+                .await?;
         }
+        tx.commit().await?;
+        Ok(due)
     }
 
     /// Record an attempt at a delivery: one more attempt, its outcome on
@@ -338,42 +325,38 @@ impl Store {
         id: &str,
         attempt: &DeliveryAttempt<'_>,
     ) -> Result<bool, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(pool) => {
-                let mut tx = sqlite_write(pool).await?;
-                let row = sqlx::query(
-                    "UPDATE webhook_deliveries SET attempts = attempts + 1, state = ?, \
-                     next_attempt_ms = ?, last_status = ?, last_error = ? WHERE id = ? \
+        let mut tx = self.write(id).await?;
+        let row = sqlx::query(
+            "UPDATE webhook_deliveries SET attempts = attempts + 1, state = $1, \
+                     next_attempt_ms = $2, last_status = $3, last_error = $4 WHERE id = $5 \
                      RETURNING attempts",
-                )
-                .bind(attempt.state.as_str())
-                .bind(attempt.next_attempt_ms)
-                .bind(attempt.status.map(i64::from))
-                .bind(attempt.error)
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await?;
-                let Some(row) = row else {
-                    return Ok(false);
-                };
-                let n: i64 = row.try_get(0)?;
-                sqlx::query(
-                    "INSERT INTO webhook_delivery_attempts \
+        )
+        .bind(attempt.state.as_str())
+        .bind(attempt.next_attempt_ms)
+        .bind(attempt.status.map(i64::from))
+        .bind(attempt.error)
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Ok(false);
+        };
+        let n: i64 = row.try_get(0)?;
+        sqlx::query(
+            "INSERT INTO webhook_delivery_attempts \
                      (delivery_id, attempt, at_ms, duration_ms, status, error) \
-                     VALUES (?, ?, ?, ?, ?, ?)",
-                )
-                .bind(id)
-                .bind(n)
-                .bind(attempt.at_ms)
-                .bind(i64::from(attempt.duration_ms))
-                .bind(attempt.status.map(i64::from))
-                .bind(attempt.error)
-                .execute(&mut *tx)
-                .await?;
-                tx.commit().await?;
-                Ok(true)
-            }
-        }
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(id)
+        .bind(n)
+        .bind(attempt.at_ms)
+        .bind(i64::from(attempt.duration_ms))
+        .bind(attempt.status.map(i64::from))
+        .bind(attempt.error)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// The latest `limit` deliveries of one webhook, newest first.
@@ -382,18 +365,17 @@ impl Store {
         webhook_id: &str,
         limit: u32,
     ) -> Result<Vec<DeliveryRecord>, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(pool) => sqlx::query(select_deliveries!(
-                "WHERE d.webhook_id = ? ORDER BY d.created_at DESC, d.rowid DESC LIMIT ?"
-            ))
-            .bind(webhook_id)
-            .bind(i64::from(limit))
-            .fetch_all(pool)
-            .await?
-            .iter()
-            .map(delivery)
-            .collect(),
-        }
+        let pool = &self.pool;
+        sqlx::query(select_deliveries!(
+            "WHERE d.webhook_id = $1 ORDER BY d.created_at DESC, d.rowid DESC LIMIT $2"
+        ))
+        .bind(webhook_id)
+        .bind(i64::from(limit))
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(delivery)
+        .collect()
     }
 
     /// The attempts at a delivery, first first.
@@ -401,18 +383,17 @@ impl Store {
         &self,
         delivery_id: &str,
     ) -> Result<Vec<AttemptRecord>, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(pool) => sqlx::query(
-                "SELECT delivery_id, attempt, at_ms, duration_ms, status, error \
-                 FROM webhook_delivery_attempts WHERE delivery_id = ? ORDER BY attempt",
-            )
-            .bind(delivery_id)
-            .fetch_all(pool)
-            .await?
-            .iter()
-            .map(attempt)
-            .collect(),
-        }
+        let pool = &self.pool;
+        sqlx::query(
+            "SELECT delivery_id, attempt, at_ms, duration_ms, status, error \
+                 FROM webhook_delivery_attempts WHERE delivery_id = $1 ORDER BY attempt",
+        )
+        .bind(delivery_id)
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(attempt)
+        .collect()
     }
 
     /// One webhook of an account.
@@ -421,18 +402,17 @@ impl Store {
         owner: &str,
         id: &str,
     ) -> Result<Option<WebhookRecord>, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(pool) => sqlx::query(
-                "SELECT id, owner, url, users, q, secret, created_at FROM webhooks \
-                 WHERE owner = ? AND id = ?",
-            )
-            .bind(owner)
-            .bind(id)
-            .fetch_optional(pool)
-            .await?
-            .as_ref()
-            .map(webhook)
-            .transpose(),
-        }
+        let pool = &self.pool;
+        sqlx::query(
+            "SELECT id, owner, url, users, q, secret, created_at FROM webhooks \
+                 WHERE owner = $1 AND id = $2",
+        )
+        .bind(owner)
+        .bind(id)
+        .fetch_optional(pool)
+        .await?
+        .as_ref()
+        .map(webhook)
+        .transpose()
     }
 }

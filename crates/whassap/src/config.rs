@@ -125,9 +125,11 @@ impl Default for SignupConfig {
 pub struct Config {
     /// XMPP domain served.
     pub domain: String,
-    /// Directory of the SQLite database and the generated certificate.
+    /// Directory of the SQLite database, the generated certificate and the
+    /// control socket.
     pub data_dir: PathBuf,
-    /// Database URL; empty means SQLite in the data dir.
+    /// Database URL: `postgres://USER@HOST/DB`, `sqlite:PATH`, or empty
+    /// for SQLite in the data dir.
     pub database: String,
     /// c2s listener with STARTTLS; empty disables it.
     pub c2s_listen: String,
@@ -357,9 +359,14 @@ impl Config {
                 self.domain
             ));
         }
-        if !self.database.is_empty() && !self.database.starts_with("sqlite:") {
+        if !self.database.is_empty()
+            && !["sqlite:", "postgres://", "postgresql://"]
+                .iter()
+                .any(|p| self.database.starts_with(p))
+        {
             problems.push(format!(
-                "database: {:?}: only SQLite is supported in this version (leave it empty)",
+                "database: {:?}: give postgres://USER@HOST/DB, sqlite:PATH, or nothing \
+                 (SQLite in the data dir)",
                 self.database
             ));
         }
@@ -537,7 +544,15 @@ impl Config {
         })
     }
 
-    /// Path of the SQLite database.
+    /// The PostgreSQL URL, if the database is PostgreSQL.
+    pub fn postgres_url(&self) -> Option<&str> {
+        ["postgres://", "postgresql://"]
+            .iter()
+            .any(|p| self.database.starts_with(p))
+            .then_some(self.database.as_str())
+    }
+
+    /// Path of the SQLite database (when [`Config::postgres_url`] is None).
     pub fn sqlite_path(&self) -> PathBuf {
         match self.database.strip_prefix("sqlite:") {
             Some(p) if !p.is_empty() => PathBuf::from(p.trim_start_matches("//")),

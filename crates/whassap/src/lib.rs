@@ -40,10 +40,26 @@ pub fn install_crypto_provider() {
 pub async fn open_store(config: &config::Config) -> anyhow::Result<Store> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating the data dir {}", config.data_dir.display()))?;
+    if let Some(url) = config.postgres_url() {
+        return Store::open_postgres(url)
+            .await
+            .with_context(|| format!("opening the PostgreSQL database {}", redact(url)));
+    }
     let path = config.sqlite_path();
     Store::open_sqlite(&path)
         .await
         .with_context(|| format!("opening the database {}", path.display()))
+}
+
+/// A database URL without its password, for messages and logs.
+pub fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_string(),
+    }
 }
 
 impl App {

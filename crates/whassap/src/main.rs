@@ -59,7 +59,7 @@ struct ServeArgs {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     data_dir: Option<PathBuf>,
-    /// Database URL (empty: SQLite in the data dir).
+    /// Database URL: postgres://USER@HOST/DB, sqlite:PATH [default: SQLite in the data dir].
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     database: Option<String>,
@@ -220,7 +220,7 @@ struct StoreArgs {
     #[arg(long, global = true)]
     #[serde(skip_serializing_if = "Option::is_none")]
     data_dir: Option<PathBuf>,
-    /// Database URL (empty: SQLite in the data dir).
+    /// Database URL: postgres://USER@HOST/DB, sqlite:PATH [default: SQLite in the data dir].
     #[arg(long, global = true)]
     #[serde(skip_serializing_if = "Option::is_none")]
     database: Option<String>,

@@ -10,7 +10,7 @@
 //! task was cancelled, is skipped when its [`Reservation`] drops.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::broadcast;
 
@@ -49,12 +49,12 @@ impl EventSequencer {
 
     /// Take the next slot. For a post, call this with the store's write
     /// lock held, so that slot order is commit order.
-    pub fn reserve(&self) -> Reservation<'_> {
+    pub fn reserve(self: &Arc<Self>) -> Reservation {
         let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let slot = s.next;
         s.next += 1;
         Reservation {
-            sequencer: self,
+            sequencer: Arc::clone(self),
             slot: Some(slot),
         }
     }
@@ -80,12 +80,12 @@ impl EventSequencer {
 
 /// A slot in the event order; [`Reservation::publish`] fills it, dropping
 /// it unfilled skips it.
-pub struct Reservation<'a> {
-    sequencer: &'a EventSequencer,
+pub struct Reservation {
+    sequencer: Arc<EventSequencer>,
     slot: Option<u64>,
 }
 
-impl Reservation<'_> {
+impl Reservation {
     /// Release `event` once every earlier slot is finished.
     pub fn publish(mut self, event: StatusEvent) {
         if let Some(slot) = self.slot.take() {
@@ -94,7 +94,7 @@ impl Reservation<'_> {
     }
 }
 
-impl Drop for Reservation<'_> {
+impl Drop for Reservation {
     fn drop(&mut self) {
         if let Some(slot) = self.slot.take() {
             self.sequencer.finish(slot, None);
@@ -102,7 +102,7 @@ impl Drop for Reservation<'_> {
     }
 }
 
-impl std::fmt::Debug for Reservation<'_> {
+impl std::fmt::Debug for Reservation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Reservation")
             .field("slot", &self.slot)
@@ -141,7 +141,7 @@ mod tests {
 
     #[test]
     fn events_are_released_in_slot_order_and_dropped_slots_skipped() {
-        let seq = EventSequencer::new(16);
+        let seq = Arc::new(EventSequencer::new(16));
         let mut rx = seq.subscribe();
         let a = seq.reserve();
         let b = seq.reserve();

@@ -17,12 +17,22 @@ pub struct IdGenerator {
 impl IdGenerator {
     /// A new id and the millisecond time it carries.
     pub fn next(&self) -> (String, u64) {
+        self.next_after("")
+    }
+
+    /// A new id that also sorts after `floor` (the greatest id another
+    /// node may have committed: clocks of different machines differ), and
+    /// the millisecond time it carries.
+    pub fn next_after(&self, floor: &str) -> (String, u64) {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
             .unwrap_or(0);
         let (ms, random) = {
             let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(f) = decode(floor) {
+                *last = (*last).max(f);
+            }
             let next = if now > last.0 {
                 (now, fresh_random())
             } else if last.1 + 1 < (1u128 << RANDOM_BITS) {
@@ -54,6 +64,20 @@ fn fresh_random() -> u128 {
     rand::random::<u128>() & ((1u128 << (RANDOM_BITS - 1)) - 1)
 }
 
+/// The (time, random) parts of a 26-character id, if it is one.
+fn decode(id: &str) -> Option<(u64, u128)> {
+    if id.len() != 26 {
+        return None;
+    }
+    let mut value = 0u128;
+    for b in id.bytes() {
+        let digit = CROCKFORD.iter().position(|&c| c == b)?;
+        value = value.checked_mul(32)? | digit as u128;
+    }
+    let random = value & ((1u128 << RANDOM_BITS) - 1);
+    Some(((value >> RANDOM_BITS) as u64, random))
+}
+
 fn encode(ms: u64, random: u128) -> String {
     let value = (u128::from(ms) << RANDOM_BITS) | random;
     (0..26)
@@ -75,6 +99,22 @@ mod tests {
             assert!(id > prev, "{id} after {prev}");
             prev = id;
         }
+    }
+
+    #[test]
+    fn ids_sort_after_a_floor_from_a_clock_ahead() {
+        let g = IdGenerator::default();
+        let (mine, ms) = g.next();
+        assert_eq!(decode(&mine).map(|(t, _)| t), Some(ms));
+        // Another node, its clock a minute ahead, committed this one.
+        let ahead = encode(ms + 60_000, 12345);
+        let (after, _) = g.next_after(&ahead);
+        assert!(after > ahead, "{after} after {ahead}");
+        let (next, _) = g.next();
+        assert!(next > after, "still monotonic: {next} after {after}");
+        // A floor below what this node made changes nothing.
+        let (later, _) = g.next_after(&mine);
+        assert!(later > next);
     }
 
     #[test]

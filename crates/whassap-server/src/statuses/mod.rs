@@ -195,7 +195,7 @@ pub struct Statuses {
     pub ids: IdGenerator,
     /// Every committed post and deletion, in commit order, for in-process
     /// listeners (the SSE firehose).
-    pub events: EventSequencer,
+    pub events: Arc<EventSequencer>,
     /// Woken when webhook outbox rows were written.
     pub outbox: Notify,
 }
@@ -211,7 +211,7 @@ impl Statuses {
     pub fn new(capacity: usize) -> Self {
         Statuses {
             ids: IdGenerator::default(),
-            events: EventSequencer::new(capacity),
+            events: Arc::new(EventSequencer::new(capacity)),
             outbox: Notify::new(),
         }
     }

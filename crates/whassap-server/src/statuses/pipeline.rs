@@ -122,9 +122,9 @@ fn webhook_event(event: &str, status: &Status) -> OutboxEvent {
 }
 
 /// What was built inside the store's transaction, for the fan-out.
-struct Built<'a> {
+struct Built {
     /// The status's place in the event order (slot order is commit order).
-    slot: super::Reservation<'a>,
+    slot: super::Reservation,
     status: Status,
     pep_item: StoredItem,
     firehose_item: StoredItem,
@@ -150,72 +150,81 @@ pub async fn post_with(server: &Arc<Server>, new: NewStatus<'_>) -> Result<Poste
     let firehose_keep = read(&firehose, |n| {
         n.config.persist_items.then(|| n.config.max_items.limit())
     });
-    // Run with SQLite's write lock held: the id is taken there (ids sort
-    // in commit order), and everything else follows from it.
-    let build = || {
-        let slot = server.statuses.events.reserve();
-        let (id, ms) = server.statuses.ids.next();
-        let created_at = rfc3339_seconds(ms);
-        let status = Status {
-            url: super::status_url(config, new.author, &id),
-            author: Author {
-                username: new.author.to_string(),
-                jid: bare.clone(),
-                display_name,
-            },
-            item_id: new.client_item_id.unwrap_or(&id).to_string(),
-            id,
-            text,
-            source: new.source,
-            created_at,
-        };
-        let entry = atom_entry(&status, &config.domain);
-        let pep_item = StoredItem {
-            seq: 0,
-            id: status.item_id.clone(),
-            publisher: bare.clone(),
-            payload: String::from_utf8_lossy(&whassap_xml::to_bytes(&entry)).into_owned(),
-            published_at: stanza::now_stamp(),
-        };
-        let firehose_item = StoredItem {
-            id: status.id.clone(),
-            ..pep_item.clone()
-        };
-        let mut items = Vec::with_capacity(2);
-        for (service, name, keep, item) in [
-            (&bare, ns::MICROBLOG, pep_keep, &pep_item),
-            (&pubsub, FIREHOSE_NODE, firehose_keep, &firehose_item),
-        ] {
-            if let Some(max_items) = keep {
-                items.push(ItemWrite {
-                    service: service.clone(),
-                    node: name.to_string(),
-                    item: item.clone(),
-                    max_items,
-                });
-            }
-        }
-        let rows = NewStatusRows {
-            status: StatusRecord {
+    // Run by the store's writer with the statuses' write lock held, given
+    // the greatest id committed so far: the id is taken there (ids sort in
+    // commit order, on every node), and everything else follows from it.
+    let build = {
+        let server = Arc::clone(server);
+        let author = new.author.to_string();
+        let client_item_id = new.client_item_id.map(str::to_string);
+        let source = new.source;
+        let (bare, pubsub) = (bare.clone(), pubsub.clone());
+        move |last_id: &str| {
+            let config = &server.config;
+            let slot = server.statuses.events.reserve();
+            let (id, ms) = server.statuses.ids.next_after(last_id);
+            let created_at = rfc3339_seconds(ms);
+            let status = Status {
+                url: super::status_url(config, &author, &id),
+                author: Author {
+                    username: author.clone(),
+                    jid: bare.clone(),
+                    display_name,
+                },
+                item_id: client_item_id.unwrap_or_else(|| id.clone()),
+                id,
+                text,
+                source,
+                created_at,
+            };
+            let entry = atom_entry(&status, &config.domain);
+            let pep_item = StoredItem {
+                seq: 0,
+                id: status.item_id.clone(),
+                publisher: bare.clone(),
+                payload: String::from_utf8_lossy(&whassap_xml::to_bytes(&entry)).into_owned(),
+                published_at: stanza::now_stamp(),
+            };
+            let firehose_item = StoredItem {
                 id: status.id.clone(),
-                author: new.author.to_string(),
-                display_name: None,
-                text: status.text.clone(),
-                source: status.source.as_str().to_string(),
-                created_at: status.created_at.clone(),
-                item_id: status.item_id.clone(),
-                deleted: false,
-            },
-            items,
-            outbox: webhook_event("status.created", &status),
-        };
-        let built = Built {
-            slot,
-            status,
-            pep_item,
-            firehose_item,
-        };
-        (rows, built)
+                ..pep_item.clone()
+            };
+            let mut items = Vec::with_capacity(2);
+            for (service, name, keep, item) in [
+                (&bare, ns::MICROBLOG, pep_keep, &pep_item),
+                (&pubsub, FIREHOSE_NODE, firehose_keep, &firehose_item),
+            ] {
+                if let Some(max_items) = keep {
+                    items.push(ItemWrite {
+                        service: service.clone(),
+                        node: name.to_string(),
+                        item: item.clone(),
+                        max_items,
+                    });
+                }
+            }
+            let rows = NewStatusRows {
+                status: StatusRecord {
+                    id: status.id.clone(),
+                    author: author.clone(),
+                    display_name: None,
+                    text: status.text.clone(),
+                    source: status.source.as_str().to_string(),
+                    created_at: status.created_at.clone(),
+                    item_id: status.item_id.clone(),
+                    deleted: false,
+                },
+                items,
+                outbox: webhook_event("status.created", &status),
+            };
+            let built = Built {
+                slot,
+                status,
+                pep_item,
+                firehose_item,
+            };
+            (rows, built)
+        }
     };
     let now = now_ms();
     let idempotency = new.idempotency_key.map(|key| Idempotency {
