@@ -33,6 +33,21 @@ fi
 
 # Interop and browser tests must run here: a missing tool is a failure, not a skip.
 export WHASSAP_TEST_REQUIRE_INTEROP=1
+
+# Several nodes share PostgreSQL and NATS (SPEC §7): both must answer here.
+# The tests create and drop their own databases on this server.
+export WHASSAP_TEST_POSTGRES="${WHASSAP_TEST_POSTGRES:-postgres://postgres@127.0.0.1:5432/postgres}"
+export WHASSAP_TEST_NATS="${WHASSAP_TEST_NATS:-nats://127.0.0.1:4222}"
+answers() { # host port what
+  timeout 3 bash -c "exec 3<>/dev/tcp/$1/$2" 2>/dev/null || {
+    echo "!!! $3 does not answer on $1:$2: the multi-node tests need it running" >&2
+    exit 1
+  }
+}
+pg_hostport="${WHASSAP_TEST_POSTGRES#*@}"; pg_hostport="${pg_hostport%%/*}"
+answers "${pg_hostport%:*}" "${pg_hostport##*:}" PostgreSQL
+nats_hostport="${WHASSAP_TEST_NATS#nats://}"
+answers "${nats_hostport%:*}" "${nats_hostport##*:}" NATS
 # One build, tested once: incremental compilation data would only double
 # the disk the build takes (about 9 GB for the test binaries).
 export CARGO_INCREMENTAL=0
@@ -43,3 +58,5 @@ echo "==> cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 echo "==> cargo test"
 cargo test --workspace
+echo "==> the integration suite once more, every server on PostgreSQL"
+WHASSAP_TEST_DATABASE=postgres cargo test -p whassap-tests

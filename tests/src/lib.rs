@@ -86,6 +86,11 @@ impl TestServer {
         config: Config,
     ) -> TestServer {
         let app = App::start(&config).await.expect("server starts");
+        assert_eq!(
+            app.server.store.dialect() == whassap_store::Dialect::Postgres,
+            database.is_some() || config.postgres_url().is_some(),
+            "the server runs on the database the suite chose"
+        );
         TestServer {
             c2s: app.c2s_addr.expect("c2s listener"),
             c2s_tls: app.c2s_tls_addr.expect("direct TLS listener"),

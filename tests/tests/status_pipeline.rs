@@ -192,6 +192,11 @@ async fn a_rest_status_reaches_contacts_the_firehose_and_the_author() {
         metrics.contains("whassap_statuses_deleted_total 1"),
         "{metrics}"
     );
+    assert!(
+        metrics.contains("whassap_status_commits_total 1\n")
+            && metrics.contains("whassap_statuses_committed_total 1\n"),
+        "the one status, in one commit of the status writer: {metrics}"
+    );
     s.stop().await;
 }
 

@@ -139,6 +139,20 @@ async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.server.metrics.render() + &state.server.s2s.render_metrics(),
+        state.server.metrics.render()
+            + &state.server.s2s.render_metrics()
+            + &status_commit_metrics(&state.server.store),
+    )
+}
+
+/// The status writer's group commits, in Prometheus text: the mean group
+/// is `whassap_statuses_committed_total / whassap_status_commits_total`.
+fn status_commit_metrics(store: &whassap_store::Store) -> String {
+    let (groups, statuses) = store.status_commits();
+    format!(
+        "# HELP whassap_status_commits_total Transactions of the status writer (group commits).\n\
+         # TYPE whassap_status_commits_total counter\nwhassap_status_commits_total {groups}\n\
+         # HELP whassap_statuses_committed_total Statuses those transactions committed.\n\
+         # TYPE whassap_statuses_committed_total counter\nwhassap_statuses_committed_total {statuses}\n"
     )
 }

@@ -74,6 +74,8 @@ pub const CARBONS: &str = "urn:xmpp:carbons:2";
 pub const FORWARD: &str = "urn:xmpp:forward:0";
 /// Chat state notifications (XEP-0085).
 pub const CHATSTATES: &str = "http://jabber.org/protocol/chatstates";
+/// XEP-0334 message processing hints (`no-store`, `no-permanent-store`).
+pub const HINTS: &str = "urn:xmpp:hints";
 /// Stream management (XEP-0198).
 pub const SM: &str = "urn:xmpp:sm:3";
 /// Client state indication (XEP-0352).

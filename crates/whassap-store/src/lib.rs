@@ -36,6 +36,10 @@
 //!   node. Status ids take a lock of their own (see
 //!   [`Store::status_create`]).
 //!
+//! New statuses are committed in groups (`group_commit`): posts that arrive
+//! while a commit is on its way to disk share the next transaction, written
+//! in a few multi-row statements (`status_write`).
+//!
 //! SQLite runs in WAL mode with `synchronous = FULL` so that a write is on
 //! disk when its call returns (an acknowledged write survives a process kill
 //! or a power cut), foreign keys on, and a busy timeout. Queries are runtime
@@ -52,6 +56,7 @@ mod pubsub;
 mod roster;
 mod secrets;
 mod settings;
+mod status_write;
 mod statuses;
 mod tokens;
 mod web_sessions;

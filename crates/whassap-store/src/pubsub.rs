@@ -481,31 +481,46 @@ pub(crate) async fn publish_in(
     item: &StoredItem,
     max_items: Option<u64>,
 ) -> Result<i64, StoreError> {
-    sqlx::query("DELETE FROM pubsub_items WHERE service = $1 AND node = $2 AND item_id = $3")
+    // A new id (the usual case, a status's) is one statement; a re-published
+    // one replaces the old item and gets a new seq (it becomes the newest).
+    let mut seq = None;
+    for attempt in 0..2 {
+        if attempt == 1 {
+            sqlx::query(
+                "DELETE FROM pubsub_items WHERE service = $1 AND node = $2 AND item_id = $3",
+            )
+            .bind(service)
+            .bind(node)
+            .bind(&item.id)
+            .execute(&mut *conn)
+            .await?;
+        }
+        seq = sqlx::query(
+            "INSERT INTO pubsub_items (service, node, item_id, publisher, payload, published_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (service, node, item_id) DO NOTHING RETURNING seq",
+        )
         .bind(service)
         .bind(node)
         .bind(&item.id)
-        .execute(&mut *conn)
-        .await?;
-    let seq = sqlx::query(
-        "INSERT INTO pubsub_items (service, node, item_id, publisher, payload, published_at) \
-         VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq",
-    )
-    .bind(service)
-    .bind(node)
-    .bind(&item.id)
-    .bind(&item.publisher)
-    .bind(&item.payload)
-    .bind(&item.published_at)
-    .fetch_one(&mut *conn)
-    .await
-    .map_err(|e| match &e {
-        sqlx::Error::Database(d) if d.is_foreign_key_violation() => {
-            StoreError::NotFound(format!("node {node:?}"))
+        .bind(&item.publisher)
+        .bind(&item.payload)
+        .bind(&item.published_at)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(|e| match &e {
+            sqlx::Error::Database(d) if d.is_foreign_key_violation() => {
+                StoreError::NotFound(format!("node {node:?}"))
+            }
+            _ => StoreError::Database(e),
+        })?
+        .map(|row| row.try_get::<i64, _>(0))
+        .transpose()?;
+        if seq.is_some() {
+            break;
         }
-        _ => StoreError::Database(e),
-    })?
-    .try_get(0)?;
+    }
+    let seq = seq.ok_or_else(|| StoreError::Corrupt(format!("item {:?} not written", item.id)))?;
     if let Some(max) = max_items {
         trim(conn, service, node, max).await?;
     }
@@ -530,7 +545,7 @@ pub(crate) async fn retract_in(
 }
 
 /// Keep only the `max` newest items of a node.
-async fn trim(
+pub(crate) async fn trim(
     conn: &mut sqlx::AnyConnection,
     service: &str,
     node: &str,

@@ -225,6 +225,126 @@ async fn idempotency_keys_hold_for_their_lifetime_per_author(db: Db<'_>) {
     );
 }
 
+/// Concurrent posts are committed in fewer transactions than posts, each
+/// caller gets its own outcome (one taken item id fails alone), ids are
+/// handed out in commit order above the greatest committed, and every
+/// committed status is there with its PubSub item.
+async fn concurrent_posts_are_committed_together(db: Db<'_>) {
+    let s = store_with(db, &["alice"]).await;
+    // Already committed: every new id must sort above it.
+    create(&s, "01A", "alice", "first", None).await.unwrap();
+    let posts = 60;
+    let mut tasks = tokio::task::JoinSet::new();
+    for n in 0..posts {
+        let s = s.clone();
+        tasks.spawn(async move {
+            s.status_create("alice", None, 0, move |last: &str| {
+                assert!(
+                    last >= "01A",
+                    "the floor is the greatest committed id: {last:?}"
+                );
+                // An id just above the floor, as the server's generator makes.
+                let id = format!("{last}~");
+                // Post 7 reuses the item id of the first status: taken.
+                let item = if n == 7 {
+                    "01A".to_string()
+                } else {
+                    id.clone()
+                };
+                (rows(&id, "alice", &format!("post {n}"), &item), (n, id))
+            })
+            .await
+        });
+    }
+    // In the same groups: an author who does not exist (the group is then
+    // written status by status, and only this one fails), and one
+    // idempotency key used twice at once (the second replays the first).
+    for author in ["ghost", "alice", "alice"] {
+        let s = s.clone();
+        tasks.spawn(async move {
+            let key = Idempotency {
+                key: "twice",
+                now_ms: 1,
+                ttl_ms: 3_600_000,
+            };
+            let key = (author == "alice").then_some(&key);
+            s.status_create(author, key, 0, move |last: &str| {
+                let id = format!("{last}~");
+                (rows(&id, author, "keyed", &id), (1000, id))
+            })
+            .await
+        });
+    }
+    let (mut created, mut replayed, mut missing) = (Vec::new(), Vec::new(), 0);
+    while let Some(outcome) = tasks.join_next().await {
+        match outcome.unwrap() {
+            Ok(CreateOutcome::Created((n, id))) => created.push((n, id)),
+            Ok(CreateOutcome::Replayed(earlier)) => replayed.push(earlier.id),
+            Err(StoreError::Conflict(_)) => {}
+            Err(StoreError::NotFound(_)) => missing += 1,
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(missing, 1, "the ghost's status");
+    let keyed: Vec<_> = created.iter().filter(|(n, _)| *n == 1000).collect();
+    assert_eq!(keyed.len(), 1, "one of the two keyed posts was created");
+    assert_eq!(replayed, [keyed[0].1.clone()], "the other replays it");
+    created.retain(|(n, _)| *n != 1000);
+    assert_eq!(created.len(), posts - 1, "all but the taken item id");
+    assert!(created.iter().all(|(n, _)| *n != 7));
+    let (groups, statuses) = s.status_commits();
+    assert_eq!(
+        statuses,
+        posts as u64 + 1,
+        "1 + {} new + 1 keyed",
+        posts - 1
+    );
+    assert!(
+        groups < statuses / 2,
+        "{statuses} statuses in {groups} commits: concurrent posts were grouped"
+    );
+    let timeline = s
+        .timeline(&TimelineQuery {
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(timeline.len(), posts + 1);
+    let mut ids: Vec<_> = created.iter().map(|(_, id)| id.clone()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), posts - 1, "every id distinct");
+    let items = s
+        .pubsub_items(
+            "alice@localhost",
+            "urn:xmpp:microblog:0",
+            ItemsPage::Newest,
+            100,
+        )
+        .await
+        .unwrap();
+    assert_eq!(items.len(), posts + 1, "each status's item, and no other");
+
+    // One at a time: one commit per status.
+    s.set_status_group_limit(1);
+    let before = s.status_commits().0;
+    let mut tasks = tokio::task::JoinSet::new();
+    for n in 0..10 {
+        let s = s.clone();
+        tasks.spawn(async move {
+            s.status_create("alice", None, 0, move |last: &str| {
+                let id = format!("{last}~");
+                (rows(&id, "alice", &format!("alone {n}"), &id), ())
+            })
+            .await
+            .unwrap()
+        });
+    }
+    while tasks.join_next().await.is_some() {}
+    assert_eq!(s.status_commits().0 - before, 10);
+}
+
 async fn tokens_and_webhook_deliveries(db: Db<'_>) {
     let s = store_with(db, &["alice"]).await;
     let t = s.token_create("alice", "cli", b"hash").await.unwrap();
@@ -314,4 +434,5 @@ on_both!(
     timelines_page_search_and_count,
     idempotency_keys_hold_for_their_lifetime_per_author,
     tokens_and_webhook_deliveries,
+    concurrent_posts_are_committed_together,
 );

@@ -9,7 +9,7 @@ use sqlx::any::AnyRow;
 use sqlx::AnyConnection;
 use sqlx::Row;
 
-use crate::pubsub::{publish_in, retract_in};
+use crate::pubsub::retract_in;
 use crate::{Store, StoreError, StoredItem};
 
 /// A stored status with its author's display name.
@@ -148,7 +148,7 @@ fn like_pattern(needle: &str) -> String {
     p
 }
 
-fn record(row: &AnyRow) -> Result<StatusRecord, StoreError> {
+pub(crate) fn record(row: &AnyRow) -> Result<StatusRecord, StoreError> {
     Ok(StatusRecord {
         id: row.try_get("id")?,
         author: row.try_get("author")?,
@@ -163,13 +163,18 @@ fn record(row: &AnyRow) -> Result<StatusRecord, StoreError> {
 
 /// Does a webhook with these filters want a status by `author` with this
 /// (lower-cased) text?
-fn webhook_matches(users: Option<&str>, q: Option<&str>, author: &str, text_lower: &str) -> bool {
+pub(crate) fn webhook_matches(
+    users: Option<&str>,
+    q: Option<&str>,
+    author: &str,
+    text_lower: &str,
+) -> bool {
     users.is_none_or(|u| u.split(',').any(|x| x == author))
         && q.is_none_or(|q| text_lower.contains(&q.to_lowercase()))
 }
 
 /// Write one outbox row per webhook that matches the status.
-async fn write_outbox(
+pub(crate) async fn write_outbox(
     conn: &mut AnyConnection,
     author: &str,
     text_lower: &str,
@@ -211,96 +216,6 @@ pub(crate) async fn last_status_id(conn: &mut AnyConnection) -> Result<String, S
         .fetch_one(&mut *conn)
         .await?
         .try_get(0)?)
-}
-
-/// One status of a group commit, inside the group's transaction (and its
-/// own savepoint): the idempotency check, then `build` (given the greatest
-/// id committed so far), then every row. See [`Store::status_create`].
-pub(crate) async fn create_in<T>(
-    conn: &mut AnyConnection,
-    author: &str,
-    idempotency: Option<&Idempotency<'_>>,
-    now_ms: i64,
-    last_id: &str,
-    build: impl FnOnce(&str) -> (NewStatusRows, T),
-) -> Result<CreateOutcome<(T, String)>, StoreError> {
-    if let Some(k) = idempotency {
-        sqlx::query("DELETE FROM idempotency_keys WHERE created_ms < $1")
-            .bind(k.now_ms - k.ttl_ms)
-            .execute(&mut *conn)
-            .await?;
-        let earlier = sqlx::query(concat!(
-            "SELECT s.id, s.author, u.display_name, s.text, s.source, s.created_at, \
-             s.item_id, s.deleted FROM idempotency_keys k \
-             JOIN statuses s ON s.id = k.status_id \
-             JOIN users u ON u.username = s.author ",
-            "WHERE k.username = $1 AND k.key = $2"
-        ))
-        .bind(author)
-        .bind(k.key)
-        .fetch_optional(&mut *conn)
-        .await?;
-        if let Some(row) = earlier {
-            return Ok(CreateOutcome::Replayed(record(&row)?));
-        }
-    }
-    let (rows, extra) = build(last_id);
-    let NewStatusRows {
-        status,
-        items,
-        outbox,
-    } = &rows;
-    if status.id.as_str() <= last_id {
-        return Err(StoreError::Corrupt(format!(
-            "status id {:?} does not sort after {last_id:?}",
-            status.id
-        )));
-    }
-    let taken =
-        sqlx::query("SELECT 1 FROM statuses WHERE author = $1 AND item_id = $2 AND deleted = 0")
-            .bind(&status.author)
-            .bind(&status.item_id)
-            .fetch_optional(&mut *conn)
-            .await?;
-    if taken.is_some() {
-        return Err(StoreError::Conflict(format!(
-            "item {:?} of {:?}",
-            status.item_id, status.author
-        )));
-    }
-    let text_lower = status.text.to_lowercase();
-    sqlx::query(
-        "INSERT INTO statuses (id, author, text, text_lower, source, created_at, item_id) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(&status.id)
-    .bind(&status.author)
-    .bind(&status.text)
-    .bind(&text_lower)
-    .bind(&status.source)
-    .bind(&status.created_at)
-    .bind(&status.item_id)
-    .execute(&mut *conn)
-    .await
-    .map_err(|e| StoreError::missing_user(e, &status.author))?;
-    if let Some(k) = idempotency {
-        sqlx::query(
-            "INSERT INTO idempotency_keys (username, key, status_id, created_ms) \
-             VALUES ($1, $2, $3, $4)",
-        )
-        .bind(&status.author)
-        .bind(k.key)
-        .bind(&status.id)
-        .bind(k.now_ms)
-        .execute(&mut *conn)
-        .await?;
-    }
-    for w in items {
-        crate::lock_in(conn, &w.service).await?;
-        publish_in(conn, &w.service, &w.node, &w.item, w.max_items).await?;
-    }
-    write_outbox(conn, &status.author, &text_lower, outbox, now_ms).await?;
-    Ok(CreateOutcome::Created((extra, status.id.clone())))
 }
 
 impl Store {

@@ -74,15 +74,20 @@ impl Store {
             return Ok(None);
         };
         let t = token(&row)?;
-        sqlx::query(
-            "UPDATE api_tokens SET last_used_at = $2 \
-                     WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $3)",
-        )
-        .bind(&t.id)
-        .bind(crate::now_rfc3339())
-        .bind(crate::rfc3339_seconds_ago(60))
-        .execute(pool)
-        .await?;
+        // Only a use a minute after the last one recorded is written: most
+        // requests stay reads, and take no write lock (SQLite has one).
+        let a_minute_ago = crate::rfc3339_seconds_ago(60);
+        if t.last_used_at.as_ref().is_none_or(|at| *at < a_minute_ago) {
+            sqlx::query(
+                "UPDATE api_tokens SET last_used_at = $2 \
+                 WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $3)",
+            )
+            .bind(&t.id)
+            .bind(crate::now_rfc3339())
+            .bind(a_minute_ago)
+            .execute(pool)
+            .await?;
+        }
         Ok(Some(t))
     }
 

@@ -163,6 +163,9 @@ pub struct Config {
     pub log_format: String,
     /// Largest stanza accepted, in bytes.
     pub max_stanza_bytes: usize,
+    /// Most new statuses committed in one transaction (group commit); 1
+    /// commits each alone.
+    pub status_group_commit: usize,
     /// Seconds a connection has to authenticate and bind.
     pub auth_timeout_secs: u64,
     /// Stanzas queued per session before a non-reading client is disconnected.
@@ -236,6 +239,7 @@ impl Default for Config {
             log: "info".into(),
             log_format: "text".into(),
             max_stanza_bytes: 256 * 1024,
+            status_group_commit: 256,
             auth_timeout_secs: 30,
             session_queue: 1024,
             session_queue_bytes: 1024 * 1024,
@@ -403,6 +407,9 @@ impl Config {
         }
         if tracing_subscriber::EnvFilter::try_new(&self.log).is_err() {
             problems.push(format!("log: {:?} is not a valid log filter", self.log));
+        }
+        if !(1..=10_000).contains(&self.status_group_commit) {
+            problems.push("status_group_commit: from 1 to 10000".into());
         }
         if self.max_stanza_bytes < 10_000 {
             problems.push("max_stanza_bytes: at least 10000 (RFC 6120 §13.12)".into());

@@ -40,15 +40,19 @@ pub fn install_crypto_provider() {
 pub async fn open_store(config: &config::Config) -> anyhow::Result<Store> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating the data dir {}", config.data_dir.display()))?;
-    if let Some(url) = config.postgres_url() {
-        return Store::open_postgres(url)
+    let store = match config.postgres_url() {
+        Some(url) => Store::open_postgres(url)
             .await
-            .with_context(|| format!("opening the PostgreSQL database {}", redact(url)));
-    }
-    let path = config.sqlite_path();
-    Store::open_sqlite(&path)
-        .await
-        .with_context(|| format!("opening the database {}", path.display()))
+            .with_context(|| format!("opening the PostgreSQL database {}", redact(url)))?,
+        None => {
+            let path = config.sqlite_path();
+            Store::open_sqlite(&path)
+                .await
+                .with_context(|| format!("opening the database {}", path.display()))?
+        }
+    };
+    store.set_status_group_limit(config.status_group_commit);
+    Ok(store)
 }
 
 /// A database URL without its password, for messages and logs.

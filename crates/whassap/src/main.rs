@@ -119,6 +119,10 @@ struct ServeArgs {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     log_format: Option<String>,
+    /// Most new statuses committed in one transaction; 1: each alone [default: 256].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status_group_commit: Option<usize>,
     /// Largest stanza accepted, in bytes [default: 262144].
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -22,9 +22,15 @@ pub fn register(hooks: &mut Hooks) {
     hooks.feature(Addressee::Host, ns::DELAY);
 }
 
-/// Is the message worth keeping? Chat-state notifications alone are not.
+/// Is the message worth keeping? Chat-state notifications alone are not,
+/// nor a message its sender marked `<no-store/>` or `<no-permanent-store/>`
+/// (XEP-0334 §4.2: "should not be stored", such as the bot's thanks).
 fn storable(el: &Element) -> bool {
-    el.children().any(|c| c.ns() != ns::CHATSTATES)
+    el.children()
+        .any(|c| c.ns() != ns::CHATSTATES && c.ns() != ns::HINTS)
+        && !el
+            .children()
+            .any(|c| c.ns() == ns::HINTS && matches!(c.name(), "no-store" | "no-permanent-store"))
 }
 
 /// Store a message for `bare`; bounce it when the account's queue is full.

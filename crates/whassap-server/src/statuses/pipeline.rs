@@ -351,7 +351,8 @@ pub async fn delete(
 
 /// The bot thanks the author for a new status: a chat message from
 /// `whassap@<domain>` that begins `Thanks for setting your status` and
-/// quotes it (stored offline if the author is not online).
+/// quotes it, marked `<no-store/>` (XEP-0334): the sessions online now
+/// get it, offline storage keeps it not.
 pub async fn send_thanks(server: &Arc<Server>, status: &Status) {
     let bot = format!("{BOT_USERNAME}@{}", server.config.domain);
     let mut message = stanza::element(
@@ -369,5 +370,9 @@ pub async fn send_thanks(server: &Arc<Server>, status: &Status) {
         ns::JABBER_CLIENT,
         &format!("Thanks for setting your status: “{}”", status.text),
     ));
+    // A courtesy for the sessions online now: kept offline, a burst of
+    // posts made elsewhere would fill the author's offline storage and
+    // push out messages from people.
+    message.append_child(stanza::element("no-store", ns::HINTS, &[]));
     router::route(server.clone(), message).await;
 }

@@ -1,5 +1,5 @@
 -- Whassap's schema on PostgreSQL: the same tables, columns and indexes as
--- SQLite's migrations 0001 to 0006 (see migrations/sqlite for what each
+-- SQLite's migrations 0001 to 0007 (see migrations/sqlite for what each
 -- holds), with PostgreSQL's types: every integer is BIGINT (the code binds
 -- and reads i64 on both), blobs are BYTEA, and timestamps are RFC 3339 text
 -- computed by the server. Tables that SQLite orders by its implicit `rowid`
@@ -137,6 +137,7 @@ CREATE TABLE statuses (
 
 CREATE INDEX statuses_by_author ON statuses (author, id);
 CREATE INDEX statuses_by_item ON statuses (author, item_id);
+CREATE UNIQUE INDEX statuses_live_item ON statuses (author, item_id) WHERE deleted = 0;
 
 CREATE TABLE api_tokens (
     id           TEXT  NOT NULL PRIMARY KEY,
