@@ -336,10 +336,28 @@ async fn offline_messages_are_delivered_with_delay_after_reconnect_and_restart()
     ))
     .await
     .unwrap();
-    // Headlines are not stored.
+    // Headlines are not stored, nor what its sender marked no-store
+    // (XEP-0334).
     a.send(&xml(
         "<message to='bob@localhost' type='headline'><body>news</body></message>",
     ))
+    .await
+    .unwrap();
+    a.send(&xml(
+        "<message to='bob@localhost' type='chat'><body>ephemeral</body>\
+         <no-store xmlns='urn:xmpp:hints'/></message>",
+    ))
+    .await
+    .unwrap();
+    // Nor the bot's thanks for a status bob set elsewhere meanwhile: a
+    // burst of them would fill his offline storage.
+    whassap_server::statuses::post(
+        &s.app().server,
+        "bob",
+        "set on the web",
+        whassap_server::statuses::Source::Web,
+        None,
+    )
     .await
     .unwrap();
     a.iq(xml(
