@@ -614,3 +614,117 @@ pub async fn run_interop_script(script: &str, port: u16) -> (bool, String) {
     );
     (out.status.success(), text)
 }
+
+/// The NATS server of the cluster tests (`WHASSAP_TEST_NATS`, or `1` for
+/// `nats://127.0.0.1:4222`), if they are on.
+pub fn nats_url() -> Option<String> {
+    match std::env::var("WHASSAP_TEST_NATS") {
+        Ok(v) if v == "1" => Some("nats://127.0.0.1:4222".into()),
+        Ok(v) if v.starts_with("nats://") => Some(v),
+        _ => None,
+    }
+}
+
+/// Several nodes of one cluster in this process: one fresh PostgreSQL
+/// database, the NATS bus, nodes named `n0`, `n1`, ….
+pub struct Cluster {
+    /// The nodes.
+    pub nodes: Vec<TestServer>,
+    _database: Arc<whassap_store::testing::TempDatabase>,
+}
+
+impl Cluster {
+    /// Start `n` nodes, or `None` (said loudly; a failure when the suite
+    /// requires its services) without PostgreSQL or NATS.
+    pub async fn start(test: &str, n: usize) -> Option<Cluster> {
+        let Some(nats) = nats_url() else {
+            assert!(
+                !interop_required(),
+                "{test}: WHASSAP_TEST_NATS is not set but cluster tests are required"
+            );
+            eprintln!("\n*** SKIPPED cluster test {test}: WHASSAP_TEST_NATS is not set. Run ./scripts/test.sh (or set WHASSAP_TEST_NATS=1 and WHASSAP_TEST_POSTGRES=1). ***\n");
+            return None;
+        };
+        let database = Arc::new(whassap_store::testing::TempDatabase::create(test).await?);
+        let mut nodes = Vec::with_capacity(n);
+        for i in 0..n {
+            let url = database.url.clone();
+            let nats = nats.clone();
+            nodes.push(
+                TestServer::start_with(move |c| {
+                    c.database = url;
+                    c.cluster = nats;
+                    c.node_name = format!("n{i}");
+                })
+                .await,
+            );
+        }
+        let cluster = Cluster {
+            nodes,
+            _database: database,
+        };
+        cluster.settle().await;
+        Some(cluster)
+    }
+
+    /// Wait until every node sees every other node's sessions as their
+    /// own node has them (bound, available, priority).
+    pub async fn settle(&self) {
+        let view = |s: &TestServer| {
+            let mut v: Vec<(String, bool, i8)> = s
+                .app()
+                .server
+                .registry
+                .all()
+                .iter()
+                .map(|h| {
+                    let (available, priority) = h.availability();
+                    (h.full.clone(), available, priority)
+                })
+                .collect();
+            v.sort();
+            v
+        };
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let views: Vec<_> = self.nodes.iter().map(view).collect();
+            let peers_known = self
+                .nodes
+                .iter()
+                .all(|s| s.app().server.cluster.peers().len() == self.nodes.len() - 1);
+            if peers_known && views.windows(2).all(|w| w[0] == w[1]) {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the nodes' views of the sessions did not agree within {WAIT:?}: {views:#?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Wait until every node counts `count` sessions of account `bare`
+    /// (its own and the other nodes'), then until the views agree.
+    pub async fn wait_for_sessions(&self, bare: &str, count: usize) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while !self
+            .nodes
+            .iter()
+            .all(|s| s.app().server.registry.sessions(bare).len() == count)
+        {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{bare} did not have {count} sessions on every node within {WAIT:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        self.settle().await;
+    }
+
+    /// Stop every node gracefully.
+    pub async fn stop(self) {
+        for n in self.nodes {
+            n.stop().await;
+        }
+    }
+}

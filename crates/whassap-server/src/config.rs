@@ -68,6 +68,8 @@ pub struct ServerConfig {
     pub status_events_capacity: usize,
     /// Federation (server-to-server streams).
     pub s2s: S2sConfig,
+    /// Several nodes over NATS (None: this node alone).
+    pub cluster: Option<crate::cluster::ClusterConfig>,
 }
 
 /// Settings of federation (SPEC §6).
@@ -155,6 +157,7 @@ impl ServerConfig {
             admins: Vec::new(),
             status_events_capacity: crate::statuses::EVENTS_CAPACITY,
             s2s: S2sConfig::default(),
+            cluster: None,
         }
     }
 }

@@ -22,6 +22,9 @@ pub enum ServerError {
     /// The store failed.
     #[error("store: {0}")]
     Store(#[from] whassap_store::StoreError),
+    /// Joining the cluster failed (NATS).
+    #[error("cluster: {0}")]
+    Cluster(String),
 }
 
 impl ServerError {

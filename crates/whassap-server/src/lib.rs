@@ -12,6 +12,7 @@ pub mod accounts;
 pub mod admission;
 pub mod bot;
 pub mod c2s;
+pub mod cluster;
 pub mod config;
 pub mod consumer_clock;
 pub mod core;

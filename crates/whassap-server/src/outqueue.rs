@@ -148,8 +148,15 @@ impl OutQueue {
     }
 
     /// Refuse further items; the ones still queued stay for a last drain.
+    /// Wakes a task waiting in [`pushed`](Self::pushed).
     pub fn close(&self) {
         self.lock().closed = true;
+        self.wake.notify_one();
+    }
+
+    /// [`close`](Self::close) was called.
+    pub fn is_closed(&self) -> bool {
+        self.lock().closed
     }
 
     /// Items waiting.

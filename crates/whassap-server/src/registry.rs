@@ -88,6 +88,10 @@ pub struct SessionHandle {
     pub presence: Mutex<PresenceState>,
     /// The full JID escaped for an XML attribute (for [`Outbound::Addressed`]).
     pub full_escaped: Bytes,
+    /// `None`: connected to this node. `Some(node)`: a proxy of a session
+    /// connected to another node of the cluster, whose queue goes over the
+    /// bus (see [`crate::cluster`]).
+    pub node: Option<String>,
     queue: OutQueue,
     kill: CancellationToken,
     kill_reason: Mutex<Option<&'static str>>,
@@ -105,6 +109,7 @@ impl SessionHandle {
     ) -> Self {
         let full = format!("{bare}/{resource}");
         SessionHandle {
+            node: None,
             full_escaped: Bytes::from(crate::stanza::escape(&full)),
             id,
             bare,
@@ -116,6 +121,22 @@ impl SessionHandle {
             queue: OutQueue::new(queue_capacity, queue_bytes),
             kill: CancellationToken::new(),
             kill_reason: Mutex::new(None),
+        }
+    }
+
+    /// The proxy of a session connected to another node (see
+    /// [`crate::cluster`]).
+    pub fn proxy(
+        id: u64,
+        bare: String,
+        resource: String,
+        node: String,
+        queue_capacity: usize,
+        queue_bytes: usize,
+    ) -> Self {
+        SessionHandle {
+            node: Some(node),
+            ..Self::new(id, bare, resource, queue_capacity, queue_bytes)
         }
     }
 

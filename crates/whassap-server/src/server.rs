@@ -44,6 +44,8 @@ pub struct Server {
     pub s2s: crate::s2s::S2s,
     /// Verified entity capabilities.
     pub caps: CapsCache,
+    /// The other nodes of the cluster and their sessions (none: one node).
+    pub cluster: crate::cluster::Cluster,
     /// PubSub and PEP nodes in memory.
     pub pubsub: crate::pubsub::PubSub,
     /// The status pipeline's ids, event channel and outbox wake-up.
@@ -121,6 +123,7 @@ impl Server {
             hooks,
             s2s,
             caps: CapsCache::default(),
+            cluster: crate::cluster::Cluster::default(),
             pubsub: crate::pubsub::PubSub::default(),
             statuses,
             shutdown: CancellationToken::new(),
@@ -158,6 +161,9 @@ impl Server {
                 .spawn(crate::s2s::incoming::accept_loop(self.clone(), l));
         }
         self.tasks.spawn(crate::consumer_clock::run(self.clone()));
+        if let Some(cluster) = &self.config.cluster {
+            crate::cluster::Cluster::start(self, cluster).await?;
+        }
         Ok(RunningServer {
             server: self.clone(),
             c2s_addr,
@@ -171,7 +177,8 @@ impl Server {
     pub async fn shutdown(&self, grace: Duration) {
         tracing::info!(sessions = self.registry.len(), "shutting down");
         self.shutdown.cancel();
-        for s in self.registry.all() {
+        // This node's sessions; the proxies of other nodes' stay theirs.
+        for s in self.registry.all().iter().filter(|s| s.node.is_none()) {
             s.kill(Some("system-shutdown"));
         }
         self.tasks.close();

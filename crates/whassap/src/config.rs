@@ -207,6 +207,11 @@ pub struct Config {
     pub s2s_idle_secs: u64,
     /// DNS server (HOST:PORT) asked for peers' SRV records; empty: the system's.
     pub s2s_dns_server: String,
+    /// NATS URL of the cluster bus (`nats://HOST:4222`); empty: this node alone.
+    pub cluster: String,
+    /// This node's name, unique in the cluster; empty: the host name and a
+    /// random suffix.
+    pub node_name: String,
     /// The REST API's rate limits.
     pub api: ApiConfig,
     /// Webhooks.
@@ -260,6 +265,8 @@ impl Default for Config {
             s2s_timeout_secs: 60,
             s2s_idle_secs: 600,
             s2s_dns_server: String::new(),
+            cluster: String::new(),
+            node_name: String::new(),
             api: ApiConfig::default(),
             webhooks: WebhooksConfig::default(),
             firehose: FirehoseConfig::default(),
@@ -379,6 +386,7 @@ impl Config {
         let http_listen = listen(&self.http_listen, "http_listen", &mut problems);
         let s2s_listen = listen(&self.s2s_listen, "s2s_listen", &mut problems);
         let s2s_dns_server = listen(&self.s2s_dns_server, "s2s_dns_server", &mut problems);
+        let cluster = self.cluster_config(&mut problems);
         let mut s2s_routes = std::collections::HashMap::new();
         for route in &self.s2s_route {
             match parse_route(route) {
@@ -521,6 +529,7 @@ impl Config {
             dns_server: s2s_dns_server,
             ..Default::default()
         };
+        server.cluster = cluster;
         if !self.public_url.is_empty() {
             server.public_url = self.public_url.trim_end_matches('/').to_string();
         }
@@ -551,6 +560,49 @@ impl Config {
         })
     }
 
+    /// The cluster settings, if `cluster` is set; what is wrong with them
+    /// goes to `problems`.
+    fn cluster_config(
+        &self,
+        problems: &mut Vec<String>,
+    ) -> Option<whassap_server::cluster::ClusterConfig> {
+        if self.cluster.is_empty() {
+            return None;
+        }
+        if !self.cluster.starts_with("nats://") {
+            problems.push(format!(
+                "cluster: {:?}: give the NATS server as nats://HOST:4222",
+                self.cluster
+            ));
+        }
+        if self.postgres_url().is_none() {
+            problems.push(
+                "cluster: the nodes of a cluster share one PostgreSQL database \
+                 (--database postgres://USER@HOST/DB); SQLite belongs to one node"
+                    .into(),
+            );
+        }
+        let node = if self.node_name.is_empty() {
+            default_node_name()
+        } else {
+            self.node_name.clone()
+        };
+        if node.is_empty()
+            || node.len() > 64
+            || !node
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            problems.push(format!(
+                "node_name: {node:?}: 1 to 64 letters, digits, '-' or '_'"
+            ));
+        }
+        Some(whassap_server::cluster::ClusterConfig {
+            url: self.cluster.clone(),
+            node,
+        })
+    }
+
     /// The PostgreSQL URL, if the database is PostgreSQL.
     pub fn postgres_url(&self) -> Option<&str> {
         ["postgres://", "postgresql://"]
@@ -566,6 +618,26 @@ impl Config {
             _ => self.data_dir.join("whassap.db"),
         }
     }
+}
+
+/// The host name (its letters, digits, `-` and `_`) and a random suffix:
+/// unique across restarts, so that a node back after a crash is a new node
+/// to the others.
+fn default_node_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .unwrap_or_default();
+    let host: String = host
+        .trim()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .take(40)
+        .collect();
+    let suffix: u32 = rand::random();
+    format!(
+        "{}-{suffix:08x}",
+        if host.is_empty() { "node" } else { &host }
+    )
 }
 
 #[cfg(test)]

@@ -207,6 +207,14 @@ struct ServeArgs {
     #[arg(long, value_name = "HOST:PORT")]
     #[serde(skip_serializing_if = "Option::is_none")]
     s2s_dns_server: Option<String>,
+    /// Join a cluster over this NATS server (needs --database postgres://…) [default: this node alone].
+    #[arg(long, value_name = "nats://HOST:4222")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cluster: Option<String>,
+    /// This node's name, unique in the cluster [default: host name + random suffix].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    node_name: Option<String>,
     /// Accept webhooks to loopback and private addresses (config: webhooks.allow_private).
     #[arg(long)]
     #[serde(skip)]

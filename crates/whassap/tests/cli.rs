@@ -178,6 +178,37 @@ fn bad_configuration_is_reported_all_at_once() {
     );
 }
 
+/// A cluster needs a database every node shares: with SQLite, `serve
+/// --cluster` stops at once and says why; so does a bad node name.
+#[test]
+fn a_cluster_on_sqlite_is_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = whassap()
+        .args([
+            "serve",
+            "--cluster",
+            "nats://127.0.0.1:4222",
+            "--node-name",
+            "not.a.subject",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cluster: the nodes of a cluster share one PostgreSQL database")
+            && err.contains("SQLite belongs to one node")
+            && err.contains("node_name: \"not.a.subject\""),
+        "{err}"
+    );
+    assert!(
+        !dir.path().join("whassap.db").exists(),
+        "refused before opening anything"
+    );
+}
+
 /// Kills the server if the test fails half-way.
 struct KillOnDrop(std::process::Child);
 

@@ -52,6 +52,7 @@ pub fn run<T: Transport>(
         tracing::info!(session = %old.full, "replaced by a new session with the same resource");
         old.kill(Some("conflict"));
     }
+    server.cluster.session_changed(&handle);
     server.metrics.sessions.fetch_add(1, Ordering::Relaxed);
     tracing::info!(session = %handle.full, %peer, "session started");
 
@@ -121,6 +122,7 @@ async fn read_loop<R: EventReader>(
 /// (aborted if the client does not take the last bytes in time).
 async fn finish(server: Arc<Server>, handle: Arc<SessionHandle>, mut writer_task: JoinHandle<()>) {
     server.registry.remove(&handle);
+    server.cluster.session_down(&handle);
     let ctx = Ctx::client(server.clone(), handle.clone());
     for h in server.hooks.session_ended_handlers() {
         h(ctx.clone()).await;

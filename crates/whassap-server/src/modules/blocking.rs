@@ -89,6 +89,7 @@ pub fn handle(ctx: Ctx, iq: Element) -> BoxFuture<'static, Option<Element>> {
         match (stanza_type(&iq), payload.name()) {
             ("get", "blocklist") => {
                 session.blocklist_interested.store(true, Ordering::Relaxed);
+                ctx.server.cluster.session_changed(&session);
                 let list = server.blocklist(&session.bare).await;
                 let mut out = Element::bare("blocklist", ns::BLOCKING);
                 let mut sorted: Vec<&String> = list.iter().collect();

@@ -116,6 +116,7 @@ async fn broadcast(server: &Arc<Server>, session: &Arc<SessionHandle>, mut el: E
         };
         (was, directed)
     };
+    server.cluster.session_changed(session);
     let initial = available && !was_available;
     if available {
         // The caps first: the account's own PEP service sees the session

@@ -146,6 +146,7 @@ pub fn handle(ctx: Ctx, iq: Element) -> BoxFuture<'static, Option<Element>> {
         match stanza_type(&iq) {
             "get" => {
                 session.roster_interested.store(true, Ordering::Relaxed);
+                ctx.server.cluster.session_changed(&session);
                 let (version, items) = match ctx.server.store.roster(&user).await {
                     Ok(r) => r,
                     Err(_) => return Some(stanza::error(&iq, "internal-server-error")),

@@ -1,0 +1,523 @@
+//! Several nodes serving one domain (SPEC §7): sessions on other nodes, as
+//! this node sees them, and the NATS bus that keeps that view.
+//!
+//! Every node publishes the state of its sessions (bound, presence,
+//! priority, interest in roster and blocklist pushes) to the others. Each
+//! node keeps a **proxy** of every session of the other nodes in its own
+//! registry: a [`SessionHandle`] with [`SessionHandle::node`] set, whose
+//! queue is drained by a forwarder instead of a socket writer. So the core
+//! needs no second code path: RFC 6121's rules (the highest-priority
+//! resources of a bare JID, presence broadcast and probes, roster pushes)
+//! see every session of the cluster, and what they queue for a proxy goes
+//! over the bus to the node that holds the session, which writes it.
+//!
+//! Nodes send heartbeats every [`HEARTBEAT`]; one silent for [`DEAD_AFTER`]
+//! is dead: its proxies go, and one surviving node (the first by name)
+//! ends its sessions as if they had closed (contacts get `unavailable`).
+//! Subjects are `whassap.<cluster id>.…`; the cluster id is kept in the
+//! shared database, so the nodes of one database form one cluster.
+
+mod wire;
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures::StreamExt;
+use tokio::sync::mpsc;
+
+use crate::core::Ctx;
+use crate::registry::{Outbound, SessionHandle};
+use crate::{Server, ServerError};
+pub use wire::{DirectoryEvent, Heartbeat, NodeRequest, SessionState};
+
+/// How often a node says it is alive.
+pub const HEARTBEAT: Duration = Duration::from_secs(3);
+
+/// A node silent this long is dead (well within SPEC §7's 30 s).
+pub const DEAD_AFTER: Duration = Duration::from_secs(15);
+
+/// Messages waiting for the publisher before new ones are dropped (and
+/// logged): the bus must not hold unbounded memory for a slow NATS.
+const OUTBOX: usize = 65_536;
+
+/// How this node takes part in a cluster: alone ([`Cluster::default`]),
+/// or over NATS once [`Cluster::start`] ran.
+#[derive(Default)]
+pub struct Cluster {
+    bus: OnceLock<Arc<Bus>>,
+}
+
+/// The NATS side of a node.
+struct Bus {
+    node: String,
+    prefix: String,
+    outbox: mpsc::Sender<(String, Bytes)>,
+    /// Other nodes, and when each was last heard of.
+    nodes: Mutex<HashMap<String, Instant>>,
+}
+
+/// What to connect to, and as whom.
+#[derive(Clone, Debug)]
+pub struct ClusterConfig {
+    /// `nats://host:4222`.
+    pub url: String,
+    /// This node's name, unique in the cluster (`[A-Za-z0-9_-]`).
+    pub node: String,
+}
+
+impl Cluster {
+    /// This node's name, in a cluster.
+    pub fn node(&self) -> Option<&str> {
+        self.bus.get().map(|b| b.node.as_str())
+    }
+
+    /// The other nodes alive now, by name.
+    pub fn peers(&self) -> Vec<String> {
+        let Some(bus) = self.bus.get() else {
+            return Vec::new();
+        };
+        let mut v: Vec<_> = lock(&bus.nodes).keys().cloned().collect();
+        v.sort();
+        v
+    }
+
+    /// Connect to NATS and join the cluster: subscribe, say hello, start
+    /// the heartbeat and the watch for dead nodes.
+    pub async fn start(server: &Arc<Server>, config: &ClusterConfig) -> Result<(), ServerError> {
+        let cluster_id = server
+            .store
+            .secret("cluster-id", 8)
+            .await
+            .map(|id| id.iter().map(|b| format!("{b:02x}")).collect::<String>())?;
+        let prefix = format!("whassap.{cluster_id}");
+        let client = async_nats::ConnectOptions::new()
+            .name(format!("whassap {}", config.node))
+            .connect(config.url.as_str())
+            .await
+            .map_err(|e| {
+                ServerError::Cluster(format!("connecting to NATS at {}: {e}", config.url))
+            })?;
+        let sub = |subject: String| {
+            let client = client.clone();
+            async move {
+                client
+                    .subscribe(subject.clone())
+                    .await
+                    .map_err(|e| ServerError::Cluster(format!("subscribing to {subject}: {e}")))
+            }
+        };
+        let directory = sub(format!("{prefix}.directory")).await?;
+        let heartbeats = sub(format!("{prefix}.heartbeat")).await?;
+        let hellos = sub(format!("{prefix}.hello")).await?;
+        let requests = sub(format!("{prefix}.node.{}", config.node)).await?;
+        let (outbox, queued) = mpsc::channel(OUTBOX);
+        let bus = Arc::new(Bus {
+            node: config.node.clone(),
+            prefix,
+            outbox,
+            nodes: Mutex::new(HashMap::new()),
+        });
+        if server.cluster.bus.set(bus.clone()).is_err() {
+            return Err(ServerError::Cluster("the cluster was started twice".into()));
+        }
+        server
+            .tasks
+            .spawn(publish(server.clone(), client.clone(), queued));
+        server.tasks.spawn(on_directory(server.clone(), directory));
+        server
+            .tasks
+            .spawn(on_heartbeats(server.clone(), heartbeats));
+        server.tasks.spawn(on_hellos(server.clone(), hellos));
+        server.tasks.spawn(on_requests(server.clone(), requests));
+        server.tasks.spawn(heartbeat(server.clone()));
+        bus.send(format!("{}.hello", bus.prefix), &bus.node);
+        tracing::info!(node = %bus.node, url = %config.url, "joined the cluster");
+        Ok(())
+    }
+
+    /// Tell the other nodes a local session is bound or changed state. A
+    /// session that is ending says nothing more: its `Down` is sent (the
+    /// unavailable presence broadcast while it ends must not bring it back).
+    pub fn session_changed(&self, session: &SessionHandle) {
+        if session.killed().is_cancelled() {
+            return;
+        }
+        if let (Some(bus), None) = (self.bus.get(), &session.node) {
+            bus.send(
+                format!("{}.directory", bus.prefix),
+                &DirectoryEvent::State(state_of(bus, session)),
+            );
+        }
+    }
+
+    /// Tell the other nodes a local session ended.
+    pub fn session_down(&self, session: &SessionHandle) {
+        if let (Some(bus), None) = (self.bus.get(), &session.node) {
+            bus.send(
+                format!("{}.directory", bus.prefix),
+                &DirectoryEvent::Down {
+                    node: bus.node.clone(),
+                    full: session.full.clone(),
+                },
+            );
+        }
+    }
+}
+
+impl Bus {
+    /// Queue a message for NATS; dropped (and logged) if the bus is that
+    /// far behind.
+    fn send(&self, subject: String, value: &impl serde::Serialize) {
+        let payload = match serde_json::to_vec(value) {
+            Ok(p) => Bytes::from(p),
+            Err(e) => {
+                tracing::error!("encoding a cluster message failed: {e}");
+                return;
+            }
+        };
+        if self.outbox.try_send((subject, payload)).is_err() {
+            tracing::warn!("the cluster bus is {OUTBOX} messages behind: dropping one");
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn state_of(bus: &Bus, s: &SessionHandle) -> SessionState {
+    let p = lock(&s.presence);
+    SessionState {
+        node: bus.node.clone(),
+        full: s.full.clone(),
+        available: p.available,
+        priority: p.priority,
+        last: p
+            .last
+            .as_ref()
+            .map(|(b, at)| (String::from_utf8_lossy(b).into_owned(), at.clone())),
+        roster: s.roster_interested.load(Ordering::Relaxed),
+        blocklist: s.blocklist_interested.load(Ordering::Relaxed),
+    }
+}
+
+/// The one publisher: messages go out in the order they were queued. At
+/// shutdown it goes on while the sessions' last messages come (500 ms of
+/// quiet ends it).
+async fn publish(
+    server: Arc<Server>,
+    client: async_nats::Client,
+    mut queued: mpsc::Receiver<(String, Bytes)>,
+) {
+    loop {
+        let next = tokio::select! {
+            m = queued.recv() => m,
+            _ = server.shutdown.cancelled() => {
+                tokio::time::timeout(Duration::from_millis(500), queued.recv()).await.ok().flatten()
+            }
+        };
+        let Some((subject, payload)) = next else {
+            break;
+        };
+        if let Err(e) = client.publish(subject, payload).await {
+            tracing::warn!("publishing to the cluster bus failed: {e}");
+        }
+    }
+    let _ = client.flush().await;
+}
+
+fn decode<T: serde::de::DeserializeOwned>(m: &async_nats::Message) -> Option<T> {
+    serde_json::from_slice(&m.payload)
+        .map_err(|e| tracing::warn!(subject = %m.subject, "an unreadable cluster message: {e}"))
+        .ok()
+}
+
+/// Keep the proxies of other nodes' sessions up to date.
+async fn on_directory(server: Arc<Server>, mut sub: async_nats::Subscriber) {
+    let Some(bus) = server.cluster.bus.get().cloned() else {
+        return;
+    };
+    loop {
+        let m = tokio::select! {
+            _ = server.shutdown.cancelled() => return,
+            m = sub.next() => match m { Some(m) => m, None => return },
+        };
+        match decode::<DirectoryEvent>(&m) {
+            Some(DirectoryEvent::State(state)) if state.node != bus.node => {
+                seen(&bus, &state.node);
+                upsert_proxy(&server, &bus, state);
+            }
+            Some(DirectoryEvent::Down { node, full }) if node != bus.node => {
+                if let Some(p) = proxy(&server, &full).filter(|p| p.node.as_deref() == Some(&node))
+                {
+                    drop_proxy(&server, &p);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The proxy of a session of another node, if this node has one.
+fn proxy(server: &Server, full: &str) -> Option<Arc<SessionHandle>> {
+    let (bare, resource) = full.split_once('/')?;
+    server
+        .registry
+        .session(bare, resource)
+        .filter(|s| s.node.is_some())
+}
+
+/// Create or update the proxy of another node's session.
+fn upsert_proxy(server: &Arc<Server>, bus: &Arc<Bus>, state: SessionState) {
+    let Some((bare, resource)) = state.full.split_once('/') else {
+        return;
+    };
+    let existing = server.registry.session(bare, resource);
+    let handle = match existing {
+        // This node's own session: the other node's will be told to go.
+        Some(s) if s.node.is_none() => return,
+        Some(s) if s.node.as_deref() == Some(state.node.as_str()) => s,
+        other => {
+            if let Some(stale) = other {
+                drop_proxy(server, &stale);
+            }
+            let h = Arc::new(SessionHandle::proxy(
+                server.registry.next_id(),
+                bare.to_string(),
+                resource.to_string(),
+                state.node.clone(),
+                server.config.session_queue,
+                server.config.session_queue_bytes,
+            ));
+            server.registry.insert(h.clone());
+            server
+                .tasks
+                .spawn(forward(server.clone(), bus.clone(), h.clone()));
+            h
+        }
+    };
+    handle
+        .roster_interested
+        .store(state.roster, Ordering::Relaxed);
+    handle
+        .blocklist_interested
+        .store(state.blocklist, Ordering::Relaxed);
+    let mut p = lock(&handle.presence);
+    p.available = state.available;
+    p.priority = state.priority;
+    p.last = state.last.map(|(xml, at)| (Bytes::from(xml), at));
+}
+
+fn drop_proxy(server: &Server, p: &SessionHandle) {
+    server.registry.remove(p);
+    p.queue().close();
+}
+
+/// Drain a proxy's queue to the bus: its node writes to the session.
+async fn forward(server: Arc<Server>, bus: Arc<Bus>, proxy: Arc<SessionHandle>) {
+    let Some(node) = proxy.node.clone() else {
+        return;
+    };
+    let subject = format!("{}.node.{node}", bus.prefix);
+    loop {
+        let mut stanzas = Vec::new();
+        proxy.queue().drain(256, |item| {
+            stanzas.push(match item {
+                Outbound::Data(b) => String::from_utf8_lossy(&b).into_owned(),
+                Outbound::Addressed { head, tail } => {
+                    let mut s = String::from_utf8_lossy(&head).into_owned();
+                    s.push_str(&String::from_utf8_lossy(&proxy.full_escaped));
+                    s.push_str(&String::from_utf8_lossy(&tail));
+                    s
+                }
+            });
+        });
+        if !stanzas.is_empty() {
+            bus.send(
+                subject.clone(),
+                &NodeRequest::Deliver {
+                    full: proxy.full.clone(),
+                    stanzas,
+                },
+            );
+            continue;
+        }
+        if proxy.queue().is_closed() {
+            return;
+        }
+        tokio::select! {
+            _ = proxy.queue().pushed() => {}
+            _ = proxy.killed().cancelled() => {
+                // Its node ends it (and says so); nothing more goes to it.
+                proxy.queue().close();
+                bus.send(
+                    subject.clone(),
+                    &NodeRequest::Kill {
+                        full: proxy.full.clone(),
+                        condition: proxy.kill_reason().map(str::to_string),
+                    },
+                );
+                return;
+            }
+            _ = server.shutdown.cancelled() => return,
+        }
+    }
+}
+
+/// Requests to this node: write to a session, end one.
+async fn on_requests(server: Arc<Server>, mut sub: async_nats::Subscriber) {
+    loop {
+        let m = tokio::select! {
+            _ = server.shutdown.cancelled() => return,
+            m = sub.next() => match m { Some(m) => m, None => return },
+        };
+        let local = |full: &str| {
+            let (bare, resource) = full.split_once('/')?;
+            server
+                .registry
+                .session(bare, resource)
+                .filter(|s| s.node.is_none())
+        };
+        match decode::<NodeRequest>(&m) {
+            Some(NodeRequest::Deliver { full, stanzas }) => match local(&full) {
+                Some(s) => {
+                    for st in stanzas {
+                        s.send(Bytes::from(st));
+                    }
+                }
+                None => tracing::debug!(%full, "stanzas for a session that is gone dropped"),
+            },
+            Some(NodeRequest::Kill { full, condition }) => {
+                if let Some(s) = local(&full) {
+                    s.kill(condition.and_then(|c| stream_condition(&c)));
+                }
+            }
+            Some(NodeRequest::Hello { .. }) | None => {}
+        }
+    }
+}
+
+/// The stream error conditions another node may end a session with.
+fn stream_condition(c: &str) -> Option<&'static str> {
+    [
+        "conflict",
+        "not-authorized",
+        "policy-violation",
+        "system-shutdown",
+    ]
+    .into_iter()
+    .find(|k| *k == c)
+}
+
+/// A node (re)joined: tell it, and everyone, where this node's sessions are.
+async fn on_hellos(server: Arc<Server>, mut sub: async_nats::Subscriber) {
+    let Some(bus) = server.cluster.bus.get().cloned() else {
+        return;
+    };
+    loop {
+        let m = tokio::select! {
+            _ = server.shutdown.cancelled() => return,
+            m = sub.next() => match m { Some(m) => m, None => return },
+        };
+        if decode::<String>(&m).is_some_and(|n| n != bus.node) {
+            announce_all(&server, &bus);
+        }
+    }
+}
+
+fn announce_all(server: &Server, bus: &Bus) {
+    for s in server.registry.all().iter().filter(|s| s.node.is_none()) {
+        bus.send(
+            format!("{}.directory", bus.prefix),
+            &DirectoryEvent::State(state_of(bus, s)),
+        );
+    }
+}
+
+fn seen(bus: &Bus, node: &str) -> bool {
+    lock(&bus.nodes)
+        .insert(node.to_string(), Instant::now())
+        .is_none()
+}
+
+/// Note who is alive; a node not heard of before is asked for its sessions.
+async fn on_heartbeats(server: Arc<Server>, mut sub: async_nats::Subscriber) {
+    let Some(bus) = server.cluster.bus.get().cloned() else {
+        return;
+    };
+    loop {
+        let m = tokio::select! {
+            _ = server.shutdown.cancelled() => return,
+            m = sub.next() => match m { Some(m) => m, None => return },
+        };
+        if let Some(h) = decode::<Heartbeat>(&m).filter(|h| h.node != bus.node) {
+            if seen(&bus, &h.node) {
+                tracing::info!(node = %h.node, "a node joined the cluster");
+                bus.send(format!("{}.hello", bus.prefix), &bus.node);
+            }
+        }
+    }
+}
+
+/// Say this node is alive; find the nodes that stopped saying so.
+async fn heartbeat(server: Arc<Server>) {
+    let Some(bus) = server.cluster.bus.get().cloned() else {
+        return;
+    };
+    let mut tick = tokio::time::interval(HEARTBEAT);
+    loop {
+        tokio::select! {
+            _ = server.shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        bus.send(
+            format!("{}.heartbeat", bus.prefix),
+            &Heartbeat {
+                node: bus.node.clone(),
+                sessions: server.registry.len(),
+            },
+        );
+        let dead: Vec<String> = {
+            let mut nodes = lock(&bus.nodes);
+            let dead: Vec<String> = nodes
+                .iter()
+                .filter(|(_, at)| at.elapsed() > DEAD_AFTER)
+                .map(|(n, _)| n.clone())
+                .collect();
+            for n in &dead {
+                nodes.remove(n);
+            }
+            dead
+        };
+        for node in dead {
+            node_died(&server, &bus, &node).await;
+        }
+    }
+}
+
+/// A node died: its sessions leave this node's view; the first surviving
+/// node by name ends them for their contacts.
+async fn node_died(server: &Arc<Server>, bus: &Bus, node: &str) {
+    let gone: Vec<Arc<SessionHandle>> = server
+        .registry
+        .all()
+        .into_iter()
+        .filter(|s| s.node.as_deref() == Some(node))
+        .collect();
+    let leader = lock(&bus.nodes).keys().all(|n| *n > bus.node);
+    tracing::warn!(%node, sessions = gone.len(), leader, "a node is silent: its sessions are gone");
+    for p in &gone {
+        drop_proxy(server, p);
+    }
+    if leader {
+        for p in gone {
+            let ctx = Ctx::client(server.clone(), p);
+            for h in server.hooks.session_ended_handlers() {
+                h(ctx.clone()).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,76 @@
+//! What nodes say to each other over NATS, as JSON: small, readable with
+//! `nats sub 'whassap.>'`, and versioned by its field names. Stanzas travel
+//! as the UTF-8 text the sender already serialised.
+
+use serde::{Deserialize, Serialize};
+
+/// The state of one session, as its own node knows it: enough for another
+/// node to route to it and answer for it (probes, message targets, roster
+/// and blocklist pushes).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionState {
+    /// The node the session is connected to.
+    pub node: String,
+    /// `user@domain/resource`.
+    pub full: String,
+    /// Sent available presence (and not unavailable since).
+    pub available: bool,
+    /// Priority of its last available presence.
+    pub priority: i8,
+    /// Its last available presence (with `from`, without `to`) and when.
+    pub last: Option<(String, String)>,
+    /// Asked for its roster (gets roster pushes).
+    pub roster: bool,
+    /// Asked for its blocklist (gets blocklist pushes).
+    pub blocklist: bool,
+}
+
+/// A session-directory event, published to every node.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum DirectoryEvent {
+    /// A session is bound, or its state changed.
+    State(SessionState),
+    /// A session ended.
+    Down {
+        /// Its node.
+        node: String,
+        /// Its full JID.
+        full: String,
+    },
+}
+
+/// A node's heartbeat, published to every node.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Heartbeat {
+    /// The node.
+    pub node: String,
+    /// Sessions connected to it.
+    pub sessions: usize,
+}
+
+/// A request to one node, on its own subject.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum NodeRequest {
+    /// Write these serialised stanzas, in order, to a session of yours.
+    Deliver {
+        /// The session's full JID.
+        full: String,
+        /// The stanzas.
+        stanzas: Vec<String>,
+    },
+    /// End a session of yours (a resource conflict, an account deleted).
+    Kill {
+        /// The session's full JID.
+        full: String,
+        /// The stream error condition, if any.
+        condition: Option<String>,
+    },
+    /// A node started (or lost track): send it the state of every session
+    /// you hold, to its own subject.
+    Hello {
+        /// The node asking.
+        node: String,
+    },
+}
