@@ -5,6 +5,8 @@
 use std::time::Duration;
 
 use whassap_client::Client;
+use whassap_tests::rest::Api;
+use whassap_tests::sse::Sse;
 use whassap_tests::*;
 
 /// Available presence with a priority.
@@ -131,4 +133,72 @@ async fn assert_no_message(c: &mut Client) {
     while let Some(el) = c.recv_timeout(Duration::from_millis(500)).await.unwrap() {
         assert_ne!(el.name(), "message", "unexpected: {el:?}");
     }
+}
+
+/// The firehose of every node sends every status, wherever it was posted,
+/// once and in id order; a stream resumed on another node replays what it
+/// missed; a deletion on one node reaches the streams of the others.
+#[tokio::test]
+async fn the_firehose_of_every_node_has_every_status_in_order() {
+    let Some(cluster) =
+        Cluster::start("the_firehose_of_every_node_has_every_status_in_order", 3).await
+    else {
+        return;
+    };
+    let apis: Vec<Api> = cluster.nodes.iter().map(|n| Api::new(n.http)).collect();
+    let alice = apis[0].sign_up("alice").await;
+    let token = apis[0].token(&alice).await;
+    let mut live: Vec<Sse> = Vec::new();
+    for n in &cluster.nodes {
+        live.push(Sse::connect(n.http, "/api/v1/firehose", None).await);
+    }
+    // Posted on every node in turn, some at the same time.
+    let mut posted = Vec::new();
+    for round in 0..3 {
+        let texts: Vec<String> = (0..apis.len())
+            .map(|i| format!("round {round} on n{i}"))
+            .collect();
+        let posts = apis
+            .iter()
+            .zip(&texts)
+            .map(|(api, text)| api.post_status(&token, text));
+        for p in futures::future::join_all(posts).await {
+            posted.push(p["id"].as_str().unwrap().to_string());
+        }
+    }
+    posted.sort();
+    for (i, sse) in live.iter_mut().enumerate() {
+        let mut got = Vec::new();
+        for _ in 0..posted.len() {
+            let (event, id, json) = sse.event().await;
+            assert_eq!(event, "status", "n{i}: {json}");
+            got.push(id.expect("an id"));
+        }
+        assert_eq!(got, posted, "n{i}: every status once, in id order");
+    }
+    // A stream resumed on another node after the third status replays the
+    // rest, then goes on live.
+    let mut resumed =
+        Sse::connect(cluster.nodes[2].http, "/api/v1/firehose", Some(&posted[2])).await;
+    for want in &posted[3..] {
+        let (_, id, _) = resumed.event().await;
+        assert_eq!(id.as_ref(), Some(want));
+    }
+    let last = apis[1].post_status(&token, "after the replay").await;
+    let (_, id, _) = resumed.event().await;
+    assert_eq!(id.as_deref(), last["id"].as_str());
+    // Deleted on node 0: node 1's stream hears it.
+    let path = format!("/api/v1/statuses/{}", posted[0]);
+    assert_eq!(
+        apis[0].call("DELETE", &path, &alice, None).await.status,
+        204
+    );
+    loop {
+        let (event, _, json) = live[1].event().await;
+        if event == "delete" {
+            assert_eq!(json["id"], posted[0].as_str());
+            break;
+        }
+    }
+    cluster.stop().await;
 }

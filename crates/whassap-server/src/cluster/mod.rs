@@ -17,6 +17,7 @@
 //! Subjects are `whassap.<cluster id>.…`; the cluster id is kept in the
 //! shared database, so the nodes of one database form one cluster.
 
+mod statuses;
 mod wire;
 
 use std::collections::HashMap;
@@ -31,6 +32,7 @@ use tokio::sync::mpsc;
 use crate::core::Ctx;
 use crate::registry::{Outbound, SessionHandle};
 use crate::{Server, ServerError};
+pub use statuses::StatusNews;
 pub use wire::{DirectoryEvent, Heartbeat, NodeRequest, SessionState};
 
 /// How often a node says it is alive.
@@ -54,6 +56,8 @@ pub struct Cluster {
 struct Bus {
     node: String,
     prefix: String,
+    /// Wakes the firehose's reader of new statuses.
+    statuses: Arc<tokio::sync::Notify>,
     outbox: mpsc::Sender<(String, Bytes)>,
     /// Other nodes, and when each was last heard of.
     nodes: Mutex<HashMap<String, Instant>>,
@@ -113,10 +117,12 @@ impl Cluster {
         let heartbeats = sub(format!("{prefix}.heartbeat")).await?;
         let hellos = sub(format!("{prefix}.hello")).await?;
         let requests = sub(format!("{prefix}.node.{}", config.node)).await?;
+        let news = sub(format!("{prefix}.statuses")).await?;
         let (outbox, queued) = mpsc::channel(OUTBOX);
         let bus = Arc::new(Bus {
             node: config.node.clone(),
             prefix,
+            statuses: Arc::new(tokio::sync::Notify::new()),
             outbox,
             nodes: Mutex::new(HashMap::new()),
         });
@@ -133,6 +139,10 @@ impl Cluster {
         server.tasks.spawn(on_hellos(server.clone(), hellos));
         server.tasks.spawn(on_requests(server.clone(), requests));
         server.tasks.spawn(heartbeat(server.clone()));
+        server
+            .tasks
+            .spawn(statuses::tail(server.clone(), bus.statuses.clone()));
+        server.tasks.spawn(on_status_news(server.clone(), news));
         bus.send(format!("{}.hello", bus.prefix), &bus.node);
         tracing::info!(node = %bus.node, url = %config.url, "joined the cluster");
         Ok(())
@@ -149,6 +159,39 @@ impl Cluster {
             bus.send(
                 format!("{}.directory", bus.prefix),
                 &DirectoryEvent::State(state_of(bus, session)),
+            );
+        }
+    }
+
+    /// In a cluster, every node's firehose releases new statuses as it
+    /// reads them (in id order across nodes) instead of as they commit.
+    pub fn tails_statuses(&self) -> bool {
+        self.bus.get().is_some()
+    }
+
+    /// Statuses were committed on this node: every node's firehose reads
+    /// what is new.
+    pub fn status_committed(&self) {
+        if let Some(bus) = self.bus.get() {
+            bus.statuses.notify_one();
+            bus.send(
+                format!("{}.statuses", bus.prefix),
+                &StatusNews::Committed {
+                    node: bus.node.clone(),
+                },
+            );
+        }
+    }
+
+    /// A status was deleted on this node: the other nodes' firehoses say so.
+    pub fn status_deleted(&self, status: &crate::statuses::Status) {
+        if let Some(bus) = self.bus.get() {
+            bus.send(
+                format!("{}.statuses", bus.prefix),
+                &StatusNews::Deleted {
+                    node: bus.node.clone(),
+                    status: status.clone(),
+                },
             );
         }
     }
@@ -396,6 +439,29 @@ async fn on_requests(server: Arc<Server>, mut sub: async_nats::Subscriber) {
                 }
             }
             Some(NodeRequest::Hello { .. }) | None => {}
+        }
+    }
+}
+
+/// Other nodes' commits wake this node's firehose reader; their deletions
+/// go to its listeners.
+async fn on_status_news(server: Arc<Server>, mut sub: async_nats::Subscriber) {
+    let Some(bus) = server.cluster.bus.get().cloned() else {
+        return;
+    };
+    loop {
+        let m = tokio::select! {
+            _ = server.shutdown.cancelled() => return,
+            m = sub.next() => match m { Some(m) => m, None => return },
+        };
+        match decode::<StatusNews>(&m) {
+            Some(StatusNews::Committed { node }) if node != bus.node => bus.statuses.notify_one(),
+            Some(StatusNews::Deleted { node, status }) if node != bus.node => server
+                .statuses
+                .events
+                .reserve()
+                .publish(crate::statuses::StatusEvent::Deleted(Arc::new(status))),
+            _ => {}
         }
     }
 }

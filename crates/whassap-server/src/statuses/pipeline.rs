@@ -267,10 +267,16 @@ pub async fn post_with(server: &Arc<Server>, new: NewStatus<'_>) -> Result<Poste
     };
     crate::metrics::Metrics::inc(&server.metrics.statuses_posted);
     // Committed: now tell everyone, the SSE streams first (they are the
-    // quickest, and wait for no one).
-    built
-        .slot
-        .publish(StatusEvent::Created(Arc::new(built.status.clone())));
+    // quickest, and wait for no one). In a cluster every node's firehose
+    // reads it from the store, in id order across nodes.
+    if server.cluster.tails_statuses() {
+        drop(built.slot);
+        server.cluster.status_committed();
+    } else {
+        built
+            .slot
+            .publish(StatusEvent::Created(Arc::new(built.status.clone())));
+    }
     let notified =
         items::notify_published(server, &bare, ns::MICROBLOG, &pep_node, &built.pep_item).await
             + items::notify_published(
@@ -339,6 +345,7 @@ pub async fn delete(
     }
     crate::metrics::Metrics::inc(&server.metrics.statuses_deleted);
     slot.publish(StatusEvent::Deleted(Arc::new(status.clone())));
+    server.cluster.status_deleted(&status);
     if let Some(node) = server.pubsub.node(server, &bare, ns::MICROBLOG).await? {
         items::notify_retracted(server, &bare, ns::MICROBLOG, &node, &status.item_id).await;
     }
