@@ -637,6 +637,11 @@ impl Cluster {
     /// Start `n` nodes, or `None` (said loudly; a failure when the suite
     /// requires its services) without PostgreSQL or NATS.
     pub async fn start(test: &str, n: usize) -> Option<Cluster> {
+        Self::start_with(test, n, |_| {}).await
+    }
+
+    /// [`Cluster::start`] with `change` applied to every node's settings.
+    pub async fn start_with(test: &str, n: usize, change: impl Fn(&mut Config)) -> Option<Cluster> {
         let Some(nats) = nats_url() else {
             assert!(
                 !interop_required(),
@@ -651,7 +656,8 @@ impl Cluster {
             let url = database.url.clone();
             let nats = nats.clone();
             nodes.push(
-                TestServer::start_with(move |c| {
+                TestServer::start_with(|c| {
+                    change(c);
                     c.database = url;
                     c.cluster = nats;
                     c.node_name = format!("n{i}");

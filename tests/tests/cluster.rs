@@ -202,3 +202,172 @@ async fn the_firehose_of_every_node_has_every_status_in_order() {
     }
     cluster.stop().await;
 }
+
+/// PubSub subscribers on every node get the publisher's items; a block set
+/// on one node holds on the others; the bot's thanks for a status posted
+/// on one node reach the author's client on another.
+#[tokio::test]
+async fn pubsub_blocking_and_the_bot_across_nodes() {
+    let Some(cluster) = Cluster::start("pubsub_blocking_and_the_bot_across_nodes", 3).await else {
+        return;
+    };
+    let [n0, n1, n2] = &cluster.nodes[..] else {
+        unreachable!()
+    };
+    for u in ["alice", "bob", "carol"] {
+        n0.user(u).await;
+    }
+    let mut a = n0.client("alice").await;
+    let mut b = n1.client("bob").await;
+    let mut c = n2.client("carol").await;
+    for x in [&mut a, &mut b, &mut c] {
+        online(x, 0).await;
+    }
+    cluster.settle().await;
+
+    // A node created on n0, subscribed to from n1 and n2, published on n0.
+    let created = a
+        .iq(xml("<iq type='set' to='pubsub.localhost'><pubsub xmlns='http://jabber.org/protocol/pubsub'><create node='news'/></pubsub></iq>"))
+        .await
+        .unwrap();
+    assert_eq!(created.attr("type"), Some("result"), "{created:?}");
+    for (x, jid) in [(&mut b, "bob@localhost"), (&mut c, "carol@localhost")] {
+        let r = x
+            .iq(xml(&format!("<iq type='set' to='pubsub.localhost'><pubsub xmlns='http://jabber.org/protocol/pubsub'><subscribe node='news' jid='{jid}'/></pubsub></iq>")))
+            .await
+            .unwrap();
+        assert_eq!(r.attr("type"), Some("result"), "{r:?}");
+    }
+    let published = a
+        .iq(xml("<iq type='set' to='pubsub.localhost'><pubsub xmlns='http://jabber.org/protocol/pubsub'><publish node='news'><item id='1'><entry xmlns='urn:example'>hot</entry></item></publish></pubsub></iq>"))
+        .await
+        .unwrap();
+    assert_eq!(published.attr("type"), Some("result"), "{published:?}");
+    for x in [&mut b, &mut c] {
+        recv_matching(x, "the item", |m| {
+            m.name() == "message"
+                && m.get_child("event", "http://jabber.org/protocol/pubsub#event")
+                    .is_some()
+        })
+        .await;
+    }
+
+    // bob (n1) hears from alice (n0), then blocks her: n0 learns of it.
+    chat(&mut a, "bob@localhost", "before").await;
+    body_from(&mut b, "alice@localhost", "before").await;
+    let r = b
+        .iq(xml("<iq type='set'><block xmlns='urn:xmpp:blocking'><item jid='alice@localhost'/></block></iq>"))
+        .await
+        .unwrap();
+    assert_eq!(r.attr("type"), Some("result"));
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        chat(&mut a, "bob@localhost", "after").await;
+        let refused = a
+            .recv_timeout(Duration::from_millis(200))
+            .await
+            .unwrap()
+            .is_some_and(|m| m.name() == "message" && m.attr("type") == Some("error"));
+        if refused {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "n0 never applied bob's block"
+        );
+    }
+    // Whatever slipped through before n0 heard of the block, nothing after.
+    while b
+        .recv_timeout(Duration::from_millis(300))
+        .await
+        .unwrap()
+        .is_some()
+    {}
+    chat(&mut a, "bob@localhost", "still blocked").await;
+    assert_no_message(&mut b).await;
+
+    // carol (XMPP on n2) posts on n0's REST API: the bot thanks her on n2.
+    let api = Api::new(n0.http);
+    let token = api
+        .token(&whassap_tests::rest::Cred::Basic(
+            "carol".into(),
+            PASSWORD.into(),
+        ))
+        .await;
+    api.post_status(&token, "posted elsewhere").await;
+    recv_matching(&mut c, "the bot's thanks", |m| {
+        m.name() == "message"
+            && m.attr("from") == Some("whassap@localhost")
+            && m.get_child("body", "jabber:client")
+                .is_some_and(|b| b.text().contains("posted elsewhere"))
+    })
+    .await;
+    cluster.stop().await;
+}
+
+/// Webhooks: statuses posted on every node are each delivered once,
+/// whichever node's worker claims them.
+#[tokio::test]
+async fn webhooks_are_delivered_once_from_any_node() {
+    let Some(cluster) = Cluster::start_with("webhooks_are_delivered_once_from_any_node", 3, |c| {
+        c.webhooks.allow_private = true;
+    })
+    .await
+    else {
+        return;
+    };
+    let hits = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let h = hits.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |body: String| {
+            let h = h.clone();
+            async move {
+                let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+                h.lock()
+                    .unwrap()
+                    .push(v["status"]["id"].as_str().unwrap().to_string());
+                axum::http::StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let apis: Vec<Api> = cluster.nodes.iter().map(|n| Api::new(n.http)).collect();
+    let alice = apis[0].sign_up("alice").await;
+    let token = apis[0].token(&alice).await;
+    let hook = apis[1]
+        .call(
+            "POST",
+            "/api/v1/webhooks",
+            &token,
+            Some(serde_json::json!({"url": url, "secret": "s3cret-s3cret"})),
+        )
+        .await;
+    assert_eq!(hook.status, 201, "{:?}", hook.json);
+    let mut posted = Vec::new();
+    for round in 0..4 {
+        for (i, api) in apis.iter().enumerate() {
+            let p = api.post_status(&token, &format!("{round} on n{i}")).await;
+            posted.push(p["id"].as_str().unwrap().to_string());
+        }
+    }
+    posted.sort();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while hits.lock().unwrap().len() < posted.len() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{:?}",
+            hits.lock().unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // A little longer: a second delivery of anything would show now.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut got = hits.lock().unwrap().clone();
+    got.sort();
+    assert_eq!(got, posted, "each status delivered exactly once");
+    cluster.stop().await;
+}

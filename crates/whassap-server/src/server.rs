@@ -235,6 +235,15 @@ impl Server {
     /// Drop the cached blocklist after a change.
     pub fn forget_blocklist(&self, bare: &str) {
         self.blocklists.remove(bare);
+        self.cluster
+            .invalidate(crate::cluster::Invalidation::Blocklist {
+                bare: bare.to_string(),
+            });
+    }
+
+    /// Another node changed a blocklist: drop this node's copy.
+    pub fn forget_blocklist_copy(&self, bare: &str) {
+        self.blocklists.remove(bare);
     }
 
     /// Has local account `bare` blocked `other` (by full JID, bare JID or domain)?

@@ -33,7 +33,9 @@ use crate::core::Ctx;
 use crate::registry::{Outbound, SessionHandle};
 use crate::{Server, ServerError};
 pub use statuses::StatusNews;
-pub use wire::{DirectoryEvent, Heartbeat, NodeRequest, SessionState};
+pub use wire::{
+    DirectoryEvent, Heartbeat, Invalidation, InvalidationFrom, NodeRequest, SessionState,
+};
 
 /// How often a node says it is alive.
 pub const HEARTBEAT: Duration = Duration::from_secs(3);
@@ -118,6 +120,7 @@ impl Cluster {
         let hellos = sub(format!("{prefix}.hello")).await?;
         let requests = sub(format!("{prefix}.node.{}", config.node)).await?;
         let news = sub(format!("{prefix}.statuses")).await?;
+        let invalidations = sub(format!("{prefix}.invalidate")).await?;
         let (outbox, queued) = mpsc::channel(OUTBOX);
         let bus = Arc::new(Bus {
             node: config.node.clone(),
@@ -143,6 +146,9 @@ impl Cluster {
             .tasks
             .spawn(statuses::tail(server.clone(), bus.statuses.clone()));
         server.tasks.spawn(on_status_news(server.clone(), news));
+        server
+            .tasks
+            .spawn(on_invalidations(server.clone(), invalidations));
         bus.send(format!("{}.hello", bus.prefix), &bus.node);
         tracing::info!(node = %bus.node, url = %config.url, "joined the cluster");
         Ok(())
@@ -191,6 +197,20 @@ impl Cluster {
                 &StatusNews::Deleted {
                     node: bus.node.clone(),
                     status: status.clone(),
+                },
+            );
+        }
+    }
+
+    /// Something cached in memory changed here: the other nodes drop their
+    /// copy.
+    pub fn invalidate(&self, what: Invalidation) {
+        if let Some(bus) = self.bus.get() {
+            bus.send(
+                format!("{}.invalidate", bus.prefix),
+                &InvalidationFrom {
+                    node: bus.node.clone(),
+                    what,
                 },
             );
         }
@@ -462,6 +482,32 @@ async fn on_status_news(server: Arc<Server>, mut sub: async_nats::Subscriber) {
                 .reserve()
                 .publish(crate::statuses::StatusEvent::Deleted(Arc::new(status))),
             _ => {}
+        }
+    }
+}
+
+/// Drop the copies other nodes changed.
+async fn on_invalidations(server: Arc<Server>, mut sub: async_nats::Subscriber) {
+    let Some(bus) = server.cluster.bus.get().cloned() else {
+        return;
+    };
+    loop {
+        let m = tokio::select! {
+            _ = server.shutdown.cancelled() => return,
+            m = sub.next() => match m { Some(m) => m, None => return },
+        };
+        let Some(InvalidationFrom { node, what }) = decode(&m) else {
+            continue;
+        };
+        if node == bus.node {
+            continue;
+        }
+        match what {
+            Invalidation::Blocklist { bare } => server.forget_blocklist_copy(&bare),
+            Invalidation::PubsubNode { service, node } => {
+                server.pubsub.forget_copy(&service, &node)
+            }
+            Invalidation::PubsubService { service } => server.pubsub.forget_service(&service),
         }
     }
 }

@@ -49,6 +49,40 @@ pub struct Heartbeat {
     pub sessions: usize,
 }
 
+/// A copy in memory that another node changed behind this node's back:
+/// drop it, and read it again from the store when needed.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Invalidation {
+    /// An account's blocklist.
+    Blocklist {
+        /// The account.
+        bare: String,
+    },
+    /// A PubSub or PEP node (its configuration, affiliations,
+    /// subscriptions), and the service's list of node names.
+    PubsubNode {
+        /// The service.
+        service: String,
+        /// The node.
+        node: String,
+    },
+    /// Every node of a service (its account was deleted).
+    PubsubService {
+        /// The service.
+        service: String,
+    },
+}
+
+/// An [`Invalidation`] and the node that sent it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct InvalidationFrom {
+    /// The node whose change it was.
+    pub node: String,
+    /// What to drop.
+    pub what: Invalidation,
+}
+
 /// A request to one node, on its own subject.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]

@@ -100,6 +100,11 @@ pub fn in_session(ctx: Ctx, iq: Element) -> BoxFuture<'static, Option<Element>> 
                     return Some(error_for(&iq, &e));
                 }
                 ctx.server.pubsub.forget_service(&session.bare);
+                ctx.server
+                    .cluster
+                    .invalidate(crate::cluster::Invalidation::PubsubService {
+                        service: session.bare.clone(),
+                    });
                 tracing::info!(%user, "account removed in-band");
                 ctx.reply(stanza::iq_result(&iq, None)).await;
                 deliver::end_sessions(&ctx.server, &session.bare, "not-authorized");

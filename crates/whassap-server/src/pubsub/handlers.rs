@@ -316,6 +316,7 @@ impl Request<'_> {
                 n.subscriptions.remove(&jid);
             }
         });
+        self.server.pubsub.changed(self.server, self.service, name);
         let payload = pubsub_payload(
             ns::PUBSUB,
             element(
@@ -353,6 +354,7 @@ impl Request<'_> {
             v.retain(|s| s.subid != sub.subid);
             v.push(sub);
         });
+        self.server.pubsub.changed(self.server, self.service, name);
         Ok(())
     }
 

@@ -353,7 +353,27 @@ impl PubSub {
             Arc::new(RwLock::new(node)),
         );
         self.note_name(service, name, true);
+        self.changed(server, service, name);
         Ok(true)
+    }
+
+    /// A node's state changed on this node (created, configured,
+    /// subscribed to, deleted…): the other nodes of the cluster drop their
+    /// copy and read it again from the store when they next need it.
+    pub fn changed(&self, server: &Server, service: &str, name: &str) {
+        server
+            .cluster
+            .invalidate(crate::cluster::Invalidation::PubsubNode {
+                service: service.to_string(),
+                node: name.to_string(),
+            });
+    }
+
+    /// Another node changed a node: drop this node's copy of it and of the
+    /// service's node names.
+    pub fn forget_copy(&self, service: &str, name: &str) {
+        self.nodes.remove(&(service.to_string(), name.to_string()));
+        self.names.remove(service);
     }
 
     /// Forget a deleted node.

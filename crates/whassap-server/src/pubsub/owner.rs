@@ -42,6 +42,7 @@ impl Request<'_> {
             self.server.store.pubsub_trim(self.service, name, n).await?;
         }
         write(&node, |n| n.config = config);
+        self.server.pubsub.changed(self.server, self.service, name);
         Ok((None, None))
     }
 
@@ -63,6 +64,7 @@ impl Request<'_> {
             .pubsub_delete_node(self.service, name)
             .await?;
         self.server.pubsub.forget(self.service, name);
+        self.server.pubsub.changed(self.server, self.service, name);
         Ok((None, None))
     }
 
@@ -126,6 +128,7 @@ impl Request<'_> {
                     n.affiliations.insert(jid.clone(), aff);
                 }
             });
+            self.server.pubsub.changed(self.server, self.service, name);
         }
         Ok((None, None))
     }
@@ -170,6 +173,7 @@ impl Request<'_> {
                         .pubsub_remove_subscription(self.service, name, &jid, s.attr("subid"))
                         .await?;
                     write(&node, |n| n.subscriptions.remove(&jid));
+                    self.server.pubsub.changed(self.server, self.service, name);
                 }
                 "subscribed" | "pending" => {
                     let existing = read(&node, |n| {
