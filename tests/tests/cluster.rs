@@ -371,3 +371,59 @@ async fn webhooks_are_delivered_once_from_any_node() {
     assert_eq!(got, posted, "each status delivered exactly once");
     cluster.stop().await;
 }
+
+/// PEP: a contact on another node whose client advertises
+/// `urn:xmpp:microblog:0+notify` gets the author's statuses as PEP events.
+#[tokio::test]
+async fn pep_events_reach_contacts_on_other_nodes() {
+    let Some(cluster) = Cluster::start("pep_events_reach_contacts_on_other_nodes", 2).await else {
+        return;
+    };
+    let [n0, n1] = &cluster.nodes[..] else {
+        unreachable!()
+    };
+    n0.user("alice").await;
+    n0.user("bob").await;
+    let mut a = n0.client("alice").await;
+    let mut b = n1.client_with_resource("bob", "phone").await;
+    get_roster(&mut a).await;
+    get_roster(&mut b).await;
+    go_online(&mut a).await;
+    go_online(&mut b).await;
+    subscribe(&mut a, &mut b, "alice@localhost", "bob@localhost").await;
+    subscribe(&mut b, &mut a, "bob@localhost", "alice@localhost").await;
+    advertise_microblog(&mut b).await;
+    // n0 has learnt bob's client's features from n1.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !n0
+        .app()
+        .server
+        .caps
+        .features_of("bob@localhost/phone")
+        .is_some_and(|f| f.contains("urn:xmpp:microblog:0+notify"))
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "n0 never learnt bob's caps"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    whassap_server::statuses::post(
+        &n0.app().server,
+        "alice",
+        "from n0",
+        whassap_server::statuses::Source::Api,
+        None,
+    )
+    .await
+    .unwrap();
+    recv_matching(&mut b, "alice's microblog event", |m| {
+        m.name() == "message"
+            && m.attr("from") == Some("alice@localhost")
+            && m.get_child("event", "http://jabber.org/protocol/pubsub#event")
+                .and_then(|e| e.get_child("items", "http://jabber.org/protocol/pubsub#event"))
+                .is_some_and(|i| i.attr("node") == Some("urn:xmpp:microblog:0"))
+    })
+    .await;
+    cluster.stop().await;
+}

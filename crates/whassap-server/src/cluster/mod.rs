@@ -34,7 +34,7 @@ use crate::registry::{Outbound, SessionHandle};
 use crate::{Server, ServerError};
 pub use statuses::StatusNews;
 pub use wire::{
-    DirectoryEvent, Heartbeat, Invalidation, InvalidationFrom, NodeRequest, SessionState,
+    Caps, DirectoryEvent, Heartbeat, Invalidation, InvalidationFrom, NodeRequest, SessionState,
 };
 
 /// How often a node says it is alive.
@@ -56,6 +56,8 @@ pub struct Cluster {
 
 /// The NATS side of a node.
 struct Bus {
+    /// The server (weak: the server owns the bus).
+    server: std::sync::Weak<Server>,
     node: String,
     prefix: String,
     /// Wakes the firehose's reader of new statuses.
@@ -123,6 +125,7 @@ impl Cluster {
         let invalidations = sub(format!("{prefix}.invalidate")).await?;
         let (outbox, queued) = mpsc::channel(OUTBOX);
         let bus = Arc::new(Bus {
+            server: Arc::downgrade(server),
             node: config.node.clone(),
             prefix,
             statuses: Arc::new(tokio::sync::Notify::new()),
@@ -252,6 +255,18 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 fn state_of(bus: &Bus, s: &SessionHandle) -> SessionState {
+    let caps = bus.server.upgrade().and_then(|server| {
+        let a = server.caps.advertised(&s.full)?;
+        Some(Caps {
+            features: server.caps.features(&a.ver).map(|f| {
+                let mut v: Vec<String> = f.iter().cloned().collect();
+                v.sort();
+                v
+            }),
+            node: a.node,
+            ver: a.ver,
+        })
+    });
     let p = lock(&s.presence);
     SessionState {
         node: bus.node.clone(),
@@ -264,6 +279,7 @@ fn state_of(bus: &Bus, s: &SessionHandle) -> SessionState {
             .map(|(b, at)| (String::from_utf8_lossy(b).into_owned(), at.clone())),
         roster: s.roster_interested.load(Ordering::Relaxed),
         blocklist: s.blocklist_interested.load(Ordering::Relaxed),
+        caps,
     }
 }
 
@@ -362,6 +378,23 @@ fn upsert_proxy(server: &Arc<Server>, bus: &Arc<Bus>, state: SessionState) {
             h
         }
     };
+    match state.caps {
+        Some(c) => {
+            if let Some(f) = c.features {
+                if server.caps.features(&c.ver).is_none() {
+                    server.caps.insert(c.ver.clone(), f.into_iter().collect());
+                }
+            }
+            server.caps.set_advertised(
+                &state.full,
+                crate::modules::caps::Advertised {
+                    node: c.node,
+                    ver: c.ver,
+                },
+            );
+        }
+        None => server.caps.forget(&state.full),
+    }
     handle
         .roster_interested
         .store(state.roster, Ordering::Relaxed);
@@ -376,6 +409,7 @@ fn upsert_proxy(server: &Arc<Server>, bus: &Arc<Bus>, state: SessionState) {
 
 fn drop_proxy(server: &Server, p: &SessionHandle) {
     server.registry.remove(p);
+    server.caps.forget(&p.full);
     p.queue().close();
 }
 

@@ -23,6 +23,20 @@ pub struct SessionState {
     pub roster: bool,
     /// Asked for its blocklist (gets blocklist pushes).
     pub blocklist: bool,
+    /// The entity capabilities it advertised, if any (PEP's `+notify`).
+    #[serde(default)]
+    pub caps: Option<Caps>,
+}
+
+/// XEP-0115 caps of a session, with their features once verified.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Caps {
+    /// The software's `node` URI.
+    pub node: String,
+    /// The verification hash.
+    pub ver: String,
+    /// The features behind `ver`, once its node verified them.
+    pub features: Option<Vec<String>>,
 }
 
 /// A session-directory event, published to every node.

@@ -72,6 +72,11 @@ impl CapsCache {
         self.current.remove(full);
     }
 
+    /// Note what a full JID advertised (another node saw its presence).
+    pub fn set_advertised(&self, full: &str, advertised: Advertised) {
+        self.current.insert(full.to_string(), advertised);
+    }
+
     /// Remember a verified hash.
     pub fn insert(&self, ver: String, features: HashSet<String>) {
         if self.known.len() >= MAX_ENTRIES {

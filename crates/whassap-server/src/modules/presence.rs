@@ -116,12 +116,15 @@ async fn broadcast(server: &Arc<Server>, session: &Arc<SessionHandle>, mut el: E
         };
         (was, directed)
     };
-    server.cluster.session_changed(session);
     let initial = available && !was_available;
     if available {
         // The caps first: the account's own PEP service sees the session
         // (and may ask about its caps) before the presence is echoed.
         caps::presence_changed(&server.caps, &session.full, &el);
+    }
+    // The other nodes of a cluster see the new presence, caps and all.
+    server.cluster.session_changed(session);
+    if available {
         pep::own_presence(server, session).await;
     } else {
         pep::unavailable(server, &session.full);

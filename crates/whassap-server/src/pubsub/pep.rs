@@ -485,6 +485,12 @@ pub async fn caps_answer(server: &Arc<Server>, service: &str, from: &str, iq: &E
         }
     }
     server.pubsub.watchers.answered(from, service, &ver);
+    // The other nodes learn the features of this node's sessions with it.
+    if let Some((bare, resource)) = from.split_once('/') {
+        if let Some(s) = crate::core::deliver::session(server, bare, resource) {
+            server.cluster.session_changed(&s);
+        }
+    }
     if server.caps.advertised(from).is_some_and(|a| a.ver == ver) {
         presence_seen(server, service, from).await;
     }
