@@ -146,6 +146,30 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// The database is out of reach (a connection failed or broke, none
+    /// came within the timeout, a commit did not happen): nothing was done
+    /// and the same call may succeed later. Anything else is a refusal or
+    /// a fault.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Unavailable(_) => true,
+            StoreError::Database(e) => match e {
+                sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::Io(_)
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::Protocol(_)
+                | sqlx::Error::WorkerCrashed => true,
+                // PostgreSQL's connection exceptions and shutdowns.
+                sqlx::Error::Database(d) => d
+                    .code()
+                    .is_some_and(|c| c.starts_with("08") || c.starts_with("57P")),
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+
     /// Map a foreign-key violation (a row for an account that does not
     /// exist) to [`StoreError::NotFound`], keep anything else.
     fn missing_user(e: sqlx::Error, user: &str) -> StoreError {
@@ -234,11 +258,19 @@ impl Store {
     /// migrations. Several nodes may do this at once: sqlx's migrator holds
     /// an advisory lock while it works.
     pub async fn open_postgres(url: &str) -> Result<Store, StoreError> {
+        Self::open_postgres_with(url, ACQUIRE_TIMEOUT).await
+    }
+
+    /// [`Store::open_postgres`], a call failing (as
+    /// [unavailable](StoreError::is_unavailable)) when no connection comes
+    /// within `timeout`: how long a request waits while the database is
+    /// out of reach.
+    pub async fn open_postgres_with(url: &str, timeout: Duration) -> Result<Store, StoreError> {
         install_drivers();
         let options: AnyConnectOptions = url.parse()?;
         let pool = AnyPoolOptions::new()
             .max_connections(POSTGRES_CONNECTIONS)
-            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .acquire_timeout(timeout)
             .connect_with(options)
             .await?;
         Self::migrate(pool, Dialect::Postgres).await

@@ -166,6 +166,9 @@ pub struct Config {
     /// Most new statuses committed in one transaction (group commit); 1
     /// commits each alone.
     pub status_group_commit: usize,
+    /// Seconds a request waits for a PostgreSQL connection before it fails
+    /// (HTTP 503, XMPP `wait`) while the database is out of reach.
+    pub database_timeout_secs: u64,
     /// Seconds a connection has to authenticate and bind.
     pub auth_timeout_secs: u64,
     /// Stanzas queued per session before a non-reading client is disconnected.
@@ -245,6 +248,7 @@ impl Default for Config {
             log_format: "text".into(),
             max_stanza_bytes: 256 * 1024,
             status_group_commit: 256,
+            database_timeout_secs: 10,
             auth_timeout_secs: 30,
             session_queue: 1024,
             session_queue_bytes: 1024 * 1024,
@@ -415,6 +419,9 @@ impl Config {
         }
         if tracing_subscriber::EnvFilter::try_new(&self.log).is_err() {
             problems.push(format!("log: {:?} is not a valid log filter", self.log));
+        }
+        if self.database_timeout_secs == 0 {
+            problems.push("database_timeout_secs: at least 1".into());
         }
         if !(1..=10_000).contains(&self.status_group_commit) {
             problems.push("status_group_commit: from 1 to 10000".into());

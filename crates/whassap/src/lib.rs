@@ -41,9 +41,11 @@ pub async fn open_store(config: &config::Config) -> anyhow::Result<Store> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating the data dir {}", config.data_dir.display()))?;
     let store = match config.postgres_url() {
-        Some(url) => Store::open_postgres(url)
-            .await
-            .with_context(|| format!("opening the PostgreSQL database {}", redact(url)))?,
+        Some(url) => {
+            Store::open_postgres_with(url, Duration::from_secs(config.database_timeout_secs))
+                .await
+                .with_context(|| format!("opening the PostgreSQL database {}", redact(url)))?
+        }
         None => {
             let path = config.sqlite_path();
             Store::open_sqlite(&path)

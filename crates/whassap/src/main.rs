@@ -119,6 +119,10 @@ struct ServeArgs {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     log_format: Option<String>,
+    /// Seconds a request waits for a PostgreSQL connection before failing (HTTP 503) [default: 10].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    database_timeout_secs: Option<u64>,
     /// Most new statuses committed in one transaction; 1: each alone [default: 256].
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]

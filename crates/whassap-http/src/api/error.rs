@@ -12,6 +12,9 @@ use whassap_server::accounts::AccountError;
 use whassap_server::statuses::StatusError;
 use whassap_store::StoreError;
 
+/// How long a client is told to wait when the database is out of reach.
+const UNAVAILABLE_RETRY: Duration = Duration::from_secs(5);
+
 /// The stable error codes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -34,6 +37,8 @@ pub enum Code {
     RateLimited,
     /// 500: the server failed (logged).
     InternalError,
+    /// 503: the database is out of reach for now; see `Retry-After`.
+    Unavailable,
 }
 
 impl Code {
@@ -48,6 +53,7 @@ impl Code {
             Code::ValidationFailed => StatusCode::UNPROCESSABLE_ENTITY,
             Code::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Code::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
+            Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }
@@ -136,6 +142,19 @@ impl ApiError {
         Self::new(Code::InternalError, "The server failed; try again later.")
     }
 
+    /// 503 `unavailable`, with `Retry-After`: the database is out of reach
+    /// (logged). Nothing was done.
+    pub fn unavailable(cause: impl std::fmt::Display) -> Self {
+        tracing::warn!("REST API request failed, the database is out of reach: {cause}");
+        ApiError {
+            retry_after: Some(UNAVAILABLE_RETRY),
+            ..Self::new(
+                Code::Unavailable,
+                "The database is out of reach; nothing was done. Try again shortly.",
+            )
+        }
+    }
+
     /// With another HTTP status than the code's (405 for a wrong method).
     pub fn with_status(mut self, status: StatusCode) -> Self {
         self.status = Some(status);
@@ -185,7 +204,11 @@ impl IntoResponse for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        ApiError::internal(e)
+        if e.is_unavailable() {
+            ApiError::unavailable(e)
+        } else {
+            ApiError::internal(e)
+        }
     }
 }
 
@@ -196,7 +219,7 @@ impl From<StatusError> for ApiError {
             StatusError::NotFound => ApiError::not_found("No such status."),
             StatusError::Forbidden => ApiError::forbidden("Only its author may delete a status."),
             StatusError::Conflict(m) => ApiError::conflict(m),
-            StatusError::Store(e) => ApiError::internal(e),
+            StatusError::Store(e) => ApiError::from(e),
         }
     }
 }
@@ -206,7 +229,7 @@ impl From<AccountError> for ApiError {
         match e {
             AccountError::Taken(_) => ApiError::conflict(e.to_string()),
             AccountError::NotFound(_) => ApiError::not_found(e.to_string()),
-            AccountError::Store(e) => ApiError::internal(e),
+            AccountError::Store(e) => ApiError::from(e),
             AccountError::InvalidName(_)
             | AccountError::Reserved(_)
             | AccountError::NotAllowed { .. }
