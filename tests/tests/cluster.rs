@@ -427,3 +427,62 @@ async fn pep_events_reach_contacts_on_other_nodes() {
     .await;
     cluster.stop().await;
 }
+
+/// A fan-out to many sessions of another node is one bus message for that
+/// node, not one per recipient: a PubSub publish on n0 to 20 subscribers
+/// on n1.
+#[tokio::test]
+async fn a_fan_out_crosses_the_bus_once_per_node() {
+    let Some(cluster) = Cluster::start("a_fan_out_crosses_the_bus_once_per_node", 2).await else {
+        return;
+    };
+    let [n0, n1] = &cluster.nodes[..] else {
+        unreachable!()
+    };
+    n0.user("alice").await;
+    let mut a = n0.client("alice").await;
+    let created = a
+        .iq(xml("<iq type='set' to='pubsub.localhost'><pubsub xmlns='http://jabber.org/protocol/pubsub'><create node='wide'/></pubsub></iq>"))
+        .await
+        .unwrap();
+    assert_eq!(created.attr("type"), Some("result"));
+    let mut subscribers = Vec::new();
+    for i in 0..20 {
+        let name = format!("sub{i}");
+        n1.user(&name).await;
+        let mut c = n1.client(&name).await;
+        online(&mut c, 0).await;
+        let r = c
+            .iq(xml(&format!("<iq type='set' to='pubsub.localhost'><pubsub xmlns='http://jabber.org/protocol/pubsub'><subscribe node='wide' jid='{name}@localhost'/></pubsub></iq>")))
+            .await
+            .unwrap();
+        assert_eq!(r.attr("type"), Some("result"), "{r:?}");
+        subscribers.push(c);
+    }
+    cluster.settle().await;
+    let before = n0.app().server.cluster.batches_sent_to("n1");
+    let published = a
+        .iq(xml("<iq type='set' to='pubsub.localhost'><pubsub xmlns='http://jabber.org/protocol/pubsub'><publish node='wide'><item id='1'><entry xmlns='urn:example'>all of you</entry></item></publish></pubsub></iq>"))
+        .await
+        .unwrap();
+    assert_eq!(published.attr("type"), Some("result"));
+    for (i, c) in subscribers.iter_mut().enumerate() {
+        let m = recv_matching(c, "the item", |m| {
+            m.name() == "message"
+                && m.get_child("event", "http://jabber.org/protocol/pubsub#event")
+                    .is_some()
+        })
+        .await;
+        assert!(
+            m.attr("to")
+                .is_some_and(|to| to.starts_with(&format!("sub{i}@localhost/"))),
+            "each copy addressed to its own session: {m:?}"
+        );
+    }
+    let batches = n0.app().server.cluster.batches_sent_to("n1") - before;
+    assert!(
+        (1..=2).contains(&batches),
+        "20 deliveries to n1 took {batches} bus messages"
+    );
+    cluster.stop().await;
+}

@@ -17,6 +17,7 @@
 //! Subjects are `whassap.<cluster id>.…`; the cluster id is kept in the
 //! shared database, so the nodes of one database form one cluster.
 
+mod pump;
 mod statuses;
 mod wire;
 
@@ -30,11 +31,12 @@ use futures::StreamExt;
 use tokio::sync::mpsc;
 
 use crate::core::Ctx;
-use crate::registry::{Outbound, SessionHandle};
+use crate::registry::SessionHandle;
 use crate::{Server, ServerError};
 pub use statuses::StatusNews;
 pub use wire::{
-    Caps, DirectoryEvent, Heartbeat, Invalidation, InvalidationFrom, NodeRequest, SessionState,
+    Caps, DirectoryEvent, Entry, Heartbeat, Invalidation, InvalidationFrom, NodeRequest,
+    SessionState,
 };
 
 /// How often a node says it is alive.
@@ -65,6 +67,8 @@ struct Bus {
     outbox: mpsc::Sender<(String, Bytes)>,
     /// Other nodes, and when each was last heard of.
     nodes: Mutex<HashMap<String, Instant>>,
+    /// What goes to each other node's sessions, batched.
+    pumps: Mutex<HashMap<String, Arc<pump::Pump>>>,
 }
 
 /// What to connect to, and as whom.
@@ -131,6 +135,7 @@ impl Cluster {
             statuses: Arc::new(tokio::sync::Notify::new()),
             outbox,
             nodes: Mutex::new(HashMap::new()),
+            pumps: Mutex::new(HashMap::new()),
         });
         if server.cluster.bus.set(bus.clone()).is_err() {
             return Err(ServerError::Cluster("the cluster was started twice".into()));
@@ -217,6 +222,14 @@ impl Cluster {
                 },
             );
         }
+    }
+
+    /// Batches of stanzas sent so far to the sessions of `node`.
+    pub fn batches_sent_to(&self, node: &str) -> u64 {
+        self.bus
+            .get()
+            .and_then(|b| lock(&b.pumps).get(node).cloned())
+            .map_or(0, |p| p.batches.load(Ordering::Relaxed))
     }
 
     /// Tell the other nodes a local session ended.
@@ -419,28 +432,23 @@ async fn forward(server: Arc<Server>, bus: Arc<Bus>, proxy: Arc<SessionHandle>) 
         return;
     };
     let subject = format!("{}.node.{node}", bus.prefix);
+    let pump = {
+        let mut pumps = lock(&bus.pumps);
+        match pumps.get(&node) {
+            Some(p) => p.clone(),
+            None => {
+                let p = Arc::new(pump::Pump::new(subject.clone()));
+                pumps.insert(node.clone(), p.clone());
+                server
+                    .tasks
+                    .spawn(pump::run(server.clone(), bus.clone(), p.clone()));
+                p
+            }
+        }
+    };
     loop {
-        let mut stanzas = Vec::new();
-        proxy.queue().drain(256, |item| {
-            stanzas.push(match item {
-                Outbound::Data(b) => String::from_utf8_lossy(&b).into_owned(),
-                Outbound::Addressed { head, tail } => {
-                    let mut s = String::from_utf8_lossy(&head).into_owned();
-                    s.push_str(&String::from_utf8_lossy(&proxy.full_escaped));
-                    s.push_str(&String::from_utf8_lossy(&tail));
-                    s
-                }
-            });
-        });
-        if !stanzas.is_empty() {
-            bus.send(
-                subject.clone(),
-                &NodeRequest::Deliver {
-                    full: proxy.full.clone(),
-                    stanzas,
-                },
-            );
-            continue;
+        if !proxy.queue().is_empty() {
+            pump.mark(&proxy);
         }
         if proxy.queue().is_closed() {
             return;
@@ -479,14 +487,30 @@ async fn on_requests(server: Arc<Server>, mut sub: async_nats::Subscriber) {
                 .filter(|s| s.node.is_none())
         };
         match decode::<NodeRequest>(&m) {
-            Some(NodeRequest::Deliver { full, stanzas }) => match local(&full) {
-                Some(s) => {
-                    for st in stanzas {
-                        s.send(Bytes::from(st));
+            Some(NodeRequest::Batch { entries }) => {
+                for e in entries {
+                    match e {
+                        Entry::Direct { full, stanza } => match local(&full) {
+                            Some(s) => {
+                                s.send(Bytes::from(stanza));
+                            }
+                            None => {
+                                tracing::debug!(%full, "a stanza for a session that is gone dropped")
+                            }
+                        },
+                        // One copy of the bytes for every recipient, as in
+                        // a local fan-out.
+                        Entry::Shared { head, tail, to } => {
+                            let (head, tail) = (Bytes::from(head), Bytes::from(tail));
+                            for full in to {
+                                if let Some(s) = local(&full) {
+                                    s.send_addressed(&head, &tail);
+                                }
+                            }
+                        }
                     }
                 }
-                None => tracing::debug!(%full, "stanzas for a session that is gone dropped"),
-            },
+            }
             Some(NodeRequest::Kill { full, condition }) => {
                 if let Some(s) = local(&full) {
                     s.kill(condition.and_then(|c| stream_condition(&c)));

@@ -97,16 +97,38 @@ pub struct InvalidationFrom {
     pub what: Invalidation,
 }
 
+/// Stanzas in a [`NodeRequest::Batch`].
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Entry {
+    /// One stanza for one session.
+    Direct {
+        /// The session's full JID.
+        full: String,
+        /// The serialised stanza.
+        stanza: String,
+    },
+    /// One notification for many sessions: `head` ends inside the `to`
+    /// attribute's opening quote, `tail` starts at its closing quote; each
+    /// recipient's JID goes in between.
+    Shared {
+        /// Up to and including `to='`.
+        head: String,
+        /// From the closing quote on.
+        tail: String,
+        /// The sessions' full JIDs.
+        to: Vec<String>,
+    },
+}
+
 /// A request to one node, on its own subject.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum NodeRequest {
-    /// Write these serialised stanzas, in order, to a session of yours.
-    Deliver {
-        /// The session's full JID.
-        full: String,
+    /// Write these to sessions of yours, in this order.
+    Batch {
         /// The stanzas.
-        stanzas: Vec<String>,
+        entries: Vec<Entry>,
     },
     /// End a session of yours (a resource conflict, an account deleted).
     Kill {

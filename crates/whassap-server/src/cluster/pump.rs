@@ -1,0 +1,142 @@
+//! What this node queues for the sessions of one other node goes in
+//! batches, one bus message per wake-up rather than one per recipient: a
+//! PubSub or PEP fan-out to many sessions of that node is one message.
+//! A notification shared by many recipients (`Outbound::Addressed`, one
+//! serialisation with the recipient's JID left out) crosses the bus once,
+//! with the list of its recipients; the receiving node hands the same bytes
+//! to each of its sessions, as a local fan-out does.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::Notify;
+
+use super::wire::{Entry, NodeRequest};
+use super::{lock, Bus};
+use crate::registry::{Outbound, SessionHandle};
+use crate::Server;
+
+/// A batch is sent once it holds about this many bytes (NATS refuses
+/// messages over its `max_payload`, 1 MiB by default).
+const BATCH_BYTES: usize = 512 * 1024;
+
+/// The proxies of one node with something queued.
+pub(super) struct Pump {
+    subject: String,
+    pending: Mutex<HashMap<u64, Arc<SessionHandle>>>,
+    wake: Notify,
+    /// Batches sent so far.
+    pub(super) batches: AtomicU64,
+}
+
+impl Pump {
+    pub(super) fn new(subject: String) -> Pump {
+        Pump {
+            subject,
+            pending: Mutex::new(HashMap::new()),
+            wake: Notify::new(),
+            batches: AtomicU64::new(0),
+        }
+    }
+
+    /// A proxy has something queued.
+    pub(super) fn mark(&self, proxy: &Arc<SessionHandle>) {
+        lock(&self.pending).insert(proxy.id, proxy.clone());
+        self.wake.notify_one();
+    }
+}
+
+/// Send what the proxies of the pump's node have queued, in batches.
+pub(super) async fn run(server: Arc<Server>, bus: Arc<Bus>, pump: Arc<Pump>) {
+    loop {
+        tokio::select! {
+            _ = server.shutdown.cancelled() => return,
+            _ = pump.wake.notified() => {}
+        }
+        // Let a fan-out in progress finish queueing: one batch for it all.
+        tokio::task::yield_now().await;
+        let mut proxies: Vec<Arc<SessionHandle>> =
+            lock(&pump.pending).drain().map(|(_, p)| p).collect();
+        proxies.sort_by_key(|p| p.id);
+        let mut batch = Batch::default();
+        for p in &proxies {
+            batch.add(p);
+            if batch.bytes >= BATCH_BYTES {
+                send(&bus, &pump, std::mem::take(&mut batch));
+            }
+        }
+        if !batch.entries.is_empty() {
+            send(&bus, &pump, batch);
+        }
+    }
+}
+
+fn send(bus: &Bus, pump: &Pump, batch: Batch) {
+    pump.batches.fetch_add(1, Ordering::Relaxed);
+    bus.send(
+        pump.subject.clone(),
+        &NodeRequest::Batch {
+            entries: batch.entries,
+        },
+    );
+}
+
+/// Entries in the order each session must get them.
+#[derive(Default)]
+struct Batch {
+    entries: Vec<Entry>,
+    /// Where each shared notification is, by the identity of its bytes.
+    shared: HashMap<(usize, usize, usize, usize), usize>,
+    bytes: usize,
+}
+
+impl Batch {
+    /// Everything a proxy has queued. A shared notification joins the
+    /// entry already made for it only if that entry comes after this
+    /// session's previous entry, so each session's order is kept.
+    fn add(&mut self, p: &SessionHandle) {
+        let mut last: Option<usize> = None;
+        p.queue().drain(usize::MAX, |item| match item {
+            Outbound::Data(b) => {
+                self.bytes += b.len() + p.full.len();
+                self.entries.push(Entry::Direct {
+                    full: p.full.clone(),
+                    stanza: String::from_utf8_lossy(&b).into_owned(),
+                });
+                last = Some(self.entries.len() - 1);
+            }
+            Outbound::Addressed { head, tail } => {
+                let key = (
+                    head.as_ptr() as usize,
+                    head.len(),
+                    tail.as_ptr() as usize,
+                    tail.len(),
+                );
+                let joinable = self
+                    .shared
+                    .get(&key)
+                    .copied()
+                    .filter(|&i| last.is_none_or(|l| i > l));
+                self.bytes += p.full.len();
+                match joinable.map(|i| (i, &mut self.entries[i])) {
+                    Some((i, Entry::Shared { to, .. })) => {
+                        to.push(p.full.clone());
+                        last = Some(i);
+                    }
+                    _ => {
+                        self.bytes += head.len() + tail.len();
+                        self.entries.push(Entry::Shared {
+                            head: String::from_utf8_lossy(&head).into_owned(),
+                            tail: String::from_utf8_lossy(&tail).into_owned(),
+                            to: vec![p.full.clone()],
+                        });
+                        let i = self.entries.len() - 1;
+                        self.shared.insert(key, i);
+                        last = Some(i);
+                    }
+                }
+            }
+        });
+    }
+}
