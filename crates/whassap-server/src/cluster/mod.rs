@@ -321,6 +321,14 @@ async fn publish(
     let _ = client.flush().await;
 }
 
+/// The next message of a subscription; None at shutdown or when it ends.
+async fn next(server: &Server, sub: &mut async_nats::Subscriber) -> Option<async_nats::Message> {
+    tokio::select! {
+        _ = server.shutdown.cancelled() => None,
+        m = sub.next() => m,
+    }
+}
+
 fn decode<T: serde::de::DeserializeOwned>(m: &async_nats::Message) -> Option<T> {
     serde_json::from_slice(&m.payload)
         .map_err(|e| tracing::warn!(subject = %m.subject, "an unreadable cluster message: {e}"))
@@ -333,9 +341,8 @@ async fn on_directory(server: Arc<Server>, mut sub: async_nats::Subscriber) {
         return;
     };
     loop {
-        let m = tokio::select! {
-            _ = server.shutdown.cancelled() => return,
-            m = sub.next() => match m { Some(m) => m, None => return },
+        let Some(m) = next(&server, &mut sub).await else {
+            return;
         };
         match decode::<DirectoryEvent>(&m) {
             Some(DirectoryEvent::State(state)) if state.node != bus.node => {
@@ -475,9 +482,8 @@ async fn forward(server: Arc<Server>, bus: Arc<Bus>, proxy: Arc<SessionHandle>) 
 /// Requests to this node: write to a session, end one.
 async fn on_requests(server: Arc<Server>, mut sub: async_nats::Subscriber) {
     loop {
-        let m = tokio::select! {
-            _ = server.shutdown.cancelled() => return,
-            m = sub.next() => match m { Some(m) => m, None => return },
+        let Some(m) = next(&server, &mut sub).await else {
+            return;
         };
         let local = |full: &str| {
             let (bare, resource) = full.split_once('/')?;
@@ -528,9 +534,8 @@ async fn on_status_news(server: Arc<Server>, mut sub: async_nats::Subscriber) {
         return;
     };
     loop {
-        let m = tokio::select! {
-            _ = server.shutdown.cancelled() => return,
-            m = sub.next() => match m { Some(m) => m, None => return },
+        let Some(m) = next(&server, &mut sub).await else {
+            return;
         };
         match decode::<StatusNews>(&m) {
             Some(StatusNews::Committed { node }) if node != bus.node => bus.statuses.notify_one(),
@@ -550,9 +555,8 @@ async fn on_invalidations(server: Arc<Server>, mut sub: async_nats::Subscriber) 
         return;
     };
     loop {
-        let m = tokio::select! {
-            _ = server.shutdown.cancelled() => return,
-            m = sub.next() => match m { Some(m) => m, None => return },
+        let Some(m) = next(&server, &mut sub).await else {
+            return;
         };
         let Some(InvalidationFrom { node, what }) = decode(&m) else {
             continue;
@@ -588,9 +592,8 @@ async fn on_hellos(server: Arc<Server>, mut sub: async_nats::Subscriber) {
         return;
     };
     loop {
-        let m = tokio::select! {
-            _ = server.shutdown.cancelled() => return,
-            m = sub.next() => match m { Some(m) => m, None => return },
+        let Some(m) = next(&server, &mut sub).await else {
+            return;
         };
         if decode::<String>(&m).is_some_and(|n| n != bus.node) {
             announce_all(&server, &bus);
@@ -619,9 +622,8 @@ async fn on_heartbeats(server: Arc<Server>, mut sub: async_nats::Subscriber) {
         return;
     };
     loop {
-        let m = tokio::select! {
-            _ = server.shutdown.cancelled() => return,
-            m = sub.next() => match m { Some(m) => m, None => return },
+        let Some(m) = next(&server, &mut sub).await else {
+            return;
         };
         if let Some(h) = decode::<Heartbeat>(&m).filter(|h| h.node != bus.node) {
             if seen(&bus, &h.node) {
