@@ -532,6 +532,19 @@ total_started=$(now)
 if [[ $ONLY == push ]]; then
     SERVERS=whassap-push # the push and REST runs alone
 fi
+# The floor of each fan-out, in the same run: the same notification bytes
+# written to as many sockets, no server (both ends are in the generator, so
+# the scale run's floor is capped at 9,000 sockets by its file limit).
+if [[ $ONLY != push ]]; then
+    scale_floor=$((SCALE_SUBSCRIBERS < 9000 ? SCALE_SUBSCRIBERS : 9000))
+    for spec in "pubsub-fanout $PUBSUB_SUBSCRIBERS $PUBSUB_ITEMS" "pep-fanout $PEP_SUBSCRIBERS $PEP_ITEMS" \
+        "pubsub-fanout-scale $scale_floor $SCALE_ITEMS"; do
+        read -r of n items <<<"$spec"
+        log "floor of $of: $n sockets, $items rounds"
+        timeout --kill-after=10 $T_SCENARIO "$BENCH" floor --sessions "$n" --items "$items" \
+            --label "$of" --json "$OUT/floor-$of.json" || echo "floor of $of" >>"$FAILURES"
+    done
+fi
 for server in $SERVERS; do
     case $server in whassap | prosody | ejabberd | whassap-push) ;; *) die "unknown server $server" ;; esac
     server_started=$(now)

@@ -2,6 +2,7 @@
 //! ephemeral ports with a temporary data dir; helpers connect real clients.
 
 pub mod peers;
+pub mod relay;
 pub mod rest;
 pub mod sse;
 pub mod web;
@@ -642,6 +643,16 @@ impl Cluster {
 
     /// [`Cluster::start`] with `change` applied to every node's settings.
     pub async fn start_with(test: &str, n: usize, change: impl Fn(&mut Config)) -> Option<Cluster> {
+        Self::start_each(test, n, |_, c| change(c)).await
+    }
+
+    /// [`Cluster::start`] with `change(i, settings)` applied to node `i`'s
+    /// settings (e.g. to reach NATS through a [`relay::Relay`]).
+    pub async fn start_each(
+        test: &str,
+        n: usize,
+        change: impl Fn(usize, &mut Config),
+    ) -> Option<Cluster> {
         let Some(nats) = nats_url() else {
             assert!(
                 !interop_required(),
@@ -657,10 +668,10 @@ impl Cluster {
             let nats = nats.clone();
             nodes.push(
                 TestServer::start_with(|c| {
-                    change(c);
                     c.database = url;
                     c.cluster = nats;
                     c.node_name = format!("n{i}");
+                    change(i, c);
                 })
                 .await,
             );

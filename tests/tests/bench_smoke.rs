@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use whassap_bench::fanout::Via;
 use whassap_bench::poll_push::{self, Mode};
-use whassap_bench::{chat, fanout, login, report, Outcome, Target};
+use whassap_bench::{chat, fanout, floor, login, report, Outcome, Target};
 use whassap_client::{Mechanism, SaltedPasswordCache, TlsMode};
 use whassap_tests::*;
 
@@ -25,7 +25,7 @@ async fn setup(users: usize) -> (TestServer, Target) {
 fn tiny_target(s: &TestServer) -> Target {
     Target {
         label: "whassap".into(),
-        addr: s.c2s,
+        addrs: vec![s.c2s],
         domain: "localhost".into(),
         pubsub: "pubsub.localhost".into(),
         prefix: "bench".into(),
@@ -33,7 +33,7 @@ fn tiny_target(s: &TestServer) -> Target {
         mechanism: Mechanism::ScramSha1,
         tls: TlsMode::Plain,
         sources: vec!["127.0.0.1".parse().unwrap()],
-        pid: Some(std::process::id()),
+        pids: vec![std::process::id()],
         scram_cache: SaltedPasswordCache::default(),
         timeout: Duration::from_secs(10),
     }
@@ -52,14 +52,14 @@ fn check(o: &Outcome, figure: &str) {
 #[tokio::test]
 async fn every_scenario_runs_at_a_tiny_size() {
     let (s, target) = setup(11).await;
-    let idle = login::run(&target, "idle", 10, 5, Duration::from_millis(200)).await;
+    let idle = login::run_idle(&target, 0..10, 5, Duration::from_millis(200), None).await;
     check(&idle, "server_kib_per_session");
     // The same over STARTTLS, from a second source address (idle-tls and
     // the scale runs of bench/compare.sh).
     let mut tls = target.clone();
     tls.tls = TlsMode::StartTls;
     tls.sources.push("127.0.0.2".parse().unwrap());
-    let mut idle_tls = login::run(&tls, "idle", 4, 2, Duration::ZERO).await;
+    let mut idle_tls = login::run_idle(&tls, 0..4, 2, Duration::ZERO, None).await;
     check(&idle_tls, "server_cpu_ms");
     // The kernel's share is only defined once the server used a tick of
     // CPU: four logins may take less than /proc's 10 ms resolution.
@@ -71,7 +71,7 @@ async fn every_scenario_runs_at_a_tiny_size() {
     }
     assert_eq!(idle_tls.figures["logins"], 4.0);
     idle_tls.scenario = "idle-tls".into();
-    let o = login::run(&target, "login", 10, 5, Duration::ZERO).await;
+    let o = login::run(&target, 10, 5).await;
     check(&o, "server_cpu_ms_per_login");
     assert_eq!(o.figures["logins"], 10.0);
     assert!(target.scram_cache.len() >= 10, "salted passwords cached");
@@ -90,8 +90,40 @@ async fn every_scenario_runs_at_a_tiny_size() {
     );
     assert_eq!(pep.figures["deliveries"], 15.0);
 
+    // Two generator processes' worth of `idle` holding sessions together
+    // (as over a cluster's nodes): each counts the other's sessions.
+    let barrier = tempfile::tempdir().unwrap();
+    let together = || {
+        Some(login::Together {
+            barrier: whassap_bench::barrier::Barrier::new(barrier.path().to_path_buf(), 2),
+        })
+    };
+    let (a, b) = tokio::join!(
+        login::run_idle(&target, 0..3, 3, Duration::ZERO, together()),
+        login::run_idle(&target, 3..7, 3, Duration::ZERO, together()),
+    );
+    for held in [&a, &b] {
+        check(held, "server_kib_per_session");
+        assert_eq!(held.figures["logins"], 7.0, "3 + 4 sessions held together");
+        assert_eq!(held.params["processes"], 2.0);
+    }
+    // The floor: the same bytes to 5 sockets, 3 rounds, no server.
+    let f = floor::run(
+        "floor",
+        floor::Params {
+            sessions: 5,
+            items: 3,
+            bytes: floor::sample_notification(),
+            sources: Vec::new(),
+            timeout: Duration::from_secs(10),
+        },
+    )
+    .await;
+    check(&f, "last_delivery_p99_ms");
+    assert_eq!(f.figures["deliveries"], 15.0);
+
     let dir = tempfile::tempdir().unwrap();
-    for o in [&o, &idle, &idle_tls, &c, &p, &pep] {
+    for o in [&o, &idle, &idle_tls, &c, &p, &pep, &f] {
         o.write(&dir.path().join(format!("{}.json", o.scenario)))
             .unwrap();
     }
@@ -103,6 +135,7 @@ async fn every_scenario_runs_at_a_tiny_size() {
         "chat",
         "pubsub-fanout",
         "pep-fanout",
+        "floor",
     ] {
         assert!(md.contains(&format!("### {scenario}")), "{md}");
     }

@@ -5,57 +5,12 @@
 //! half-done, and once the database is back the server works again without
 //! a restart.
 
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::net::{TcpListener, TcpStream};
-use tokio::task::JoinSet;
 use whassap_store::testing::TempDatabase;
+use whassap_tests::relay::Relay;
 use whassap_tests::rest::Api;
 use whassap_tests::*;
-
-/// A TCP relay to PostgreSQL that can be cut.
-struct Relay {
-    addr: SocketAddr,
-    down: Arc<AtomicBool>,
-    links: Arc<Mutex<JoinSet<()>>>,
-}
-
-impl Relay {
-    async fn to(target: &str) -> Relay {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let down = Arc::new(AtomicBool::new(false));
-        let links = Arc::new(Mutex::new(JoinSet::new()));
-        let (d, l, target) = (down.clone(), links.clone(), target.to_string());
-        tokio::spawn(async move {
-            while let Ok((mut client, _)) = listener.accept().await {
-                if d.load(Ordering::SeqCst) {
-                    continue; // dropped: the connection is closed at once
-                }
-                let target = target.clone();
-                l.lock().unwrap().spawn(async move {
-                    if let Ok(mut db) = TcpStream::connect(&target).await {
-                        let _ = tokio::io::copy_bidirectional(&mut client, &mut db).await;
-                    }
-                });
-            }
-        });
-        Relay { addr, down, links }
-    }
-
-    /// Drop every connection and refuse new ones.
-    fn cut(&self) {
-        self.down.store(true, Ordering::SeqCst);
-        self.links.lock().unwrap().abort_all();
-    }
-
-    fn restore(&self) {
-        self.down.store(false, Ordering::SeqCst);
-    }
-}
 
 #[tokio::test]
 async fn a_database_outage_gives_clear_errors_and_the_server_recovers() {

@@ -33,7 +33,7 @@ pub async fn run(target: &Target, users: usize, rate: f64, duration: Duration) -
     let start = Instant::now();
     let per_sender = if rate > 0.0 { rate / users as f64 } else { 0.0 };
     let (tx, mut rx) = mpsc::unbounded_channel::<(u64, u64)>();
-    let before = Sample::take(target.pid);
+    let before = Sample::take(&target.pids);
     let mut tasks = Vec::new();
     for (i, mut c) in clients.into_iter().enumerate() {
         let partner = target.jid(i ^ 1);
@@ -88,7 +88,7 @@ pub async fn run(target: &Target, users: usize, rate: f64, duration: Duration) -
         }
     };
     let (sent, _) = tokio::join!(futures::future::join_all(tasks), collect);
-    let after = Sample::take(target.pid);
+    let after = Sample::take(&target.pids);
     let sent: u64 = sent.into_iter().map(|r| r.unwrap_or(0)).sum();
     let delivered = latencies.len() as f64;
     let delta = before.until(&after);

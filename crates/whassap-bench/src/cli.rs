@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::fanout::Via;
-use crate::{chat, fanout, login, poll_push, report, rest, Outcome, Target};
+use crate::{chat, fanout, floor, login, poll_push, report, rest, Outcome, Target};
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use whassap_client::{Mechanism, SaltedPasswordCache, TlsMode};
@@ -49,6 +49,45 @@ enum Command {
         /// Seconds to hold them before reading the memory.
         #[arg(long, default_value_t = 5)]
         hold_secs: u64,
+        /// First account (accounts FROM..FROM+USERS log in).
+        #[arg(long, default_value_t = 0)]
+        from: usize,
+        /// Hold sessions together with other `idle` processes (one process
+        /// may open only so many sockets): every process that names this
+        /// directory waits there for the others before logging in, before
+        /// measuring and before leaving; memory is then the sum over every
+        /// --pid divided by every process's sessions.
+        #[arg(long, requires = "parties")]
+        barrier: Option<PathBuf>,
+        /// How many processes meet at --barrier.
+        #[arg(long, requires = "barrier")]
+        parties: Option<usize>,
+    },
+    /// The physical floor of a fan-out, no server involved: one thread writes the same notification bytes to N sockets (one write each), M times; its CPU per 1,000 deliveries.
+    ///
+    /// Example: `whassap-bench floor --sessions 2000 --items 20 --json floor.json`
+    Floor {
+        /// N: sockets (readers in this process; mind the file limit).
+        #[arg(long, default_value_t = 1000)]
+        sessions: usize,
+        /// M: rounds, each written to every socket once every reader has the previous one.
+        #[arg(long, default_value_t = 20)]
+        items: usize,
+        /// Bytes per notification (default: a PubSub notification as Whassap sends it, about 400).
+        #[arg(long)]
+        bytes: Option<usize>,
+        /// Local addresses the readers connect from, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        source: Vec<IpAddr>,
+        /// Name in the results.
+        #[arg(long, default_value = "floor")]
+        label: String,
+        /// Write the outcome as JSON here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Longest wait for a round, in seconds.
+        #[arg(long, default_value_t = 30)]
+        timeout_secs: u64,
     },
     /// Online users chat in pairs: delivered/s, loss, latency, server CPU per 1,000 messages.
     Chat {
@@ -188,9 +227,10 @@ enum Tls {
 
 #[derive(Args)]
 struct Common {
-    /// c2s address of the server.
-    #[arg(long, default_value = "127.0.0.1:5222")]
-    addr: SocketAddr,
+    /// c2s address of the server; several, comma-separated, for the nodes of
+    /// one cluster (account i connects to the (i mod n)-th).
+    #[arg(long, value_delimiter = ',', default_value = "127.0.0.1:5222")]
+    addr: Vec<SocketAddr>,
     /// XMPP domain.
     #[arg(long, default_value = "localhost")]
     domain: String,
@@ -212,9 +252,10 @@ struct Common {
     /// Local addresses to connect from, comma-separated (e.g. 127.0.0.2,127.0.0.3).
     #[arg(long, value_delimiter = ',')]
     source: Vec<IpAddr>,
-    /// The server's process id (CPU time and memory are read from /proc).
-    #[arg(long)]
-    pid: Option<u32>,
+    /// The server's process id (CPU time and memory are read from /proc);
+    /// several, comma-separated, for a cluster's nodes (summed).
+    #[arg(long, value_delimiter = ',')]
+    pid: Vec<u32>,
     /// The server's name in the results.
     #[arg(long, default_value = "server")]
     label: String,
@@ -235,7 +276,7 @@ impl Common {
     fn target(&self) -> Target {
         Target {
             label: self.label.clone(),
-            addr: self.addr,
+            addrs: self.addr.clone(),
             domain: self.domain.clone(),
             pubsub: self.pubsub.clone(),
             prefix: self.prefix.clone(),
@@ -250,7 +291,7 @@ impl Common {
                 Tls::Starttls => TlsMode::StartTls,
             },
             sources: self.source.clone(),
-            pid: self.pid,
+            pids: self.pid.clone(),
             scram_cache: SaltedPasswordCache::default(),
             timeout: Duration::from_secs(self.timeout_secs),
         }
@@ -270,7 +311,7 @@ fn finish(common: &Common, mut outcome: Outcome) -> anyhow::Result<()> {
             .write(path)
             .with_context(|| format!("writing {}", path.display()))?;
     }
-    if common.pid.is_none() {
+    if common.pid.is_empty() {
         eprintln!("note: without --pid the server's CPU and memory are not measured");
     }
     Ok(())
@@ -295,14 +336,7 @@ where
             users,
             concurrency,
         } => {
-            let o = login::run(
-                &common.target(),
-                "login",
-                users,
-                concurrency,
-                Duration::ZERO,
-            )
-            .await;
+            let o = login::run(&common.target(), users, concurrency).await;
             finish(&common, o)
         }
         Command::Idle {
@@ -310,16 +344,56 @@ where
             users,
             concurrency,
             hold_secs,
+            from,
+            barrier,
+            parties,
         } => {
-            let o = login::run(
+            let together = barrier.zip(parties).map(|(dir, parties)| login::Together {
+                barrier: crate::barrier::Barrier::new(dir, parties),
+            });
+            let o = login::run_idle(
                 &common.target(),
-                "idle",
-                users,
+                from..from + users,
                 concurrency,
                 Duration::from_secs(hold_secs),
+                together,
             )
             .await;
             finish(&common, o)
+        }
+        Command::Floor {
+            sessions,
+            items,
+            bytes,
+            source,
+            label,
+            json,
+            timeout_secs,
+        } => {
+            let mut notification = floor::sample_notification();
+            if let Some(n) = bytes {
+                notification.resize(n.max(1), b' ');
+            }
+            let o = floor::run(
+                &label,
+                floor::Params {
+                    sessions,
+                    items,
+                    bytes: notification,
+                    sources: source,
+                    timeout: Duration::from_secs(timeout_secs),
+                },
+            )
+            .await;
+            println!("{}", o.summary());
+            for e in o.errors.iter().take(3) {
+                eprintln!("error: {e}");
+            }
+            if let Some(path) = &json {
+                o.write(path)
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
+            Ok(())
         }
         Command::Chat {
             common,
@@ -347,7 +421,7 @@ where
             let publisher = publisher_addr
                 .zip(publisher_domain)
                 .map(|(addr, domain)| Target {
-                    addr,
+                    addrs: vec![addr],
                     domain,
                     ..target.clone()
                 });

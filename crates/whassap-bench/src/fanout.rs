@@ -316,7 +316,7 @@ pub async fn run_from(
         ));
     }
     out.figure("subscribers_reached", reached as f64);
-    let before = Sample::take(target.pid);
+    let before = Sample::take(&target.pids);
     let mut latencies = Vec::with_capacity(items);
     let mut delivered = 0usize;
     for n in 1..=items as u64 {
@@ -340,7 +340,7 @@ pub async fn run_from(
             }
         }
     }
-    let delta = before.until(&Sample::take(target.pid));
+    let delta = before.until(&Sample::take(&target.pids));
     out.phase(
         &delta,
         delivered as f64,

@@ -12,9 +12,11 @@
 //! [`poll_push`] (what keeping followers up to date costs by polling, by
 //! PEP and by SSE) and [`rest`] (REST throughput, driven by `wrk`).
 
+pub mod barrier;
 pub mod chat;
 pub mod cli;
 pub mod fanout;
+pub mod floor;
 pub mod http;
 pub mod login;
 pub mod outcome;

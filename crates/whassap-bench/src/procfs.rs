@@ -74,14 +74,27 @@ pub struct Delta {
 }
 
 impl Sample {
-    /// Sample now (`pid`: the server, if known).
-    pub fn take(pid: Option<u32>) -> Sample {
+    /// Sample now; `pids`: the server's processes (summed; none: not
+    /// measured).
+    pub fn take(pids: &[u32]) -> Sample {
+        let sum = |read: fn(u32) -> Option<f64>| -> Option<f64> {
+            if pids.is_empty() {
+                return None;
+            }
+            pids.iter().map(|p| read(*p)).sum()
+        };
         Sample {
             at: Instant::now(),
-            server_cpu_ms: pid.and_then(cpu_times_ms),
-            server_rss_kib: pid.and_then(rss_kib),
+            server_cpu_ms: sum(|p| cpu_times_ms(p).map(|t| t.0))
+                .zip(sum(|p| cpu_times_ms(p).map(|t| t.1))),
+            server_rss_kib: sum(rss_kib),
             own_cpu_ms: cpu_ms(std::process::id()),
         }
+    }
+
+    /// The server's RSS (summed over its processes) in KiB, if measured.
+    pub fn server_rss_kib(&self) -> Option<f64> {
+        self.server_rss_kib
     }
 
     /// From this sample to a later one.

@@ -211,13 +211,13 @@ async fn one(
         .args(args)
         .kill_on_drop(true);
     let own = procfs::children_cpu_ms(std::process::id());
-    let before = Sample::take(target.pid);
+    let before = Sample::take(&target.pids);
     let limit = params.duration + Duration::from_secs(30);
     let output = tokio::time::timeout(limit, cmd.output())
         .await
         .map_err(|_| format!("wrk did not finish within {limit:?}"))?
         .map_err(|e| format!("running {}: {e}", params.wrk.display()))?;
-    let after = Sample::take(target.pid);
+    let after = Sample::take(&target.pids);
     let stdout = String::from_utf8_lossy(&output.stdout);
     if !output.status.success() {
         return Err(format!(

@@ -15,8 +15,9 @@ use whassap_client::{Client, ConnectOptions, Mechanism, SaltedPasswordCache, Tls
 pub struct Target {
     /// The server's name in reports.
     pub label: String,
-    /// c2s address.
-    pub addr: SocketAddr,
+    /// c2s addresses: account `i` connects to the `i % len`-th (several
+    /// nodes of one cluster; account 0, the publisher, to the first).
+    pub addrs: Vec<SocketAddr>,
     /// XMPP domain.
     pub domain: String,
     /// JID of the PubSub service.
@@ -32,8 +33,9 @@ pub struct Target {
     /// Local addresses to spread connections over (ports run out past
     /// ~28,000 connections from one address); empty: any.
     pub sources: Vec<IpAddr>,
-    /// The server's process id, for `/proc` sampling.
-    pub pid: Option<u32>,
+    /// The server's process ids (one per node), for `/proc` sampling: CPU
+    /// time and memory are summed over them.
+    pub pids: Vec<u32>,
     /// Salted passwords computed once, so that SCRAM costs the generator
     /// nothing on later logins.
     pub scram_cache: SaltedPasswordCache,
@@ -53,7 +55,12 @@ impl Target {
     }
 
     fn options(&self, i: usize) -> ConnectOptions {
-        let mut o = ConnectOptions::new(self.addr, &self.domain, &self.user(i), &self.password);
+        let mut o = ConnectOptions::new(
+            self.addrs[i % self.addrs.len()],
+            &self.domain,
+            &self.user(i),
+            &self.password,
+        );
         o.tls = self.tls;
         o.mechanism = self.mechanism;
         o.timeout = self.timeout;

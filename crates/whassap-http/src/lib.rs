@@ -119,6 +119,15 @@ pub async fn serve(
 }
 
 async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
+    if state.server.cluster.bus_lost() {
+        // A node cut off from the bus cannot reach the other nodes' users:
+        // a load balancer should send clients elsewhere until it is back.
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::CONTENT_TYPE, "application/json")],
+            "{\"status\":\"cluster bus unavailable\"}",
+        );
+    }
     match state.server.store.ping().await {
         Ok(()) => (
             StatusCode::OK,

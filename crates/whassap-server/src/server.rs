@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use dashmap::DashMap;
 use tokio::net::TcpListener;
-use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use whassap_store::Store;
@@ -55,7 +54,7 @@ pub struct Server {
     /// Connection tasks, awaited at shutdown.
     pub tasks: TaskTracker,
     /// TLS for STARTTLS and direct TLS.
-    pub tls: TlsAcceptor,
+    pub tls: Arc<rustls::ServerConfig>,
     /// Keys the fake SCRAM salts of unknown users (kept in the store, so
     /// they stay the same across restarts and nodes).
     pub scram_secret: Vec<u8>,
@@ -102,7 +101,7 @@ impl Server {
         let scram_secret = store.secret("scram-fake-salt", 32).await?;
         std::fs::create_dir_all(&config.data_dir)
             .map_err(|e| ServerError::io(&config.data_dir, e))?;
-        let tls = crate::tls::acceptor(
+        let tls = crate::tls::config(
             &config.domain,
             &config.data_dir,
             config.tls_cert.as_deref(),

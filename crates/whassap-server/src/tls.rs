@@ -7,17 +7,17 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use tokio_rustls::TlsAcceptor;
 
 use crate::error::ServerError;
 
-/// Load the certificate and key (or generate them) and build an acceptor.
-pub fn acceptor(
+/// Load the certificate and key (or generate them) and build the c2s TLS
+/// configuration.
+pub fn config(
     domain: &str,
     data_dir: &Path,
     cert: Option<&Path>,
     key: Option<&Path>,
-) -> Result<TlsAcceptor, ServerError> {
+) -> Result<Arc<rustls::ServerConfig>, ServerError> {
     let (cert_path, key_path) = match (cert, key) {
         (Some(c), Some(k)) => (c.to_path_buf(), k.to_path_buf()),
         (None, None) => ensure_self_signed(domain, data_dir)?,
@@ -36,7 +36,7 @@ pub fn acceptor(
         .with_no_client_auth()
         .with_single_cert(certs, key)
         .map_err(|e| ServerError::Tls(format!("{}: {e}", cert_path.display())))?;
-    Ok(TlsAcceptor::from(Arc::new(config)))
+    Ok(Arc::new(config))
 }
 
 pub(crate) fn ensure_self_signed(

@@ -280,7 +280,7 @@ impl Run<'_> {
         let collector = tokio::spawn(collect(arrivals_rx, seqs.clone(), relevant.clone()));
 
         progress(&format!("{}: {name}: setting up", self.target.label));
-        let setup_start = Sample::take(self.target.pid);
+        let setup_start = Sample::take(&self.target.pids);
         let mut tasks = Vec::new();
         let mut start_pollers = None;
         match mode {
@@ -293,7 +293,7 @@ impl Run<'_> {
             Some(Mode::Sse) => tasks = self.start_sse(&shared).await,
         }
         tokio::time::sleep(SETTLE).await;
-        let setup = setup_start.until(&Sample::take(self.target.pid));
+        let setup = setup_start.until(&Sample::take(&self.target.pids));
         let setup_requests = shared.requests.load(Ordering::Relaxed);
 
         let start = tokio::time::Instant::now() + Duration::from_millis(100);
@@ -318,7 +318,7 @@ impl Run<'_> {
             self.target.label, p.duration
         ));
         tokio::time::sleep_until(start).await;
-        let before = Sample::take(self.target.pid);
+        let before = Sample::take(&self.target.pids);
         let (requests0, traffic0) = (
             shared.requests.load(Ordering::Relaxed),
             shared.traffic.totals(),
@@ -339,7 +339,7 @@ impl Run<'_> {
                 .push(format!("{name}: an author's task failed; stopping"));
         }
         tokio::time::sleep_until(start + p.duration).await;
-        let after = Sample::take(self.target.pid);
+        let after = Sample::take(&self.target.pids);
         let window = before.until(&after);
         let requests = shared.requests.load(Ordering::Relaxed) - requests0;
         let traffic = shared.traffic.totals();

@@ -22,14 +22,19 @@ pub mod push;
 
 /// The figures shown for a scenario: (name, heading, lower is better).
 fn columns(scenario: &str) -> &'static [(&'static str, &'static str, bool)] {
-    match scenario {
+    // The cluster runs (`idle-cluster`, `login-storm`…) read like their kind.
+    let kind = ["idle", "login", "chat"]
+        .into_iter()
+        .find(|k| scenario.starts_with(k))
+        .unwrap_or(scenario);
+    match kind {
         "login" => &[
             ("logins_per_s", "logins/s", false),
             ("server_cpu_ms_per_login", "server CPU ms/login", true),
             ("server_user_cpu_ms_per_login", "of which user space", true),
             ("server_kernel_share", "kernel share of CPU", false),
         ],
-        "idle" | "idle-tls" | "idle-scale" => &[
+        "idle" => &[
             ("server_kib_per_session", "server KiB/session", true),
             ("server_rss_kib", "server RSS KiB", true),
         ],
@@ -153,8 +158,33 @@ pub fn markdown(outcomes: &[Outcome], ours: &str) -> String {
             );
         }
         md.push('\n');
+        if let Some(line) = floor_line(outcomes, scenario, rows) {
+            let _ = writeln!(md, "{line}\n");
+        }
     }
     md
+}
+
+/// A fan-out's CPU per delivery as multiples of its floor (the `floor`
+/// outcome labelled with the fan-out's scenario, from the same run).
+fn floor_line(outcomes: &[Outcome], scenario: &str, rows: &[&Outcome]) -> Option<String> {
+    const CPU: &str = "server_cpu_ms_per_1000_deliveries";
+    let floor = outcomes
+        .iter()
+        .find(|o| o.scenario == "floor" && o.label == scenario)?
+        .figures
+        .get(CPU)
+        .copied()
+        .filter(|f| *f > 0.0)?;
+    let multiples: Vec<String> = rows
+        .iter()
+        .filter_map(|o| Some(format!("{} {:.1}×", o.label, o.figures.get(CPU)? / floor)))
+        .collect();
+    Some(format!(
+        "Floor (a minimal writer, the same bytes to as many sockets, this run): \
+         {floor:.2} ms per 1,000 deliveries. CPU per delivery as multiples of it: {}.",
+        multiples.join(", ")
+    ))
 }
 
 /// Our figure divided by the better of the other servers' (the lower one
@@ -606,6 +636,28 @@ mod tests {
         assert!(md.contains("about **5.7 GiB**"), "{md}");
         assert!(md.contains("goal 150 ms: **not met**"), "{md}");
         assert_eq!(scale(&[outcome("whassap", 1.0)], "whassap"), "");
+    }
+
+    #[test]
+    fn fan_outs_are_given_as_multiples_of_their_floor() {
+        let fan = |label: &str, scenario: &str, cpu: f64| {
+            let mut o = Outcome::new(label, scenario);
+            o.figure("server_cpu_ms_per_1000_deliveries", cpu);
+            o
+        };
+        let outcomes = vec![
+            fan("pubsub-fanout", "floor", 4.0),
+            fan("whassap", "pubsub-fanout", 10.0),
+            fan("ejabberd", "pubsub-fanout", 30.0),
+            fan("whassap", "pep-fanout", 12.0),
+        ];
+        let md = markdown(&outcomes, "whassap");
+        assert!(
+            md.contains("4.00 ms per 1,000 deliveries. CPU per delivery as multiples of it: whassap 2.5×, ejabberd 7.5×."),
+            "{md}"
+        );
+        // No floor of its own: no line.
+        assert_eq!(md.matches("multiples of it").count(), 1, "{md}");
     }
 
     #[test]

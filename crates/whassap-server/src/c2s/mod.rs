@@ -3,6 +3,7 @@
 
 mod negotiate;
 mod session;
+mod tls_transport;
 pub mod transport;
 
 use std::net::SocketAddr;
@@ -15,6 +16,8 @@ use whassap_xml::Limits;
 pub use negotiate::{Negotiated, NegotiationError};
 use transport::{TcpTransport, Transport};
 
+use crate::admission::Admitted;
+use crate::server::ConnectionGuard;
 use crate::Server;
 
 /// Accept c2s connections until shutdown. `direct_tls` for XEP-0368 ports.
@@ -38,10 +41,9 @@ pub async fn accept_loop(server: Arc<Server>, listener: TcpListener, direct_tls:
         };
         let _ = tcp.set_nodelay(true);
         let s = server.clone();
-        server.tasks.spawn(async move {
-            serve_tcp(s, tcp, peer, direct_tls).await;
-            drop(admitted);
-        });
+        server
+            .tasks
+            .spawn(serve_tcp(s, tcp, peer, direct_tls, admitted));
     }
 }
 
@@ -52,27 +54,36 @@ fn limits(server: &Server) -> Limits {
     }
 }
 
-async fn serve_tcp(server: Arc<Server>, tcp: TcpStream, peer: SocketAddr, direct_tls: bool) {
-    let _conn = server.connection_guard();
+/// What a connection holds for its whole life: its admission (counted per
+/// address) and its place in the connection count.
+struct Held {
+    _admitted: Admitted,
+    _counted: ConnectionGuard,
+}
+
+async fn serve_tcp(
+    server: Arc<Server>,
+    tcp: TcpStream,
+    peer: SocketAddr,
+    direct_tls: bool,
+    admitted: Admitted,
+) {
+    let held = Held {
+        _admitted: admitted,
+        _counted: server.connection_guard(),
+    };
     let deadline = Instant::now() + server.config.auth_timeout;
-    // The TLS paths and the negotiation are boxed: their futures (a TLS
-    // stream, SASL state, store queries) are many KiB, and a plaintext
-    // session that has bound should not carry that size for its whole life.
     if direct_tls {
-        Box::pin(serve_tls(server, tcp, peer, deadline, "TLS")).await;
+        start_tls(server, tcp, peer, deadline, "TLS", held).await;
         return;
     }
+    // The negotiation is boxed: its future (SASL state, store queries) is
+    // many KiB, and a session that has bound should not carry that size
+    // for its whole life.
     let mut plain = TcpTransport::new(tcp, limits(&server), true);
     match Box::pin(negotiate(&server, &mut plain, peer, false, deadline)).await {
         Some(Negotiated::StartTls) => {
-            Box::pin(serve_tls(
-                server,
-                plain.into_inner(),
-                peer,
-                deadline,
-                "STARTTLS",
-            ))
-            .await;
+            start_tls(server, plain.into_inner(), peer, deadline, "STARTTLS", held).await;
         }
         Some(Negotiated::Bound {
             username,
@@ -80,30 +91,38 @@ async fn serve_tcp(server: Arc<Server>, tcp: TcpStream, peer: SocketAddr, direct
             bind_iq,
         }) => {
             session::run(server, plain, peer, username, resource, bind_iq).await;
+            drop(held);
         }
         None => {}
     }
 }
 
 /// Handshake TLS on `tcp` (direct TLS, or after STARTTLS), then serve the
-/// stream over it.
-async fn serve_tls(
+/// stream over it in a task of its own. The handshake's future (rustls'
+/// connection in the making) is boxed and gone once it is done, and the new
+/// task is sized for a TLS session alone: an idle TLS session carries
+/// neither, nor the plain-text door's future it started in.
+async fn start_tls(
     server: Arc<Server>,
     tcp: TcpStream,
     peer: SocketAddr,
     deadline: Instant,
     what: &'static str,
+    held: Held,
 ) {
-    let tls = match tokio::time::timeout_at(deadline, server.tls.accept(tcp)).await {
-        Ok(Ok(tls)) => tls,
-        Ok(Err(e)) => {
+    let accepted = tls_transport::accept(tcp, server.tls.clone(), limits(&server), deadline);
+    let t = match Box::pin(accepted).await {
+        Ok(t) => t,
+        Err(e) => {
             tracing::debug!(%peer, "{what} handshake failed: {e}");
             return;
         }
-        Err(_) => return,
     };
-    let t = TcpTransport::new(tls, limits(&server), false);
-    serve_transport(server, t, peer, true, deadline).await;
+    let s = server.clone();
+    server.tasks.spawn(async move {
+        serve_transport(s, t, peer, true, deadline).await;
+        drop(held);
+    });
 }
 
 /// Drive a stream on any transport from its header to its end: negotiation

@@ -69,6 +69,8 @@ struct Bus {
     nodes: Mutex<HashMap<String, Instant>>,
     /// What goes to each other node's sessions, batched.
     pumps: Mutex<HashMap<String, Arc<pump::Pump>>>,
+    /// The NATS connection (it reconnects by itself).
+    client: async_nats::Client,
 }
 
 /// What to connect to, and as whom.
@@ -96,6 +98,14 @@ impl Cluster {
         v
     }
 
+    /// Whether this node is in a cluster and its bus is out of reach now
+    /// (while NATS is down the node serves its own sessions only).
+    pub fn bus_lost(&self) -> bool {
+        self.bus.get().is_some_and(|b| {
+            b.client.connection_state() != async_nats::connection::State::Connected
+        })
+    }
+
     /// Connect to NATS and join the cluster: subscribe, say hello, start
     /// the heartbeat and the watch for dead nodes.
     pub async fn start(server: &Arc<Server>, config: &ClusterConfig) -> Result<(), ServerError> {
@@ -107,6 +117,17 @@ impl Cluster {
         let prefix = format!("whassap.{cluster_id}");
         let client = async_nats::ConnectOptions::new()
             .name(format!("whassap {}", config.node))
+            .event_callback(|event| async move {
+                match event {
+                    async_nats::Event::Connected => {
+                        tracing::info!("the cluster bus (NATS) is back")
+                    }
+                    async_nats::Event::Disconnected => tracing::warn!(
+                        "lost the cluster bus (NATS): serving this node's sessions only, reconnecting"
+                    ),
+                    other => tracing::debug!("cluster bus: {other}"),
+                }
+            })
             .connect(config.url.as_str())
             .await
             .map_err(|e| {
@@ -136,6 +157,7 @@ impl Cluster {
             outbox,
             nodes: Mutex::new(HashMap::new()),
             pumps: Mutex::new(HashMap::new()),
+            client: client.clone(),
         });
         if server.cluster.bus.set(bus.clone()).is_err() {
             return Err(ServerError::Cluster("the cluster was started twice".into()));

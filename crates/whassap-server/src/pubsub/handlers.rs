@@ -316,7 +316,9 @@ impl Request<'_> {
                 n.subscriptions.remove(&jid);
             }
         });
-        self.server.pubsub.changed(self.server, self.service, name);
+        self.server
+            .pubsub
+            .changed(self.server, self.service, name, &node);
         let payload = pubsub_payload(
             ns::PUBSUB,
             element(
@@ -354,7 +356,9 @@ impl Request<'_> {
             v.retain(|s| s.subid != sub.subid);
             v.push(sub);
         });
-        self.server.pubsub.changed(self.server, self.service, name);
+        self.server
+            .pubsub
+            .changed(self.server, self.service, name, node);
         Ok(())
     }
 

@@ -18,8 +18,10 @@ mod owner;
 pub mod pep;
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
+use dashmap::mapref::entry::Entry;
 use dashmap::DashMap;
 use minidom::Element;
 use whassap_proto::ns;
@@ -136,6 +138,10 @@ pub struct PubSub {
     names: DashMap<String, Arc<RwLock<HashSet<String>>>>,
     /// Who can see each PEP service, per full JID.
     pub watchers: pep::Watchers,
+    /// Bumped before any copy is dropped (in a cluster, when a node
+    /// changes): a load from the store that saw it change while it read
+    /// does not keep what it read, which may predate the change.
+    generation: AtomicU64,
 }
 
 /// A pubsub error: a stanza error with an optional `pubsub#errors` condition.
@@ -268,6 +274,7 @@ impl PubSub {
 
     /// Forget everything held about a service (its account was deleted).
     pub fn forget_service(&self, service: &str) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
         self.names.remove(service);
         self.nodes.retain(|(s, _), _| s != service);
     }
@@ -283,6 +290,7 @@ impl PubSub {
         if let Some(n) = self.nodes.get(&key) {
             return Ok(Some(n.clone()));
         }
+        let generation = self.generation.load(Ordering::Acquire);
         let Some(config) = server.store.pubsub_node_config(service, name).await? else {
             return Ok(None);
         };
@@ -309,7 +317,15 @@ impl PubSub {
             affiliations,
             subscriptions,
         }));
-        Ok(Some(self.nodes.entry(key).or_insert(node).clone()))
+        // Checked under the map's lock: a copy dropped after this is
+        // dropped from the map, one dropped before is not kept.
+        Ok(Some(match self.nodes.entry(key) {
+            Entry::Occupied(e) => e.get().clone(),
+            Entry::Vacant(e) if self.generation.load(Ordering::Acquire) == generation => {
+                e.insert(node).clone()
+            }
+            Entry::Vacant(_) => node,
+        }))
     }
 
     /// Refuse a node that `owner` (a bare JID) asks to create beyond
@@ -348,19 +364,28 @@ impl PubSub {
             affiliations: HashMap::from([(owner.to_string(), Affiliation::Owner)]),
             subscriptions: HashMap::new(),
         };
-        self.nodes.insert(
-            (service.to_string(), name.to_string()),
-            Arc::new(RwLock::new(node)),
-        );
+        let node = Arc::new(RwLock::new(node));
+        self.nodes
+            .insert((service.to_string(), name.to_string()), node.clone());
         self.note_name(service, name, true);
-        self.changed(server, service, name);
+        self.changed(server, service, name, &node);
         Ok(true)
     }
 
     /// A node's state changed on this node (created, configured,
-    /// subscribed to, deleted…): the other nodes of the cluster drop their
-    /// copy and read it again from the store when they next need it.
-    pub fn changed(&self, server: &Server, service: &str, name: &str) {
+    /// subscribed to, deleted…), in the store and in `node`, the copy the
+    /// change was made to: the other nodes of the cluster drop their copy
+    /// and read it again from the store when they next need it.
+    pub fn changed(&self, server: &Server, service: &str, name: &str, node: &SharedNode) {
+        if server.cluster.node().is_some() {
+            // A load from the store that began before this change must not
+            // be kept, and one kept meanwhile (another node's change dropped
+            // `node` and it was read again) lacks the change: drop it.
+            self.generation.fetch_add(1, Ordering::AcqRel);
+            let key = (service.to_string(), name.to_string());
+            self.nodes
+                .remove_if(&key, |_, kept| !Arc::ptr_eq(kept, node));
+        }
         server
             .cluster
             .invalidate(crate::cluster::Invalidation::PubsubNode {
@@ -372,12 +397,14 @@ impl PubSub {
     /// Another node changed a node: drop this node's copy of it and of the
     /// service's node names.
     pub fn forget_copy(&self, service: &str, name: &str) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
         self.nodes.remove(&(service.to_string(), name.to_string()));
         self.names.remove(service);
     }
 
     /// Forget a deleted node.
     pub fn forget(&self, service: &str, name: &str) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
         self.nodes.remove(&(service.to_string(), name.to_string()));
         self.note_name(service, name, false);
     }

@@ -42,7 +42,9 @@ impl Request<'_> {
             self.server.store.pubsub_trim(self.service, name, n).await?;
         }
         write(&node, |n| n.config = config);
-        self.server.pubsub.changed(self.server, self.service, name);
+        self.server
+            .pubsub
+            .changed(self.server, self.service, name, &node);
         Ok((None, None))
     }
 
@@ -64,7 +66,9 @@ impl Request<'_> {
             .pubsub_delete_node(self.service, name)
             .await?;
         self.server.pubsub.forget(self.service, name);
-        self.server.pubsub.changed(self.server, self.service, name);
+        self.server
+            .pubsub
+            .changed(self.server, self.service, name, &node);
         Ok((None, None))
     }
 
@@ -128,7 +132,9 @@ impl Request<'_> {
                     n.affiliations.insert(jid.clone(), aff);
                 }
             });
-            self.server.pubsub.changed(self.server, self.service, name);
+            self.server
+                .pubsub
+                .changed(self.server, self.service, name, &node);
         }
         Ok((None, None))
     }
@@ -173,7 +179,9 @@ impl Request<'_> {
                         .pubsub_remove_subscription(self.service, name, &jid, s.attr("subid"))
                         .await?;
                     write(&node, |n| n.subscriptions.remove(&jid));
-                    self.server.pubsub.changed(self.server, self.service, name);
+                    self.server
+                        .pubsub
+                        .changed(self.server, self.service, name, &node);
                 }
                 "subscribed" | "pending" => {
                     let existing = read(&node, |n| {
