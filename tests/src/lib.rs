@@ -684,6 +684,28 @@ impl Cluster {
         Some(cluster)
     }
 
+    /// alice (resource `home`) on node `a` and bob (`work`) on node `b`:
+    /// online, with a mutual subscription. Every node knows both are
+    /// available before they subscribe: a presence crosses the bus a
+    /// moment after its echo, and a request to a contact not yet seen
+    /// available waits for his next login.
+    pub async fn alice_and_bob(&self, a: usize, b: usize) -> (Client, Client) {
+        let (na, nb) = (&self.nodes[a], &self.nodes[b]);
+        na.user("alice").await;
+        na.user("bob").await;
+        let mut x = na.client_with_resource("alice", "home").await;
+        let mut y = nb.client_with_resource("bob", "work").await;
+        self.settle().await;
+        get_roster(&mut x).await;
+        get_roster(&mut y).await;
+        go_online(&mut x).await;
+        go_online(&mut y).await;
+        self.settle().await;
+        subscribe(&mut x, &mut y, "alice@localhost", "bob@localhost").await;
+        subscribe(&mut y, &mut x, "bob@localhost", "alice@localhost").await;
+        (x, y)
+    }
+
     /// Wait until every node sees every other node's sessions as their
     /// own node has them (bound, available, priority).
     pub async fn settle(&self) {

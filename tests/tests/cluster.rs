@@ -43,20 +43,7 @@ async fn chat_and_presence_between_nodes() {
     let Some(cluster) = Cluster::start("chat_and_presence_between_nodes", 3).await else {
         return;
     };
-    let [n0, n1, _] = &cluster.nodes[..] else {
-        unreachable!()
-    };
-    n0.user("alice").await;
-    n0.user("bob").await;
-    let mut a = n0.client_with_resource("alice", "home").await;
-    let mut b = n1.client_with_resource("bob", "work").await;
-    cluster.settle().await;
-    get_roster(&mut a).await;
-    get_roster(&mut b).await;
-    go_online(&mut a).await;
-    go_online(&mut b).await;
-    subscribe(&mut a, &mut b, "alice@localhost", "bob@localhost").await;
-    subscribe(&mut b, &mut a, "bob@localhost", "alice@localhost").await;
+    let (mut a, mut b) = cluster.alice_and_bob(0, 1).await;
 
     chat(&mut a, "bob@localhost", "to your bare JID").await;
     body_from(&mut b, "alice@localhost/home", "to your bare JID").await;

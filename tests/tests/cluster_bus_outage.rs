@@ -64,19 +64,7 @@ async fn a_bus_outage_loses_nothing_and_the_node_comes_back() {
     let [n0, n1] = &cluster.nodes[..] else {
         unreachable!()
     };
-    n0.user("alice").await;
-    n0.user("bob").await;
-    let mut a = n0.client_with_resource("alice", "home").await;
-    let mut b = n1.client_with_resource("bob", "work").await;
-    cluster.settle().await;
-    get_roster(&mut a).await;
-    get_roster(&mut b).await;
-    go_online(&mut a).await;
-    go_online(&mut b).await;
-    // Each node knows the other's sessions are available.
-    cluster.settle().await;
-    subscribe(&mut a, &mut b, "alice@localhost", "bob@localhost").await;
-    subscribe(&mut b, &mut a, "bob@localhost", "alice@localhost").await;
+    let (mut a, mut b) = cluster.alice_and_bob(0, 1).await;
     let api0 = Api::new(n0.http);
     assert_eq!(api0.get("/healthz").await.status, 200);
 
