@@ -92,9 +92,20 @@ pub struct SessionHandle {
     /// connected to another node of the cluster, whose queue goes over the
     /// bus (see [`crate::cluster`]).
     pub node: Option<String>,
+    /// A proxy's way to its node (none for a session of this node).
+    link: Option<Arc<dyn ProxyLink>>,
     queue: OutQueue,
     kill: CancellationToken,
     kill_reason: Mutex<Option<&'static str>>,
+}
+
+/// What a proxy tells the link to the node that holds its session (the
+/// cluster's per-node pump), so that no task per proxy waits on its queue.
+pub trait ProxyLink: Send + Sync + std::fmt::Debug + 'static {
+    /// Something was queued for proxy `id`.
+    fn queued(&self, id: u64);
+    /// The proxy was killed: its node must end the session.
+    fn killed(&self, proxy: &SessionHandle);
 }
 
 impl SessionHandle {
@@ -110,6 +121,7 @@ impl SessionHandle {
         let full = format!("{bare}/{resource}");
         SessionHandle {
             node: None,
+            link: None,
             full_escaped: Bytes::from(crate::stanza::escape(&full)),
             id,
             bare,
@@ -125,7 +137,8 @@ impl SessionHandle {
     }
 
     /// The proxy of a session connected to another node (see
-    /// [`crate::cluster`]).
+    /// [`crate::cluster`]): what is queued for it, and its kill, go to
+    /// `link`.
     pub fn proxy(
         id: u64,
         bare: String,
@@ -133,9 +146,11 @@ impl SessionHandle {
         node: String,
         queue_capacity: usize,
         queue_bytes: usize,
+        link: Arc<dyn ProxyLink>,
     ) -> Self {
         SessionHandle {
             node: Some(node),
+            link: Some(link),
             ..Self::new(id, bare, resource, queue_capacity, queue_bytes)
         }
     }
@@ -157,7 +172,12 @@ impl SessionHandle {
 
     fn push(&self, item: Outbound) -> bool {
         match self.queue.push(item) {
-            Ok(()) => true,
+            Ok(()) => {
+                if let Some(link) = &self.link {
+                    link.queued(self.id);
+                }
+                true
+            }
             Err(PushError::Full) => {
                 tracing::warn!(session = %self.full, "outbound queue full: the client is not reading; closing");
                 self.kill(Some("policy-violation"));
@@ -175,9 +195,14 @@ impl SessionHandle {
     /// Ask the session to end, with a stream error condition if any.
     pub fn kill(&self, condition: Option<&'static str>) {
         let mut reason = self.kill_reason.lock().unwrap_or_else(|e| e.into_inner());
-        if !self.kill.is_cancelled() {
-            *reason = condition;
-            self.kill.cancel();
+        if self.kill.is_cancelled() {
+            return;
+        }
+        *reason = condition;
+        self.kill.cancel();
+        drop(reason);
+        if let Some(link) = &self.link {
+            link.killed(self);
         }
     }
 

@@ -405,6 +405,7 @@ fn upsert_proxy(server: &Arc<Server>, bus: &Arc<Bus>, state: SessionState) {
             if let Some(stale) = other {
                 drop_proxy(server, &stale);
             }
+            let pump = pump_for(server, bus, &state.node);
             let h = Arc::new(SessionHandle::proxy(
                 server.registry.next_id(),
                 bare.to_string(),
@@ -412,11 +413,10 @@ fn upsert_proxy(server: &Arc<Server>, bus: &Arc<Bus>, state: SessionState) {
                 state.node.clone(),
                 server.config.session_queue,
                 server.config.session_queue_bytes,
+                pump.clone(),
             ));
+            pump.adopt(&h);
             server.registry.insert(h.clone());
-            server
-                .tasks
-                .spawn(forward(server.clone(), bus.clone(), h.clone()));
             h
         }
     };
@@ -450,55 +450,30 @@ fn upsert_proxy(server: &Arc<Server>, bus: &Arc<Bus>, state: SessionState) {
 }
 
 fn drop_proxy(server: &Server, p: &SessionHandle) {
+    if let (Some(bus), Some(node)) = (server.cluster.bus.get(), &p.node) {
+        if let Some(pump) = lock(&bus.pumps).get(node) {
+            pump.release(p.id);
+        }
+    }
     server.registry.remove(p);
     server.caps.forget(&p.full);
     p.queue().close();
 }
 
-/// Drain a proxy's queue to the bus: its node writes to the session.
-async fn forward(server: Arc<Server>, bus: Arc<Bus>, proxy: Arc<SessionHandle>) {
-    let Some(node) = proxy.node.clone() else {
-        return;
-    };
-    let subject = format!("{}.node.{node}", bus.prefix);
-    let pump = {
-        let mut pumps = lock(&bus.pumps);
-        match pumps.get(&node) {
-            Some(p) => p.clone(),
-            None => {
-                let p = Arc::new(pump::Pump::new(subject.clone()));
-                pumps.insert(node.clone(), p.clone());
-                server
-                    .tasks
-                    .spawn(pump::run(server.clone(), bus.clone(), p.clone()));
-                p
-            }
-        }
-    };
-    loop {
-        if !proxy.queue().is_empty() {
-            pump.mark(&proxy);
-        }
-        if proxy.queue().is_closed() {
-            return;
-        }
-        tokio::select! {
-            _ = proxy.queue().pushed() => {}
-            _ = proxy.killed().cancelled() => {
-                // Its node ends it (and says so); nothing more goes to it.
-                proxy.queue().close();
-                bus.send(
-                    subject.clone(),
-                    &NodeRequest::Kill {
-                        full: proxy.full.clone(),
-                        condition: proxy.kill_reason().map(str::to_string),
-                    },
-                );
-                return;
-            }
-            _ = server.shutdown.cancelled() => return,
-        }
+/// The pump of `node`'s proxies (started on first use): what is queued for
+/// them goes to the bus in batches, and their kills as requests.
+fn pump_for(server: &Arc<Server>, bus: &Arc<Bus>, node: &str) -> Arc<pump::Pump> {
+    let mut pumps = lock(&bus.pumps);
+    if let Some(p) = pumps.get(node) {
+        return p.clone();
     }
+    let subject = format!("{}.node.{node}", bus.prefix);
+    let p = Arc::new(pump::Pump::new(subject, Arc::downgrade(bus)));
+    pumps.insert(node.to_string(), p.clone());
+    server
+        .tasks
+        .spawn(pump::run(server.clone(), bus.clone(), p.clone()));
+    p
 }
 
 /// Requests to this node: write to a session, end one.

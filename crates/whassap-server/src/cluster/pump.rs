@@ -6,44 +6,82 @@
 //! with the list of its recipients; the receiving node hands the same bytes
 //! to each of its sessions, as a local fan-out does.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 
 use tokio::sync::Notify;
 
 use super::wire::{Entry, NodeRequest};
 use super::{lock, Bus};
-use crate::registry::{Outbound, SessionHandle};
+use crate::registry::{Outbound, ProxyLink, SessionHandle};
 use crate::Server;
 
 /// A batch is sent once it holds about this many bytes (NATS refuses
 /// messages over its `max_payload`, 1 MiB by default).
 const BATCH_BYTES: usize = 512 * 1024;
 
-/// The proxies of one node with something queued.
+/// The proxies of one node: what is queued for them, and their kills.
 pub(super) struct Pump {
     subject: String,
-    pending: Mutex<HashMap<u64, Arc<SessionHandle>>>,
+    bus: Weak<Bus>,
+    /// Every proxy of the node, by id (they hold the pump, not the reverse).
+    proxies: Mutex<HashMap<u64, Weak<SessionHandle>>>,
+    /// The ones with something queued.
+    pending: Mutex<HashSet<u64>>,
     wake: Notify,
     /// Batches sent so far.
     pub(super) batches: AtomicU64,
 }
 
+impl std::fmt::Debug for Pump {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pump").field("subject", &self.subject).finish()
+    }
+}
+
 impl Pump {
-    pub(super) fn new(subject: String) -> Pump {
+    pub(super) fn new(subject: String, bus: Weak<Bus>) -> Pump {
         Pump {
             subject,
-            pending: Mutex::new(HashMap::new()),
+            bus,
+            proxies: Mutex::new(HashMap::new()),
+            pending: Mutex::new(HashSet::new()),
             wake: Notify::new(),
             batches: AtomicU64::new(0),
         }
     }
 
-    /// A proxy has something queued.
-    pub(super) fn mark(&self, proxy: &Arc<SessionHandle>) {
-        lock(&self.pending).insert(proxy.id, proxy.clone());
+    /// A new proxy of this pump's node.
+    pub(super) fn adopt(&self, proxy: &Arc<SessionHandle>) {
+        lock(&self.proxies).insert(proxy.id, Arc::downgrade(proxy));
+    }
+
+    /// A proxy is gone.
+    pub(super) fn release(&self, id: u64) {
+        lock(&self.proxies).remove(&id);
+        lock(&self.pending).remove(&id);
+    }
+}
+
+impl ProxyLink for Pump {
+    fn queued(&self, id: u64) {
+        lock(&self.pending).insert(id);
         self.wake.notify_one();
+    }
+
+    fn killed(&self, proxy: &SessionHandle) {
+        // Its node ends it (and says so); nothing more goes to it.
+        proxy.queue().close();
+        if let Some(bus) = self.bus.upgrade() {
+            bus.send(
+                self.subject.clone(),
+                &NodeRequest::Kill {
+                    full: proxy.full.clone(),
+                    condition: proxy.kill_reason().map(str::to_string),
+                },
+            );
+        }
     }
 }
 
@@ -56,8 +94,13 @@ pub(super) async fn run(server: Arc<Server>, bus: Arc<Bus>, pump: Arc<Pump>) {
         }
         // Let a fan-out in progress finish queueing: one batch for it all.
         tokio::task::yield_now().await;
-        let mut proxies: Vec<Arc<SessionHandle>> =
-            lock(&pump.pending).drain().map(|(_, p)| p).collect();
+        let ids: Vec<u64> = lock(&pump.pending).drain().collect();
+        let mut proxies: Vec<Arc<SessionHandle>> = {
+            let all = lock(&pump.proxies);
+            ids.iter()
+                .filter_map(|id| all.get(id)?.upgrade())
+                .collect()
+        };
         proxies.sort_by_key(|p| p.id);
         let mut batch = Batch::default();
         for p in &proxies {
