@@ -36,7 +36,9 @@ pub(super) struct Pump {
 
 impl std::fmt::Debug for Pump {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Pump").field("subject", &self.subject).finish()
+        f.debug_struct("Pump")
+            .field("subject", &self.subject)
+            .finish()
     }
 }
 
@@ -97,9 +99,7 @@ pub(super) async fn run(server: Arc<Server>, bus: Arc<Bus>, pump: Arc<Pump>) {
         let ids: Vec<u64> = lock(&pump.pending).drain().collect();
         let mut proxies: Vec<Arc<SessionHandle>> = {
             let all = lock(&pump.proxies);
-            ids.iter()
-                .filter_map(|id| all.get(id)?.upgrade())
-                .collect()
+            ids.iter().filter_map(|id| all.get(id)?.upgrade()).collect()
         };
         proxies.sort_by_key(|p| p.id);
         let mut batch = Batch::default();
