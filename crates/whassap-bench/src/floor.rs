@@ -46,16 +46,6 @@ pub struct Params {
     pub timeout: Duration,
 }
 
-/// CPU time of the calling thread, (user, system) in milliseconds.
-fn thread_cpu_ms() -> Option<(f64, f64)> {
-    let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
-    let after = stat.rsplit_once(')')?.1;
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i)?.parse::<f64>().ok();
-    let ms = 1000.0 / 100.0;
-    Some((ticks(11)? * ms, ticks(12)? * ms))
-}
-
 /// Run the floor: connect N readers, write M rounds, report the writer's CPU
 /// per 1,000 deliveries and the time from a round's first write to its last
 /// byte read.
@@ -151,7 +141,7 @@ async fn measure(p: &Params) -> Result<Measured, String> {
     let items = p.items;
     std::thread::spawn(move || {
         let mut socks = socks;
-        let before = thread_cpu_ms();
+        let before = crate::procfs::thread_cpu_times_ms();
         let mut starts = Vec::with_capacity(items);
         let mut error = None;
         'rounds: for _ in 0..items {
@@ -167,7 +157,7 @@ async fn measure(p: &Params) -> Result<Measured, String> {
                 break;
             }
         }
-        let after = thread_cpu_ms();
+        let after = crate::procfs::thread_cpu_times_ms();
         let _ = done_tx.send((before.zip(after), starts, error, socks));
     });
     let mut latencies = Vec::with_capacity(items);

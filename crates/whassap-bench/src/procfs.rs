@@ -16,7 +16,16 @@ pub fn cpu_ms(pid: u32) -> Option<f64> {
 /// the kernel working for the process: for a server on loopback, mostly the
 /// TCP stack sending (and, on loopback, receiving) its writes.
 pub fn cpu_times_ms(pid: u32) -> Option<(f64, f64)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat_cpu_times_ms(&format!("/proc/{pid}/stat"))
+}
+
+/// The calling thread's CPU time in milliseconds: `(user, system)`.
+pub fn thread_cpu_times_ms() -> Option<(f64, f64)> {
+    stat_cpu_times_ms("/proc/thread-self/stat")
+}
+
+fn stat_cpu_times_ms(path: &str) -> Option<(f64, f64)> {
+    let stat = std::fs::read_to_string(path).ok()?;
     // The command name may hold spaces: fields are counted after its ')'.
     let after = stat.rsplit_once(')')?.1;
     let fields: Vec<&str> = after.split_whitespace().collect();

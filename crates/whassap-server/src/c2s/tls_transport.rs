@@ -190,12 +190,11 @@ pub async fn accept(
     limits: Limits,
     deadline: Instant,
 ) -> io::Result<TlsTransport> {
-    let conn = UnbufferedServerConnection::new(config).map_err(tls_error)?;
-    let (mut read, mut write) = tcp.into_split();
+    let mut conn = UnbufferedServerConnection::new(config).map_err(tls_error)?;
+    let (read, mut write) = tcp.into_split();
     let mut parser = Box::new(StreamParser::new(limits));
     let mut incoming = Vec::new();
     let mut out = Vec::new();
-    let mut conn = conn;
     let handshake = async {
         loop {
             let (used, flow) = process(&mut conn, &mut incoming, &mut out, &mut parser)?;
@@ -210,7 +209,8 @@ pub async fn accept(
             if !conn.is_handshaking() {
                 return Ok(());
             }
-            if read_some(&mut read, &mut incoming).await? == 0 {
+            let more = read_then(&read, |data| incoming.extend_from_slice(data)).await?;
+            if more.is_none() {
                 return Err(io::Error::from(io::ErrorKind::UnexpectedEof));
             }
         }
@@ -234,16 +234,19 @@ pub async fn accept(
     })
 }
 
-/// Append what one read gives to `buf` (0 at the end of the stream).
-async fn read_some(read: &mut OwnedReadHalf, buf: &mut Vec<u8>) -> io::Result<usize> {
+/// Wait for the socket, read once into a buffer on the stack of this
+/// synchronous step (never kept in a future), and hand what came to
+/// `then`; `None` at the end of the stream.
+async fn read_then<T>(
+    read: &OwnedReadHalf,
+    mut then: impl FnMut(&mut [u8]) -> T,
+) -> io::Result<Option<T>> {
     loop {
         read.readable().await?;
         let mut chunk = [0u8; READ_CHUNK];
         match read.try_read(&mut chunk) {
-            Ok(n) => {
-                buf.extend_from_slice(&chunk[..n]);
-                return Ok(n);
-            }
+            Ok(0) => return Ok(None),
+            Ok(n) => return Ok(Some(then(&mut chunk[..n]))),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
             Err(e) => return Err(e),
         }
@@ -275,34 +278,30 @@ impl TlsReader {
         if self.closed {
             return Ok(false);
         }
-        loop {
-            self.io.readable().await?;
-            // The buffer is on the stack of this synchronous step, never in
-            // the session's future.
-            let mut chunk = [0u8; READ_CHUNK];
-            let n = match self.io.try_read(&mut chunk) {
-                Ok(0) => return Ok(false),
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                Err(e) => return Err(e.into()),
-            };
-            let mut shared = lock(&self.shared);
+        let (shared, pending, parser) = (&self.shared, &mut self.pending, &mut self.parser);
+        let flow = read_then(&self.io, |data| {
+            let mut shared = lock(shared);
             let Shared { conn, out } = &mut *shared;
-            let flow = if self.pending.is_empty() {
-                let (used, flow) = process(conn, &mut chunk[..n], out, &mut self.parser)?;
-                self.pending.extend_from_slice(&chunk[used..n]);
-                flow
-            } else {
-                self.pending.extend_from_slice(&chunk[..n]);
-                let (used, flow) = process(conn, &mut self.pending, out, &mut self.parser)?;
-                self.pending.drain(..used);
-                if self.pending.is_empty() {
-                    self.pending = Vec::new();
-                }
-                flow
-            };
-            self.closed = flow == Flow::Closed;
-            return Ok(true);
+            if pending.is_empty() {
+                let (used, flow) = process(conn, data, out, parser)?;
+                pending.extend_from_slice(&data[used..]);
+                return Ok::<_, io::Error>(flow);
+            }
+            pending.extend_from_slice(data);
+            let (used, flow) = process(conn, pending, out, parser)?;
+            pending.drain(..used);
+            if pending.is_empty() {
+                *pending = Vec::new();
+            }
+            Ok(flow)
+        })
+        .await?;
+        match flow {
+            None => Ok(false),
+            Some(flow) => {
+                self.closed = flow? == Flow::Closed;
+                Ok(true)
+            }
         }
     }
 }
