@@ -17,7 +17,8 @@
 #
 #   cargo build --release -p whassap -p whassap-bench && bench/cluster.sh
 #
-# Environment: SUBSCRIBERS (15000), ITEMS (10), FLOOR (9000: the floor
+# Environment: PARTS (the parts to run, of "floor fanout idle storm"; all
+# by default), SUBSCRIBERS (15000), ITEMS (10), FLOOR (9000: the floor
 # holds both ends of its sockets in one process), IDLE (57000), STORM
 # (10000), PG_ADMIN (postgres://postgres@127.0.0.1:5432/postgres; a
 # database whassap_bench_cluster is created and dropped there), NATS
@@ -35,6 +36,11 @@ STORM=${STORM:-10000}
 PG_ADMIN=${PG_ADMIN:-postgres://postgres@127.0.0.1:5432/postgres}
 NATS=${NATS:-nats://127.0.0.1:4222}
 OUT=${OUT:-bench/results-cluster}
+PARTS=${PARTS:-floor fanout idle storm}
+for p in $PARTS; do
+    case $p in floor | fanout | idle | storm) ;; *) echo "PARTS: no part $p (floor fanout idle storm)" >&2; exit 2 ;; esac
+done
+part() { [[ " $PARTS " == *" $1 "* ]]; }
 PG_DB=whassap_bench_cluster
 PG_URL="${PG_ADMIN%/*}/$PG_DB"
 for b in "$BIN" "$BENCH"; do
@@ -79,23 +85,27 @@ stop() { # node numbers
 }
 pids() { local IFS=,; echo "$*"; }
 
-log "floor: $FLOOR sockets, $ITEMS rounds"
-"$BENCH" floor --sessions "$FLOOR" --items "$ITEMS" --json "$OUT/floor.json"
+if part floor; then
+    log "floor: $FLOOR sockets, $ITEMS rounds"
+    "$BENCH" floor --sessions "$FLOOR" --items "$ITEMS" --json "$OUT/floor.json"
+fi
 
-log "fan-out to $SUBSCRIBERS subscribers, one node"
-start 1
-"$BENCH" pubsub-fanout --addr "$(addr 1)" --pid "${PIDS[1]}" --subscribers "$SUBSCRIBERS" \
-    --items "$ITEMS" --source 127.0.0.2,127.0.0.3 --label whassap-1-node \
-    --record-as pubsub-fanout-cluster --json "$OUT/fanout-1-node.json" --timeout-secs 120
-log "fan-out to $SUBSCRIBERS subscribers over three nodes"
-start 2
-start 3
-sleep 5
-"$BENCH" pubsub-fanout --addr "$(addr 1),$(addr 2),$(addr 3)" \
-    --pid "$(pids "${PIDS[1]}" "${PIDS[2]}" "${PIDS[3]}")" --subscribers "$SUBSCRIBERS" \
-    --items "$ITEMS" --source 127.0.0.2,127.0.0.3 --label whassap-3-nodes \
-    --record-as pubsub-fanout-cluster --json "$OUT/fanout-3-nodes.json" --timeout-secs 120
-stop 1 2 3
+if part fanout; then
+    log "fan-out to $SUBSCRIBERS subscribers, one node"
+    start 1
+    "$BENCH" pubsub-fanout --addr "$(addr 1)" --pid "${PIDS[1]}" --subscribers "$SUBSCRIBERS" \
+        --items "$ITEMS" --source 127.0.0.2,127.0.0.3 --label whassap-1-node \
+        --record-as pubsub-fanout-cluster --json "$OUT/fanout-1-node.json" --timeout-secs 120
+    log "fan-out to $SUBSCRIBERS subscribers over three nodes"
+    start 2
+    start 3
+    sleep 5
+    "$BENCH" pubsub-fanout --addr "$(addr 1),$(addr 2),$(addr 3)" \
+        --pid "$(pids "${PIDS[1]}" "${PIDS[2]}" "${PIDS[3]}")" --subscribers "$SUBSCRIBERS" \
+        --items "$ITEMS" --source 127.0.0.2,127.0.0.3 --label whassap-3-nodes \
+        --record-as pubsub-fanout-cluster --json "$OUT/fanout-3-nodes.json" --timeout-secs 120
+    stop 1 2 3
+fi
 
 idle() { # tls-mode label
     log "idle: $IDLE sessions over three nodes, --tls $1"
@@ -116,24 +126,28 @@ idle() { # tls-mode label
     cat "$work/$2-1.out"
     stop 1 2 3
 }
-idle none idle-cluster
-idle starttls idle-tls-cluster
+if part idle; then
+    idle none idle-cluster
+    idle starttls idle-tls-cluster
+fi
 
-log "storm: $STORM clients of node n3 log in on n1 and n2 once n3 is killed"
-start 1; start 2; start 3
-sleep 5
-"$BENCH" idle --addr "$(addr 3)" --users "$STORM" --hold-secs 600 --source 127.0.0.4 \
-    --label n3 >"$work/storm-victims.out" 2>&1 &
-victims=$!
-for _ in $(seq 600); do
-    grep -q "holding" "$work/storm-victims.out" && break
-    sleep 0.5
-done
-kill -9 "${PIDS[3]}"; unset "PIDS[3]"
-"$BENCH" login --addr "$(addr 1),$(addr 2)" --pid "$(pids "${PIDS[1]}" "${PIDS[2]}")" \
-    --users "$STORM" --concurrency "$STORM" --source 127.0.0.2,127.0.0.3 \
-    --label whassap-2-nodes --record-as login-storm --json "$OUT/storm.json" --timeout-secs 120
-kill "$victims" 2>/dev/null || true
-stop 1 2
+if part storm; then
+    log "storm: $STORM clients of node n3 log in on n1 and n2 once n3 is killed"
+    start 1; start 2; start 3
+    sleep 5
+    "$BENCH" idle --addr "$(addr 3)" --users "$STORM" --hold-secs 600 --source 127.0.0.4 \
+        --label n3 >"$work/storm-victims.out" 2>&1 &
+    victims=$!
+    for _ in $(seq 600); do
+        grep -q "holding" "$work/storm-victims.out" && break
+        sleep 0.5
+    done
+    kill -9 "${PIDS[3]}"; unset "PIDS[3]"
+    "$BENCH" login --addr "$(addr 1),$(addr 2)" --pid "$(pids "${PIDS[1]}" "${PIDS[2]}")" \
+        --users "$STORM" --concurrency "$STORM" --source 127.0.0.2,127.0.0.3 \
+        --label whassap-2-nodes --record-as login-storm --json "$OUT/storm.json" --timeout-secs 120
+    kill "$victims" 2>/dev/null || true
+    stop 1 2
+fi
 log "done: $OUT"
 "$BENCH" report --dir "$OUT"

@@ -74,12 +74,11 @@ impl Outbound {
 pub struct SessionHandle {
     /// Unique number of the connection.
     pub id: u64,
-    /// `user@domain`.
-    pub bare: String,
-    /// `user@domain/resource`.
+    /// `user@domain/resource`; [`Self::bare`] and [`Self::resource`] are
+    /// its parts (one string, not three, in every session and proxy).
     pub full: String,
-    /// The resource part.
-    pub resource: String,
+    /// Where the resource starts in `full` (after the `/`).
+    resource_at: usize,
     /// The session asked for its roster (gets roster pushes).
     pub roster_interested: AtomicBool,
     /// The session asked for its blocklist (gets blocklist pushes).
@@ -88,10 +87,6 @@ pub struct SessionHandle {
     pub presence: Mutex<PresenceState>,
     /// The full JID escaped for an XML attribute (for [`Outbound::Addressed`]).
     pub full_escaped: Bytes,
-    /// `None`: connected to this node. `Some(node)`: a proxy of a session
-    /// connected to another node of the cluster, whose queue goes over the
-    /// bus (see [`crate::cluster`]).
-    pub node: Option<String>,
     /// A proxy's way to its node (none for a session of this node).
     link: Option<Arc<dyn ProxyLink>>,
     queue: OutQueue,
@@ -102,6 +97,8 @@ pub struct SessionHandle {
 /// What a proxy tells the link to the node that holds its session (the
 /// cluster's per-node pump), so that no task per proxy waits on its queue.
 pub trait ProxyLink: Send + Sync + std::fmt::Debug + 'static {
+    /// The name of the node that holds the session.
+    fn node(&self) -> &str;
     /// Something was queued for proxy `id`.
     fn queued(&self, id: u64);
     /// The proxy was killed: its node must end the session.
@@ -120,13 +117,11 @@ impl SessionHandle {
     ) -> Self {
         let full = format!("{bare}/{resource}");
         SessionHandle {
-            node: None,
+            resource_at: bare.len() + 1,
             link: None,
             full_escaped: Bytes::from(crate::stanza::escape(&full)),
             id,
-            bare,
             full,
-            resource,
             roster_interested: AtomicBool::new(false),
             blocklist_interested: AtomicBool::new(false),
             presence: Mutex::new(PresenceState::default()),
@@ -143,13 +138,11 @@ impl SessionHandle {
         id: u64,
         bare: String,
         resource: String,
-        node: String,
         queue_capacity: usize,
         queue_bytes: usize,
         link: Arc<dyn ProxyLink>,
     ) -> Self {
         SessionHandle {
-            node: Some(node),
             link: Some(link),
             ..Self::new(id, bare, resource, queue_capacity, queue_bytes)
         }
@@ -216,9 +209,27 @@ impl SessionHandle {
         *self.kill_reason.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// `None`: connected to this node. `Some(node)`: a proxy of a session
+    /// connected to another node of the cluster, whose queue goes over the
+    /// bus (see [`crate::cluster`]).
+    pub fn node(&self) -> Option<&str> {
+        self.link.as_deref().map(|l| l.node())
+    }
+
+    /// `user@domain`.
+    pub fn bare(&self) -> &str {
+        &self.full[..self.resource_at - 1]
+    }
+
+    /// The resource part of the full JID.
+    pub fn resource(&self) -> &str {
+        &self.full[self.resource_at..]
+    }
+
     /// The account name (localpart of the JID).
     pub fn username(&self) -> &str {
-        self.bare.split('@').next().unwrap_or(&self.bare)
+        let bare = self.bare();
+        bare.split('@').next().unwrap_or(bare)
     }
 
     /// Is the session available with a non-negative priority?
@@ -255,10 +266,10 @@ impl Registry {
 
     /// Register a bound session; returns the session it replaces (same full JID), if any.
     pub fn insert(&self, handle: Arc<SessionHandle>) -> Option<Arc<SessionHandle>> {
-        let mut entry = self.by_bare.entry(handle.bare.clone()).or_default();
+        let mut entry = self.by_bare.entry(handle.bare().to_owned()).or_default();
         let old = entry
             .iter()
-            .position(|s| s.resource == handle.resource)
+            .position(|s| s.resource() == handle.resource())
             .map(|i| entry.swap_remove(i));
         entry.push(handle);
         old
@@ -266,11 +277,11 @@ impl Registry {
 
     /// Remove this exact session (by id); a newer one with the same JID stays.
     pub fn remove(&self, handle: &SessionHandle) {
-        if let Some(mut entry) = self.by_bare.get_mut(&handle.bare) {
+        if let Some(mut entry) = self.by_bare.get_mut(handle.bare()) {
             entry.retain(|s| s.id != handle.id);
             if entry.is_empty() {
                 drop(entry);
-                self.by_bare.remove_if(&handle.bare, |_, v| v.is_empty());
+                self.by_bare.remove_if(handle.bare(), |_, v| v.is_empty());
             }
         }
     }
@@ -287,7 +298,7 @@ impl Registry {
     pub fn session(&self, bare: &str, resource: &str) -> Option<Arc<SessionHandle>> {
         self.by_bare
             .get(bare)
-            .and_then(|v| v.iter().find(|s| s.resource == resource).cloned())
+            .and_then(|v| v.iter().find(|s| s.resource() == resource).cloned())
     }
 
     /// Available sessions of a user.

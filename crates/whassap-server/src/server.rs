@@ -177,7 +177,7 @@ impl Server {
         tracing::info!(sessions = self.registry.len(), "shutting down");
         self.shutdown.cancel();
         // This node's sessions; the proxies of other nodes' stay theirs.
-        for s in self.registry.all().iter().filter(|s| s.node.is_none()) {
+        for s in self.registry.all().iter().filter(|s| s.node().is_none()) {
             s.kill(Some("system-shutdown"));
         }
         self.tasks.close();

@@ -9,6 +9,7 @@ pub mod transport;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use futures::FutureExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
 use whassap_xml::Limits;
@@ -97,11 +98,11 @@ async fn serve_tcp(
     }
 }
 
-/// Handshake TLS on `tcp` (direct TLS, or after STARTTLS), then serve the
-/// stream over it in a task of its own. The handshake's future (rustls'
-/// connection in the making) is boxed and gone once it is done, and the new
-/// task is sized for a TLS session alone: an idle TLS session carries
-/// neither, nor the plain-text door's future it started in.
+/// Handshake TLS on `tcp` (direct TLS, or after STARTTLS) and negotiate the
+/// stream over it, then serve the session in a task of its own. The
+/// handshake's and the negotiation's futures are boxed and gone once done,
+/// and the new task holds the session's future alone: an idle TLS session
+/// carries neither, nor the plain-text door's future it started in.
 async fn start_tls(
     server: Arc<Server>,
     tcp: TcpStream,
@@ -111,18 +112,31 @@ async fn start_tls(
     held: Held,
 ) {
     let accepted = tls_transport::accept(tcp, server.tls.clone(), limits(&server), deadline);
-    let t = match Box::pin(accepted).await {
+    let mut t = match Box::pin(accepted).await {
         Ok(t) => t,
         Err(e) => {
             tracing::debug!(%peer, "{what} handshake failed: {e}");
             return;
         }
     };
-    let s = server.clone();
-    server.tasks.spawn(async move {
-        serve_transport(s, t, peer, true, deadline).await;
-        drop(held);
-    });
+    match Box::pin(negotiate(&server, &mut t, peer, true, deadline)).await {
+        Some(Negotiated::Bound {
+            username,
+            resource,
+            bind_iq,
+        }) => {
+            let session = session::run(server.clone(), t, peer, username, resource, bind_iq);
+            // Not `async move { session.await; drop(held) }`: that block
+            // would hold the session's future twice, once as captured and
+            // once as awaited.
+            let fut = session.map(move |()| drop(held));
+            server.tasks.spawn(fut);
+        }
+        Some(Negotiated::StartTls) => {
+            tracing::debug!(%peer, "STARTTLS inside TLS");
+        }
+        None => {}
+    }
 }
 
 /// Drive a stream on any transport from its header to its end: negotiation

@@ -311,7 +311,7 @@ impl<'a, T: Transport> Negotiation<'a, T> {
             let bare = format!("{user}@{}", self.server.config.domain);
             let bound = self.server.registry.sessions(&bare);
             if bound.len() >= self.server.config.max_sessions_per_account
-                && !bound.iter().any(|s| s.resource == resource)
+                && !bound.iter().any(|s| s.resource() == resource)
             {
                 tracing::info!(user = %user, sessions = bound.len(), "bind refused: max_sessions_per_account");
                 let text = format!(

@@ -67,10 +67,20 @@ pub fn run<T: Transport>(
     bound.append_child(bind);
     handle.send_element(&bound);
 
-    async move {
-        read_loop(&server, &handle, reader).await;
-        Box::pin(finish(server, handle, writer_task)).await;
-    }
+    serve(server, handle, reader, writer_task)
+}
+
+/// The session's life once set up: read until it ends, then finish. One
+/// `async fn` that owns its parts, so that each is held once (an `async`
+/// block handing them to another function would hold them twice).
+async fn serve<R: EventReader>(
+    server: Arc<Server>,
+    handle: Arc<SessionHandle>,
+    mut reader: R,
+    writer_task: JoinHandle<()>,
+) {
+    read_loop(&server, &handle, &mut reader).await;
+    Box::pin(finish(server, handle, writer_task)).await;
 }
 
 /// Hand each stanza the client sends to its module until the stream ends,
@@ -78,7 +88,7 @@ pub fn run<T: Transport>(
 async fn read_loop<R: EventReader>(
     server: &Arc<Server>,
     handle: &Arc<SessionHandle>,
-    mut reader: R,
+    reader: &mut R,
 ) {
     loop {
         let event = tokio::select! {
@@ -152,7 +162,7 @@ async fn handle_stanza(
         return Err("unsupported-stanza-type");
     }
     if let Some(from) = el.attr("from") {
-        if from != session.full && from != session.bare {
+        if from != session.full && from != session.bare() {
             return Err("invalid-from");
         }
     }

@@ -191,7 +191,7 @@ impl Cluster {
         if session.killed().is_cancelled() {
             return;
         }
-        if let (Some(bus), None) = (self.bus.get(), &session.node) {
+        if let (Some(bus), None) = (self.bus.get(), session.node()) {
             bus.send(
                 format!("{}.directory", bus.prefix),
                 &DirectoryEvent::State(state_of(bus, session)),
@@ -256,7 +256,7 @@ impl Cluster {
 
     /// Tell the other nodes a local session ended.
     pub fn session_down(&self, session: &SessionHandle) {
-        if let (Some(bus), None) = (self.bus.get(), &session.node) {
+        if let (Some(bus), None) = (self.bus.get(), session.node()) {
             bus.send(
                 format!("{}.directory", bus.prefix),
                 &DirectoryEvent::Down {
@@ -372,8 +372,7 @@ async fn on_directory(server: Arc<Server>, mut sub: async_nats::Subscriber) {
                 upsert_proxy(&server, &bus, state);
             }
             Some(DirectoryEvent::Down { node, full }) if node != bus.node => {
-                if let Some(p) = proxy(&server, &full).filter(|p| p.node.as_deref() == Some(&node))
-                {
+                if let Some(p) = proxy(&server, &full).filter(|p| p.node() == Some(&node)) {
                     drop_proxy(&server, &p);
                 }
             }
@@ -388,7 +387,7 @@ fn proxy(server: &Server, full: &str) -> Option<Arc<SessionHandle>> {
     server
         .registry
         .session(bare, resource)
-        .filter(|s| s.node.is_some())
+        .filter(|s| s.node().is_some())
 }
 
 /// Create or update the proxy of another node's session.
@@ -399,8 +398,8 @@ fn upsert_proxy(server: &Arc<Server>, bus: &Arc<Bus>, state: SessionState) {
     let existing = server.registry.session(bare, resource);
     let handle = match existing {
         // This node's own session: the other node's will be told to go.
-        Some(s) if s.node.is_none() => return,
-        Some(s) if s.node.as_deref() == Some(state.node.as_str()) => s,
+        Some(s) if s.node().is_none() => return,
+        Some(s) if s.node() == Some(state.node.as_str()) => s,
         other => {
             if let Some(stale) = other {
                 drop_proxy(server, &stale);
@@ -410,7 +409,6 @@ fn upsert_proxy(server: &Arc<Server>, bus: &Arc<Bus>, state: SessionState) {
                 server.registry.next_id(),
                 bare.to_string(),
                 resource.to_string(),
-                state.node.clone(),
                 server.config.session_queue,
                 server.config.session_queue_bytes,
                 pump.clone(),
@@ -450,7 +448,7 @@ fn upsert_proxy(server: &Arc<Server>, bus: &Arc<Bus>, state: SessionState) {
 }
 
 fn drop_proxy(server: &Server, p: &SessionHandle) {
-    if let (Some(bus), Some(node)) = (server.cluster.bus.get(), &p.node) {
+    if let (Some(bus), Some(node)) = (server.cluster.bus.get(), p.node()) {
         if let Some(pump) = lock(&bus.pumps).get(node) {
             pump.release(p.id);
         }
@@ -468,7 +466,11 @@ fn pump_for(server: &Arc<Server>, bus: &Arc<Bus>, node: &str) -> Arc<pump::Pump>
         return p.clone();
     }
     let subject = format!("{}.node.{node}", bus.prefix);
-    let p = Arc::new(pump::Pump::new(subject, Arc::downgrade(bus)));
+    let p = Arc::new(pump::Pump::new(
+        node.to_string(),
+        subject,
+        Arc::downgrade(bus),
+    ));
     pumps.insert(node.to_string(), p.clone());
     server
         .tasks
@@ -487,7 +489,7 @@ async fn on_requests(server: Arc<Server>, mut sub: async_nats::Subscriber) {
             server
                 .registry
                 .session(bare, resource)
-                .filter(|s| s.node.is_none())
+                .filter(|s| s.node().is_none())
         };
         match decode::<NodeRequest>(&m) {
             Some(NodeRequest::Batch { entries }) => {
@@ -599,7 +601,7 @@ async fn on_hellos(server: Arc<Server>, mut sub: async_nats::Subscriber) {
 }
 
 fn announce_all(server: &Server, bus: &Bus) {
-    for s in server.registry.all().iter().filter(|s| s.node.is_none()) {
+    for s in server.registry.all().iter().filter(|s| s.node().is_none()) {
         bus.send(
             format!("{}.directory", bus.prefix),
             &DirectoryEvent::State(state_of(bus, s)),
@@ -674,7 +676,7 @@ async fn node_died(server: &Arc<Server>, bus: &Bus, node: &str) {
         .registry
         .all()
         .into_iter()
-        .filter(|s| s.node.as_deref() == Some(node))
+        .filter(|s| s.node() == Some(node))
         .collect();
     let leader = lock(&bus.nodes).keys().all(|n| *n > bus.node);
     tracing::warn!(%node, sessions = gone.len(), leader, "a node is silent: its sessions are gone");

@@ -23,6 +23,8 @@ const BATCH_BYTES: usize = 512 * 1024;
 
 /// The proxies of one node: what is queued for them, and their kills.
 pub(super) struct Pump {
+    /// The other node's name.
+    node: String,
     subject: String,
     bus: Weak<Bus>,
     /// Every proxy of the node, by id (they hold the pump, not the reverse).
@@ -43,8 +45,9 @@ impl std::fmt::Debug for Pump {
 }
 
 impl Pump {
-    pub(super) fn new(subject: String, bus: Weak<Bus>) -> Pump {
+    pub(super) fn new(node: String, subject: String, bus: Weak<Bus>) -> Pump {
         Pump {
+            node,
             subject,
             bus,
             proxies: Mutex::new(HashMap::new()),
@@ -67,6 +70,10 @@ impl Pump {
 }
 
 impl ProxyLink for Pump {
+    fn node(&self) -> &str {
+        &self.node
+    }
+
     fn queued(&self, id: u64) {
         lock(&self.pending).insert(id);
         self.wake.notify_one();

@@ -32,7 +32,7 @@ pub async fn from_door(ctx: Ctx, iq: Element) {
                 bare,
                 resource: None,
                 ..
-            }) if matches!(origin, Origin::Client(s) if s.bare == bare) => Some(Addressee::Own),
+            }) if matches!(origin, Origin::Client(s) if s.bare() == bare) => Some(Addressee::Own),
             _ => None,
         },
     };
@@ -79,7 +79,7 @@ pub async fn dispatch(ctx: Ctx, addressee: Addressee, iq: Element) {
 pub fn account_of(ctx: &Ctx, iq: &Element) -> String {
     match (iq.attr("to"), ctx.session()) {
         (Some(to), _) => router::bare_of(to).to_string(),
-        (None, Some(s)) => s.bare.clone(),
+        (None, Some(s)) => s.bare().to_owned(),
         (None, None) => String::new(),
     }
 }

@@ -37,7 +37,7 @@ fn outbound<'a>(ctx: &'a Ctx, el: &'a Element) -> BoxFuture<'a, Verdict> {
         if el.name() != "presence" && !answerable {
             return Verdict::Pass;
         }
-        if !ctx.server.blocks(&session.bare, to).await {
+        if !ctx.server.blocks(session.bare(), to).await {
             return Verdict::Pass;
         }
         if answerable {
@@ -90,7 +90,7 @@ pub fn handle(ctx: Ctx, iq: Element) -> BoxFuture<'static, Option<Element>> {
             ("get", "blocklist") => {
                 session.blocklist_interested.store(true, Ordering::Relaxed);
                 ctx.server.cluster.session_changed(&session);
-                let list = server.blocklist(&session.bare).await;
+                let list = server.blocklist(session.bare()).await;
                 let mut out = Element::bare("blocklist", ns::BLOCKING);
                 let mut sorted: Vec<&String> = list.iter().collect();
                 sorted.sort();
@@ -106,15 +106,15 @@ pub fn handle(ctx: Ctx, iq: Element) -> BoxFuture<'static, Option<Element>> {
                 if jids.is_empty() {
                     return Some(stanza::error(&iq, "bad-request"));
                 }
-                let before = server.blocklist(&session.bare).await;
+                let before = server.blocklist(session.bare()).await;
                 if server.store.block(&user, &jids).await.is_err() {
                     return Some(stanza::error(&iq, "internal-server-error"));
                 }
-                server.forget_blocklist(&session.bare);
+                server.forget_blocklist(session.bare());
                 ctx.reply(stanza::iq_result(&iq, None)).await;
-                push(&ctx, &session.bare, &payload);
+                push(&ctx, session.bare(), &payload);
                 for j in jids.iter().filter(|j| !before.contains(*j)) {
-                    presence::send_unavailable(server, &session.bare, j).await;
+                    presence::send_unavailable(server, session.bare(), j).await;
                 }
                 None
             }
@@ -122,7 +122,7 @@ pub fn handle(ctx: Ctx, iq: Element) -> BoxFuture<'static, Option<Element>> {
                 let Ok(jids) = items(&payload) else {
                     return Some(stanza::error(&iq, "jid-malformed"));
                 };
-                let before = server.blocklist(&session.bare).await;
+                let before = server.blocklist(session.bare()).await;
                 let unblocked: Vec<String> = if jids.is_empty() {
                     before.iter().cloned().collect()
                 } else {
@@ -134,18 +134,18 @@ pub fn handle(ctx: Ctx, iq: Element) -> BoxFuture<'static, Option<Element>> {
                 if server.store.unblock(&user, &jids).await.is_err() {
                     return Some(stanza::error(&iq, "internal-server-error"));
                 }
-                server.forget_blocklist(&session.bare);
+                server.forget_blocklist(session.bare());
                 // Presence first: the contact sees us again as soon as we are unblocked.
                 for j in &unblocked {
                     let item = server.store.roster_item(&user, j).await.ok().flatten();
                     if item.is_some_and(|i| {
                         matches!(i.subscription, Subscription::From | Subscription::Both)
                     }) {
-                        presence::send_available_presence(server, &session.bare, j).await;
+                        presence::send_available_presence(server, session.bare(), j).await;
                     }
                 }
                 ctx.reply(stanza::iq_result(&iq, None)).await;
-                push(&ctx, &session.bare, &payload);
+                push(&ctx, session.bare(), &payload);
                 None
             }
             _ => Some(stanza::error(&iq, "bad-request")),

@@ -25,7 +25,7 @@ fn from_client(ctx: Ctx, mut el: Element) -> BoxFuture<'static, ()> {
     Box::pin(async move {
         if el.attr("to").is_none() {
             let Some(session) = ctx.session() else { return };
-            stanza::set_attr(&mut el, "to", session.bare.as_str());
+            stanza::set_attr(&mut el, "to", session.bare());
         }
         router::route_from(ctx, el).await;
     })

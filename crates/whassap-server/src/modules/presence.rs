@@ -52,7 +52,7 @@ fn from_client(ctx: Ctx, el: Element) -> BoxFuture<'static, ()> {
                     return;
                 };
                 let original = el.clone();
-                if let Err(no) = outbound_subscription(server, &session.bare, &contact, el).await {
+                if let Err(no) = outbound_subscription(server, session.bare(), &contact, el).await {
                     ctx.reply(no.reply(&original)).await;
                 }
             }
@@ -65,7 +65,7 @@ fn from_client(ctx: Ctx, el: Element) -> BoxFuture<'static, ()> {
 
 /// Directed presence (RFC 6121 §4.6).
 async fn directed(ctx: &Ctx, session: &SessionHandle, el: Element, to: &str, t: &str) {
-    let user = user_of(&session.bare);
+    let user = user_of(session.bare());
     let contact = bare_of(to);
     // A contact with a subscription from the user learns of unavailability
     // through the roster; anyone else is remembered. When the roster cannot
@@ -131,7 +131,7 @@ async fn broadcast(server: &Arc<Server>, session: &Arc<SessionHandle>, mut el: E
     }
 
     // 1. To the user's own available resources, this one included.
-    for s in deliver::sessions(server, &session.bare) {
+    for s in deliver::sessions(server, session.bare()) {
         if s.id == session.id || s.is_available() {
             s.send(own.clone());
         }
@@ -139,12 +139,12 @@ async fn broadcast(server: &Arc<Server>, session: &Arc<SessionHandle>, mut el: E
     // What waited for the user: read once, delivered in steps 3 and 6.
     let mut waiting = Waiting::default();
     if initial {
-        match server.store.waiting(user_of(&session.bare)).await {
+        match server.store.waiting(user_of(session.bare())).await {
             Ok(w) => waiting = w,
             Err(e) => tracing::error!("loading what waited for the user failed: {e}"),
         }
         // 2. The other resources' presence to the new one.
-        for s in deliver::available(server, &session.bare) {
+        for s in deliver::available(server, session.bare()) {
             if s.id != session.id {
                 if let Some(p) = stored_presence(&s, &session.full, server) {
                     session.send_element(&p);
@@ -157,7 +157,7 @@ async fn broadcast(server: &Arc<Server>, session: &Arc<SessionHandle>, mut el: E
         }
     }
     // 4. Contacts with a subscription from the user, and probes to contacts.
-    let roster = match server.store.roster(user_of(&session.bare)).await {
+    let roster = match server.store.roster(user_of(session.bare())).await {
         Ok((_, items)) => items,
         Err(e) => {
             tracing::error!("loading roster for presence broadcast failed: {e}");
@@ -166,7 +166,7 @@ async fn broadcast(server: &Arc<Server>, session: &Arc<SessionHandle>, mut el: E
     };
     for item in &roster {
         if matches!(item.subscription, Subscription::From | Subscription::Both)
-            && !server.blocks(&session.bare, &item.contact).await
+            && !server.blocks(session.bare(), &item.contact).await
         {
             let mut p = el.clone();
             stanza::set_attr(&mut p, "to", item.contact.as_str());

@@ -99,15 +99,15 @@ pub fn in_session(ctx: Ctx, iq: Element) -> BoxFuture<'static, Option<Element>> 
                 if let Err(e) = accounts::delete(&ctx.server.store, &user).await {
                     return Some(error_for(&iq, &e));
                 }
-                ctx.server.pubsub.forget_service(&session.bare);
+                ctx.server.pubsub.forget_service(session.bare());
                 ctx.server
                     .cluster
                     .invalidate(crate::cluster::Invalidation::PubsubService {
-                        service: session.bare.clone(),
+                        service: session.bare().to_owned(),
                     });
                 tracing::info!(%user, "account removed in-band");
                 ctx.reply(stanza::iq_result(&iq, None)).await;
-                deliver::end_sessions(&ctx.server, &session.bare, "not-authorized");
+                deliver::end_sessions(&ctx.server, session.bare(), "not-authorized");
                 None
             }
             "set" => {

@@ -214,12 +214,12 @@ async fn set(
         let Some(existing) = existing else {
             return Some(stanza::error(iq, "item-not-found"));
         };
-        let pending = match presence::take_pending(server, &session.bare, &contact).await {
+        let pending = match presence::take_pending(server, session.bare(), &contact).await {
             Ok(p) => p,
             Err(refused) => return Some(refused.reply(iq)),
         };
         ctx.reply(stanza::iq_result(iq, None)).await;
-        presence::contact_removed(server, &session.bare, &existing, pending).await;
+        presence::contact_removed(server, session.bare(), &existing, pending).await;
         match server.store.roster_remove(user, &contact).await {
             Ok(Some(version)) => {
                 let removed = element(
@@ -227,7 +227,7 @@ async fn set(
                     ns::ROSTER,
                     &[("jid", &contact), ("subscription", "remove")],
                 );
-                push(server, &session.bare, removed, version);
+                push(server, session.bare(), removed, version);
             }
             Ok(None) => {}
             Err(e) => tracing::error!("removing roster item failed: {e}"),
@@ -268,6 +268,6 @@ async fn set(
         Err(_) => return Some(stanza::error(iq, "internal-server-error")),
     };
     ctx.reply(stanza::iq_result(iq, None)).await;
-    push(server, &session.bare, item_element(&item), version);
+    push(server, session.bare(), item_element(&item), version);
     None
 }

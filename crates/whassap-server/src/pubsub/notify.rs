@@ -177,7 +177,7 @@ pub fn fan_out(
             }
         }
         for s in extra {
-            if !covered(n, &s.bare, &s.full) && notification.send(s) {
+            if !covered(n, s.bare(), &s.full) && notification.send(s) {
                 out.delivered += 1;
             }
         }

@@ -499,7 +499,7 @@ pub async fn caps_answer(server: &Arc<Server>, service: &str, from: &str, iq: &E
 /// A session sent available presence: its own PEP service sees it first
 /// (before the presence is echoed, as Prosody orders it).
 pub async fn own_presence(server: &Arc<Server>, session: &SessionHandle) {
-    presence_seen(server, &session.bare, &session.full).await;
+    presence_seen(server, session.bare(), &session.full).await;
 }
 
 /// After the broadcast: the PEP services of the contacts whose presence the
