@@ -3,8 +3,9 @@
 //! none of it; meanwhile n0 serves its own users and says on `/healthz`
 //! that it lost the bus. A cut longer than the heartbeat's limit makes each
 //! side take the other for dead (n1's users see n0's `unavailable`); once
-//! the bus is back the nodes find each other again, and what was sent
-//! meanwhile is delivered, live or at the next login.
+//! the bus is back the nodes find each other again, each one's users see
+//! the other's available again, and what was sent meanwhile is delivered,
+//! live or at the next login.
 
 use std::time::Duration;
 
@@ -117,6 +118,19 @@ async fn a_bus_outage_loses_nothing_and_the_node_comes_back() {
     relay.restore();
     until("the nodes see each other again", APART, || {
         !server0.cluster.peers().is_empty() && !server1.cluster.peers().is_empty()
+    })
+    .await;
+    // Each saw the other go: each is told the other is there again.
+    recv_matching(&mut b, "alice available again once the nodes meet", |p| {
+        p.name() == "presence"
+            && p.attr("from") == Some("alice@localhost/home")
+            && p.attr("type").is_none()
+    })
+    .await;
+    recv_matching(&mut a, "bob available again once the nodes meet", |p| {
+        p.name() == "presence"
+            && p.attr("from") == Some("bob@localhost/work")
+            && p.attr("type").is_none()
     })
     .await;
     cluster.settle().await;

@@ -69,6 +69,12 @@ struct Bus {
     nodes: Mutex<HashMap<String, Instant>>,
     /// What goes to each other node's sessions, batched.
     pumps: Mutex<HashMap<String, Arc<pump::Pump>>>,
+    /// Nodes this node took for dead, and when (then when they came back).
+    given_up: Mutex<HashMap<String, Instant>>,
+    /// Proxies of a node that came back, whose presence this node's users
+    /// saw end: [`reintroduce`] sends it to them again.
+    returning: Mutex<Vec<std::sync::Weak<SessionHandle>>>,
+    returned: tokio::sync::Notify,
     /// The NATS connection (it reconnects by itself).
     client: async_nats::Client,
 }
@@ -157,6 +163,9 @@ impl Cluster {
             outbox,
             nodes: Mutex::new(HashMap::new()),
             pumps: Mutex::new(HashMap::new()),
+            given_up: Mutex::new(HashMap::new()),
+            returning: Mutex::new(Vec::new()),
+            returned: tokio::sync::Notify::new(),
             client: client.clone(),
         });
         if server.cluster.bus.set(bus.clone()).is_err() {
@@ -172,6 +181,7 @@ impl Cluster {
         server.tasks.spawn(on_hellos(server.clone(), hellos));
         server.tasks.spawn(on_requests(server.clone(), requests));
         server.tasks.spawn(heartbeat(server.clone()));
+        server.tasks.spawn(reintroduce(server.clone()));
         server
             .tasks
             .spawn(statuses::tail(server.clone(), bus.statuses.clone()));
@@ -396,6 +406,7 @@ fn upsert_proxy(server: &Arc<Server>, bus: &Arc<Bus>, state: SessionState) {
         return;
     };
     let existing = server.registry.session(bare, resource);
+    let mut returning = false;
     let handle = match existing {
         // This node's own session: the other node's will be told to go.
         Some(s) if s.node().is_none() => return,
@@ -415,6 +426,7 @@ fn upsert_proxy(server: &Arc<Server>, bus: &Arc<Bus>, state: SessionState) {
             ));
             pump.adopt(&h);
             server.registry.insert(h.clone());
+            returning = lock(&bus.given_up).contains_key(&state.node);
             h
         }
     };
@@ -441,10 +453,17 @@ fn upsert_proxy(server: &Arc<Server>, bus: &Arc<Bus>, state: SessionState) {
     handle
         .blocklist_interested
         .store(state.blocklist, Ordering::Relaxed);
-    let mut p = lock(&handle.presence);
-    p.available = state.available;
-    p.priority = state.priority;
-    p.last = state.last.map(|(xml, at)| (Bytes::from(xml), at));
+    {
+        let mut p = lock(&handle.presence);
+        p.available = state.available;
+        p.priority = state.priority;
+        p.last = state.last.map(|(xml, at)| (Bytes::from(xml), at));
+    }
+    // Once its presence is known (see `reintroduce`).
+    if returning {
+        lock(&bus.returning).push(Arc::downgrade(&handle));
+        bus.returned.notify_one();
+    }
 }
 
 fn drop_proxy(server: &Server, p: &SessionHandle) {
@@ -609,10 +628,63 @@ fn announce_all(server: &Server, bus: &Bus) {
     }
 }
 
+/// Note that `node` is alive; true if it was not (new, or back after this
+/// node took it for dead).
 fn seen(bus: &Bus, node: &str) -> bool {
-    lock(&bus.nodes)
+    let new = lock(&bus.nodes)
         .insert(node.to_string(), Instant::now())
-        .is_none()
+        .is_none();
+    if new {
+        if let Some(at) = lock(&bus.given_up).get_mut(node) {
+            tracing::info!(%node, "a node taken for dead is back: its sessions' presence goes to their contacts here again");
+            *at = Instant::now();
+        }
+    }
+    new
+}
+
+/// How long a node that came back after being taken for dead has to
+/// announce its sessions before they are taken as new ones.
+const RETURN_WINDOW: Duration = Duration::from_secs(60);
+
+/// Forget the nodes given up for dead that came back a while ago, or never
+/// did in a day.
+fn forget_given_up(bus: &Bus) {
+    let alive: Vec<String> = lock(&bus.nodes).keys().cloned().collect();
+    lock(&bus.given_up).retain(|node, at| {
+        let window = if alive.contains(node) {
+            RETURN_WINDOW
+        } else {
+            Duration::from_secs(86_400)
+        };
+        at.elapsed() < window
+    });
+}
+
+/// When a node taken for dead comes back (the bus or the network was cut,
+/// not the node), its sessions are still there, but this node's users saw
+/// them go `unavailable`. Once each is announced again, its last presence
+/// goes again to this node's own sessions of the contacts it shares its
+/// presence with. Each node does so for its own users, so nobody gets it
+/// twice. One at a time: after a long cut every session of the node comes
+/// back at once, and each needs its roster read.
+async fn reintroduce(server: Arc<Server>) {
+    let Some(bus) = server.cluster.bus.get().cloned() else {
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = server.shutdown.cancelled() => return,
+            _ = bus.returned.notified() => {}
+        }
+        loop {
+            let next = lock(&bus.returning).pop();
+            let Some(proxy) = next else { break };
+            if let Some(proxy) = proxy.upgrade() {
+                crate::modules::presence::present_again(&server, &proxy).await;
+            }
+        }
+    }
 }
 
 /// Note who is alive; a node not heard of before is asked for its sessions.
@@ -663,6 +735,7 @@ async fn heartbeat(server: Arc<Server>) {
             }
             dead
         };
+        forget_given_up(&bus);
         for node in dead {
             node_died(&server, &bus, &node).await;
         }
@@ -680,6 +753,7 @@ async fn node_died(server: &Arc<Server>, bus: &Bus, node: &str) {
         .collect();
     let leader = lock(&bus.nodes).keys().all(|n| *n > bus.node);
     tracing::warn!(%node, sessions = gone.len(), leader, "a node is silent: its sessions are gone");
+    lock(&bus.given_up).insert(node.to_string(), Instant::now());
     for p in &gone {
         drop_proxy(server, p);
     }

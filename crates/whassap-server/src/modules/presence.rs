@@ -197,6 +197,38 @@ async fn broadcast(server: &Arc<Server>, session: &Arc<SessionHandle>, mut el: E
     }
 }
 
+/// Send `session`'s last available presence again to the available
+/// sessions of this node (not to proxies) of its contacts that have a
+/// subscription to it: after a cluster split, these users were told it had
+/// gone (see `cluster::reintroduce`).
+pub async fn present_again(server: &Arc<Server>, session: &SessionHandle) {
+    if !session.is_available() {
+        return;
+    }
+    let roster = match server.store.roster(user_of(session.bare())).await {
+        Ok((_, items)) => items,
+        Err(e) => {
+            tracing::error!(session = %session.full, "loading the roster to present a returning session failed: {e}");
+            return;
+        }
+    };
+    for item in roster
+        .iter()
+        .filter(|i| matches!(i.subscription, Subscription::From | Subscription::Both))
+    {
+        if server.blocks(session.bare(), &item.contact).await {
+            continue;
+        }
+        for s in deliver::available(server, &item.contact) {
+            if s.node().is_none() {
+                if let Some(p) = stored_presence(session, &s.full, server) {
+                    s.send_element(&p);
+                }
+            }
+        }
+    }
+}
+
 /// A presence probe from `from` (a full or bare JID) to a contact's bare JID.
 async fn probe(server: &Arc<Server>, from: &str, contact: &str) {
     let p = element(
