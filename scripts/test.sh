@@ -11,6 +11,8 @@ if [ "${SKIP_INSTALL:-0}" != 1 ]; then
   echo "==> installing test dependencies"
   apt_packages=()
   command -v python3 >/dev/null || apt_packages+=(python3 python3-pip)
+  # The documentation's shell examples call the API with curl.
+  command -v curl >/dev/null || apt_packages+=(curl)
   command -v chromium >/dev/null || apt_packages+=(chromium)
   command -v chromedriver >/dev/null || apt_packages+=(chromium-driver)
   # Federation peers. The tests start them with private configurations;

@@ -567,7 +567,7 @@ async fn the_openapi_document_describes_every_error_answer() {
     let ops = operations(&doc);
     assert_eq!(
         ops.len(),
-        16,
+        17,
         "every operation of the API, and the document itself"
     );
 
@@ -669,6 +669,7 @@ async fn every_operation_that_takes_credentials_refuses_requests_without_them() 
             "/api/v1/statuses" => Some(json!({"text": "not posted"})),
             "/api/v1/tokens" => Some(json!({"name": "not made"})),
             "/api/v1/webhooks" => Some(json!({"url": "https://example.org/hook"})),
+            "/api/v1/messages" => Some(json!({"to": "alice@localhost", "body": "not sent"})),
             _ => None,
         };
         let body = body.map(|b| b.to_string().into_bytes());
@@ -687,7 +688,7 @@ async fn every_operation_that_takes_credentials_refuses_requests_without_them() 
             assert!(r.header("www-authenticate").is_some(), "{method} {path}");
         }
     }
-    assert_eq!(secured, 9, "operations that take credentials");
+    assert_eq!(secured, 10, "operations that take credentials");
     // A wrong password too (once: failed logins slow the next ones down).
     let wrong = Cred::Basic("alice".into(), "wrong".into());
     let r = api.call("GET", "/api/v1/webhooks", &wrong, None).await;

@@ -39,6 +39,9 @@ pub struct HttpConfig {
     pub token_requests_per_minute: u32,
     /// API requests a minute per client IP address; 0: no limit.
     pub ip_requests_per_minute: u32,
+    /// Messages a minute per token (or account) through the notifications
+    /// API; 0: no limit.
+    pub messages_per_minute: u32,
     /// Interval of the `: ping` comments on firehose streams.
     pub firehose_ping: Duration,
     /// How the webhook sender retries.
@@ -63,6 +66,7 @@ impl Default for HttpConfig {
             webhooks_allow_private: false,
             token_requests_per_minute: 300,
             ip_requests_per_minute: 600,
+            messages_per_minute: 60,
             firehose_ping: Duration::from_secs(15),
             webhooks: webhooks::WebhookSettings::default(),
             send_buffer: 0,
@@ -86,6 +90,7 @@ pub fn router(server: Arc<Server>, config: HttpConfig) -> Router {
     let limits = Arc::new(api::Limits {
         per_token: api::ratelimit::RateLimiter::new(config.token_requests_per_minute),
         per_ip: api::ratelimit::RateLimiter::new(config.ip_requests_per_minute),
+        messages: api::ratelimit::RateLimiter::new(config.messages_per_minute),
     });
     let state = AppState {
         server,

@@ -50,6 +50,7 @@
 
 mod accounts;
 mod blocking;
+mod bot_subscribers;
 mod group_commit;
 mod offline;
 mod pubsub;

@@ -369,6 +369,18 @@ async fn secrets_are_created_once(db: Db<'_>) {
     assert_ne!(a, b);
 }
 
+async fn bot_subscribers_are_added_once_and_removed(db: Db<'_>) {
+    let s = db.open().await;
+    assert!(!s.is_bot_subscriber("bob@b.test").await.unwrap());
+    s.bot_subscriber_add("bob@b.test").await.unwrap();
+    s.bot_subscriber_add("bob@b.test").await.unwrap();
+    assert!(s.is_bot_subscriber("bob@b.test").await.unwrap());
+    assert!(!s.is_bot_subscriber("carol@b.test").await.unwrap());
+    s.bot_subscriber_remove("bob@b.test").await.unwrap();
+    s.bot_subscriber_remove("bob@b.test").await.unwrap();
+    assert!(!s.is_bot_subscriber("bob@b.test").await.unwrap());
+}
+
 #[tokio::test]
 async fn file_databases_use_wal_full_sync_and_foreign_keys() {
     let dir = tempfile::tempdir().unwrap();
@@ -528,6 +540,7 @@ on_both!(
     what_waited_is_requests_and_messages_in_one_read,
     blocklist_add_remove_clear,
     secrets_are_created_once,
+    bot_subscribers_are_added_once_and_removed,
     pubsub_nodes_items_and_subscriptions,
     settings_are_set_and_replaced,
 );

@@ -38,6 +38,10 @@ pub struct ApiConfig {
     pub token_requests_per_minute: u32,
     /// Requests a minute per client IP address, authenticated or not; 0: no limit.
     pub ip_requests_per_minute: u32,
+    /// Messages a minute each token (or account with Basic auth) may send
+    /// through `POST /api/v1/messages`, in bursts of up to as many; 0: no
+    /// limit.
+    pub messages_per_minute: u32,
 }
 
 impl Default for ApiConfig {
@@ -45,6 +49,7 @@ impl Default for ApiConfig {
         ApiConfig {
             token_requests_per_minute: 300,
             ip_requests_per_minute: 600,
+            messages_per_minute: 60,
         }
     }
 }
@@ -549,6 +554,7 @@ impl Config {
                 webhooks_allow_private: self.webhooks.allow_private,
                 token_requests_per_minute: self.api.token_requests_per_minute,
                 ip_requests_per_minute: self.api.ip_requests_per_minute,
+                messages_per_minute: self.api.messages_per_minute,
                 firehose_ping: Duration::from_millis(self.firehose.ping_interval_ms),
                 send_buffer: self.http_send_buffer,
                 header_timeout: Duration::from_secs(self.http_header_timeout_secs),

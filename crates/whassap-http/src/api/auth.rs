@@ -35,6 +35,17 @@ pub struct Auth {
     pub via: Via,
 }
 
+impl Auth {
+    /// The key of this caller's rate limits: the token, or the account
+    /// with Basic auth.
+    pub fn limit_key(&self) -> String {
+        match &self.via {
+            Via::Token(id) => format!("token:{id}"),
+            Via::Basic => format!("user:{}", self.username),
+        }
+    }
+}
+
 /// The SHA-256 of a token, as stored.
 pub fn token_hash(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
@@ -64,14 +75,10 @@ impl FromRequestParts<AppState> for Auth {
                 "Unsupported authorization scheme: use Bearer or Basic.",
             ));
         };
-        let key = match &auth.via {
-            Via::Token(id) => format!("token:{id}"),
-            Via::Basic => format!("user:{}", auth.username),
-        };
         state
             .limits
             .per_token
-            .check(&key)
+            .check(&auth.limit_key())
             .map_err(ApiError::rate_limited)?;
         Ok(auth)
     }

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod error;
 pub mod extract;
 mod firehose;
+mod messages;
 mod openapi;
 pub mod ratelimit;
 mod statuses;
@@ -44,6 +45,8 @@ pub struct Limits {
     pub per_token: RateLimiter,
     /// Per client IP address, for every API request.
     pub per_ip: RateLimiter,
+    /// Per token (or account), for the notifications API's messages.
+    pub messages: RateLimiter,
 }
 
 /// The `/api/v1` routes.
@@ -68,6 +71,7 @@ pub(crate) fn router(state: AppState) -> Router<AppState> {
         )
         .route("/api/v1/webhooks/{id}", delete(webhooks::delete))
         .route("/api/v1/firehose", get(firehose::stream))
+        .route("/api/v1/messages", post(messages::send))
         .route(
             "/api/v1/webhooks/{id}/deliveries",
             get(webhooks::deliveries),

@@ -14,11 +14,12 @@ use utoipa::{Modify, OpenApi};
 use whassap_server::statuses::{Author, Source, Status};
 
 use super::error::{Code, ErrorBody, ErrorDetail};
+use super::messages::{NewMessage, SentMessage};
 use super::statuses::NewStatusBody;
 use super::tokens::{CreatedToken, NewToken, Token};
 use super::users::{NewUser, User};
 use super::webhooks::{Delivery, DeliveryAttempt, DeliveryState, NewWebhook, UsersFilter, Webhook};
-use super::{firehose, statuses, tokens, users, webhooks};
+use super::{firehose, messages, statuses, tokens, users, webhooks};
 
 struct Security;
 
@@ -149,12 +150,14 @@ fn standard_errors(operation: &mut Operation) {
         tokens::create, tokens::list, tokens::delete,
         statuses::create, statuses::show, statuses::delete, statuses::timeline,
         firehose::stream,
+        messages::send,
         webhooks::create, webhooks::list, webhooks::delete, webhooks::deliveries,
         document,
     ),
     components(schemas(
         Status, Author, Source, NewStatusBody, User, NewUser, Token, NewToken, CreatedToken,
         Webhook, NewWebhook, UsersFilter, Delivery, DeliveryAttempt, DeliveryState, ErrorBody, ErrorDetail, Code,
+        NewMessage, SentMessage,
     )),
     modifiers(&Security, &StandardErrors),
     tags(
@@ -162,6 +165,7 @@ fn standard_errors(operation: &mut Operation) {
         (name = "tokens", description = "Personal access tokens"),
         (name = "statuses", description = "Statuses and the public timeline"),
         (name = "firehose", description = "Every public status as Server-Sent Events"),
+        (name = "messages", description = "The notifications API: IMs from the bot to users who accepted it"),
         (name = "webhooks", description = "Webhooks for new and deleted statuses, and their deliveries"),
         (name = "openapi", description = "This document"),
     )

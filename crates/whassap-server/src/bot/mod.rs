@@ -13,8 +13,13 @@
 //!   A message from another server's user is told that only local users
 //!   can post. Error, groupchat and headline messages and messages
 //!   without a body are ignored, so two bots cannot loop.
+//! - Applications send IMs through it to the users who accepted it
+//!   ([`notify`], the notifications API). Another server's user who
+//!   subscribes to it is kept in the store for that; a local user's
+//!   subscription is in their roster.
 
 mod commands;
+pub mod notify;
 
 use std::sync::Arc;
 
@@ -68,7 +73,21 @@ pub async fn respond(server: &Arc<Server>, el: &Element) -> Vec<Element> {
             .await
             .into_iter()
             .collect(),
-        "presence" => presence(server, el, from, &from_jid.to_bare().to_string()),
+        "presence" => {
+            let bare = from_jid.to_bare().to_string();
+            if let Err(e) = subscription_changed(server, el, &from_jid).await {
+                // Not acknowledged: the request is refused, and may be made
+                // again.
+                tracing::error!(%bare, "recording a subscription to the bot failed: {e}");
+                return vec![stanza::error_reply(
+                    el,
+                    "wait",
+                    "internal-server-error",
+                    None,
+                )];
+            }
+            presence(server, el, from, &bare)
+        }
         "iq" => iq(el).into_iter().collect(),
         _ => Vec::new(),
     }
@@ -87,6 +106,25 @@ fn available(server: &Server, to: &str) -> Element {
         "Send me your status; \"help\" lists my commands.",
     ));
     p
+}
+
+/// Another server's user subscribed to the bot, or unsubscribed: keep it,
+/// for the notifications API. Local users' subscriptions are their
+/// rosters' business.
+async fn subscription_changed(
+    server: &Server,
+    el: &Element,
+    from: &jid::Jid,
+) -> Result<(), whassap_store::StoreError> {
+    if from.domain().as_str() == server.config.domain || from.node().is_none() {
+        return Ok(());
+    }
+    let bare = from.to_bare().to_string();
+    match stanza_type(el) {
+        "subscribe" => server.store.bot_subscriber_add(&bare).await,
+        "unsubscribe" => server.store.bot_subscriber_remove(&bare).await,
+        _ => Ok(()),
+    }
 }
 
 fn presence(server: &Server, el: &Element, from: &str, from_bare: &str) -> Vec<Element> {
