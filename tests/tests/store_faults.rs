@@ -194,3 +194,53 @@ async fn a_message_to_an_account_that_cannot_be_looked_up_is_bounced_to_retry() 
     broken.repair().await;
     s.stop().await;
 }
+
+#[tokio::test]
+async fn a_remote_subscription_to_the_bot_that_cannot_be_kept_is_refused_and_can_be_retried() {
+    let (a, b) = federated_pair(|_| {}).await;
+    b.user("bob").await;
+    let api = rest::Api::new(a.http);
+    let token = api.token(&api.sign_up("ci").await).await;
+    let mut bob = b.client("bob").await;
+    get_roster(&mut bob).await;
+    go_online(&mut bob).await;
+    let subscribe = xml("<presence to='whassap@a.test' type='subscribe'/>");
+    let from_bot = |e: &Element| e.name() == "presence" && e.attr("from") == Some("whassap@a.test");
+
+    let broken = Broken::table(&a, "bot_subscribers").await;
+    bob.send(&subscribe).await.unwrap();
+    let refused = recv_matching(&mut bob, "the bot's refusal", |e| {
+        from_bot(e) && e.attr("type") == Some("error")
+    })
+    .await;
+    assert_eq!(error_of(&refused), wait_internal());
+    // Nor can the notifications API say whether bob accepted the bot.
+    let body = serde_json::json!({"to": "bob@b.test", "body": "x"});
+    let r = api
+        .call("POST", "/api/v1/messages", &token, Some(body.clone()))
+        .await;
+    assert!(
+        r.status >= 500 && r.json["error"]["code"].is_string(),
+        "a JSON error: {} {:?}",
+        r.status,
+        r.json
+    );
+    broken.repair().await;
+
+    // Nothing was kept: the API refuses until bob asks again.
+    let r = api
+        .call("POST", "/api/v1/messages", &token, Some(body.clone()))
+        .await;
+    assert_eq!(r.status, 403, "{:?}", r.json);
+    bob.send(&subscribe).await.unwrap();
+    recv_matching(&mut bob, "the bot's approval", |e| {
+        from_bot(e) && e.attr("type") == Some("subscribed")
+    })
+    .await;
+    let r = api
+        .call("POST", "/api/v1/messages", &token, Some(body))
+        .await;
+    assert_eq!(r.status, 202, "{:?}", r.json);
+    a.stop().await;
+    b.stop().await;
+}
