@@ -7,6 +7,9 @@
 //! layer below it: a TCP or TLS stream plus a [`whassap_xml::StreamParser`],
 //! for tests that need exact transcripts (bad XML, stream errors).
 //!
+//! [`rest::RestClient`] talks to Whassap's REST API (the notifications
+//! API so far).
+//!
 //! Framing and serialisation come from `whassap-xml` and SCRAM from
 //! `whassap-proto`, so the client exercises the same code paths as the
 //! server, from the other side.
@@ -15,6 +18,7 @@
 
 mod client;
 mod raw;
+pub mod rest;
 mod tls;
 
 use std::net::SocketAddr;

@@ -1,4 +1,6 @@
-//! `whassap`: the server, and account management.
+//! `whassap`: the server, account management, and client commands.
+
+mod notify;
 
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
@@ -35,6 +37,8 @@ enum Command {
         #[command(subcommand)]
         command: S2sCommand,
     },
+    /// IM a user who added the bot, through the notifications API.
+    Notify(notify::NotifyArgs),
     /// Load-test an XMPP server (this one, Prosody, ejabberd…): the same as `whassap-bench`.
     #[command(disable_help_flag = true)]
     Bench {
@@ -409,15 +413,24 @@ async fn s2s(store_args: StoreArgs, command: S2sCommand) -> anyhow::Result<()> {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    match cli.command {
+    let done = match cli.command {
         Command::Serve(args) => serve(*args).await,
         Command::User { store, command } => user(store, command).await,
         Command::S2s { store, command } => s2s(store, command).await,
+        Command::Notify(args) => return notify::run(args).await,
         Command::Bench { args } => {
             let argv = std::iter::once(std::ffi::OsString::from("whassap bench")).chain(args);
             whassap_bench::cli::run(argv).await
+        }
+    };
+    match done {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        // As `main` returning the error would print it.
+        Err(e) => {
+            eprintln!("Error: {e:?}");
+            std::process::ExitCode::FAILURE
         }
     }
 }
