@@ -24,8 +24,9 @@ pub const MAX_BODY_CHARS: usize = 10_000;
 pub struct NewMessage {
     /// The recipient: a user's bare or full JID, on this server or another
     /// one, who accepted the bot (has it as a contact, subscribed to its
-    /// presence).
-    #[schema(example = "alice@example.org")]
+    /// presence). Checked with RFC 7622's profiles, which this schema
+    /// cannot state: a JID that is not valid is refused with 422.
+    #[schema(example = "alice@example.org", min_length = 3, max_length = 3071)]
     pub to: String,
     /// The text, 1 to 10,000 characters, not blank, no control characters
     /// but newline and tab.
