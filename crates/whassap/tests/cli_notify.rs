@@ -3,85 +3,43 @@
 //! code (0 sent, 2 usage, 3 token refused, 4 nothing listening, 5
 //! self-signed certificate without `--insecure`, 6 refused by the server).
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Output;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use minidom::Element;
 use whassap_client::{Client, ConnectOptions};
 
-/// A running `whassap serve`, killed at the end.
+mod support;
+
+use support::{whassap, Serving};
+
+/// A running `whassap serve` and its data dir.
 struct Server {
-    child: Child,
-    c2s: SocketAddr,
-    http: String,
+    serving: Serving,
     dir: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn whassap() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_whassap"));
-    for var in ["WHASSAP_CONFIG", "WHASSAP_URL", "WHASSAP_TOKEN"] {
-        c.env_remove(var);
-    }
-    c
 }
 
 fn serve() -> Server {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = whassap()
-        .env("RUST_LOG", "info")
-        .env("WHASSAP_API__MESSAGES_PER_MINUTE", "0")
-        .args([
-            "serve",
-            "--c2s-listen",
-            "127.0.0.1:0",
-            "--c2s-tls-listen",
-            "",
-            "--http-listen",
-            "127.0.0.1:0",
-            "--s2s-listen",
-            "",
-            "--data-dir",
-        ])
-        .arg(dir.path())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let (mut c2s, mut http) = (None, None);
-    let addr = |line: &str| {
-        line.split("addr=")
-            .nth(1)
-            .map(|a| a.split_whitespace().next().unwrap().to_string())
-    };
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        if line.contains("c2s listening (STARTTLS)") {
-            c2s = addr(&line).map(|a| a.parse().unwrap());
-        }
-        if line.contains("HTTP listening") {
-            http = addr(&line);
-        }
-        if line.contains("whassap is running") {
-            break;
-        }
-    }
-    std::thread::spawn(move || for _ in lines.map_while(Result::ok) {});
-    Server {
-        child,
-        c2s: c2s.expect("c2s address logged"),
-        http: format!("http://{}", http.expect("HTTP address logged")),
-        dir,
-    }
+    let serving = support::start(
+        whassap()
+            .env("WHASSAP_API__MESSAGES_PER_MINUTE", "0")
+            .args([
+                "serve",
+                "--c2s-listen",
+                "127.0.0.1:0",
+                "--c2s-tls-listen",
+                "",
+                "--http-listen",
+                "127.0.0.1:0",
+                "--s2s-listen",
+                "",
+                "--data-dir",
+            ])
+            .arg(dir.path()),
+    );
+    Server { serving, dir }
 }
 
 impl Server {
@@ -96,7 +54,7 @@ impl Server {
 
     async fn token(&self, user: &str) -> String {
         let r: serde_json::Value = reqwest::Client::new()
-            .post(format!("{}/api/v1/tokens", self.http))
+            .post(format!("{}/api/v1/tokens", self.serving.http))
             .basic_auth(user, Some("password"))
             .json(&serde_json::json!({"name": "ci"}))
             .send()
@@ -109,7 +67,7 @@ impl Server {
     }
 
     async fn client(&self, user: &str) -> Client {
-        let mut o = ConnectOptions::new(self.c2s, "localhost", user, "password");
+        let mut o = ConnectOptions::new(self.serving.c2s(), "localhost", user, "password");
         o.accept_invalid_certs = true;
         Client::connect(o).await.unwrap()
     }
@@ -162,7 +120,7 @@ async fn notify_sends_prints_and_exits_with_the_documented_codes() {
         .unwrap();
     until(&mut alice, "the roster", |e| e.attr("id") == Some("r")).await;
     alice.send(&xml("<presence/>")).await.unwrap();
-    let url = s.http.as_str();
+    let url = s.serving.http.as_str();
 
     // 2: usage.
     let out = notify(&["--url", url, "--token", &token, "alice@localhost"]).await;

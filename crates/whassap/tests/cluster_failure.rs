@@ -4,87 +4,41 @@
 //! message to the dead node's user is stored for later, and the status
 //! that node acknowledged just before it died is there.
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use minidom::Element;
 use whassap_client::{Client, ConnectOptions};
 use whassap_store::testing::TempDatabase;
 
-/// A node; killed if the test fails half-way.
-struct Node {
-    child: Child,
-    c2s: SocketAddr,
-    http: String,
-}
+mod support;
 
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn whassap() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_whassap"));
-    c.env_remove("WHASSAP_CONFIG");
-    c
-}
+use support::{whassap, Serving as Node};
 
 /// `whassap serve` as node `name` of the cluster; returns once it runs.
 fn node(name: &str, database: &str, nats: &str, dir: &std::path::Path) -> Node {
-    let mut child = whassap()
-        .env("RUST_LOG", "info")
-        .env("WHASSAP_API__TOKEN_REQUESTS_PER_MINUTE", "0")
-        .args([
-            "serve",
-            "--c2s-listen",
-            "127.0.0.1:0",
-            "--c2s-tls-listen",
-            "",
-            "--http-listen",
-            "127.0.0.1:0",
-            "--s2s-listen",
-            "",
-            "--database",
-            database,
-            "--cluster",
-            nats,
-            "--node-name",
-            name,
-            "--data-dir",
-        ])
-        .arg(dir.join(name))
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let (mut c2s, mut http) = (None, None);
-    let addr = |line: &str| {
-        line.split("addr=")
-            .nth(1)
-            .map(|a| a.split_whitespace().next().unwrap().to_string())
-    };
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        if line.contains("c2s listening (STARTTLS)") {
-            c2s = addr(&line).map(|a| a.parse().unwrap());
-        }
-        if line.contains("HTTP listening") {
-            http = addr(&line);
-        }
-        if line.contains("whassap is running") {
-            break;
-        }
-    }
-    std::thread::spawn(move || for _ in lines.map_while(Result::ok) {});
-    Node {
-        child,
-        c2s: c2s.expect("c2s address logged"),
-        http: format!("http://{}", http.expect("HTTP address logged")),
-    }
+    support::start(
+        whassap()
+            .env("WHASSAP_API__TOKEN_REQUESTS_PER_MINUTE", "0")
+            .args([
+                "serve",
+                "--c2s-listen",
+                "127.0.0.1:0",
+                "--c2s-tls-listen",
+                "",
+                "--http-listen",
+                "127.0.0.1:0",
+                "--s2s-listen",
+                "",
+                "--database",
+                database,
+                "--cluster",
+                nats,
+                "--node-name",
+                name,
+                "--data-dir",
+            ])
+            .arg(dir.join(name)),
+    )
 }
 
 /// A stanza in `jabber:client` (the tag name is followed by a space or `>`).
@@ -96,7 +50,7 @@ fn xml(s: &str) -> Element {
 }
 
 async fn client(n: &Node, user: &str) -> Client {
-    let mut o = ConnectOptions::new(n.c2s, "localhost", user, "password");
+    let mut o = ConnectOptions::new(n.c2s(), "localhost", user, "password");
     o.accept_invalid_certs = true;
     Client::connect(o).await.unwrap()
 }

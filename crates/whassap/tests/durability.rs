@@ -4,71 +4,37 @@
 //! data dir: the status is there, its delivery is pending or done, and the
 //! webhook receiver gets it.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::{json, Value};
 
-/// Kills the server if the test fails half-way.
-struct Server {
-    child: Child,
-    http: String,
-}
+mod support;
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use support::Serving as Server;
 
 /// `whassap serve` on ephemeral ports; returns once it runs.
 fn serve(dir: &std::path::Path, config: &std::path::Path) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_whassap"))
-        .env_remove("WHASSAP_CONFIG")
-        .env("RUST_LOG", "info")
-        .args([
-            "serve",
-            "--c2s-listen",
-            "127.0.0.1:0",
-            "--c2s-tls-listen",
-            "127.0.0.1:0",
-            "--http-listen",
-            "127.0.0.1:0",
-            "--s2s-listen",
-            "",
-            "--webhooks-allow-private",
-            "--config",
-        ])
-        .arg(config)
-        .arg("--data-dir")
-        .arg(dir)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut http = None;
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        if line.contains("HTTP listening") {
-            http = line
-                .split("addr=")
-                .nth(1)
-                .map(|a| a.split_whitespace().next().unwrap().to_string());
-        }
-        if line.contains("whassap is running") {
-            break;
-        }
-    }
-    // Keep draining the log, so that the server never blocks on it.
-    std::thread::spawn(move || for _ in lines.map_while(Result::ok) {});
-    Server {
-        child,
-        http: format!("http://{}", http.expect("HTTP address logged")),
-    }
+    support::start(
+        support::whassap()
+            .args([
+                "serve",
+                "--c2s-listen",
+                "127.0.0.1:0",
+                "--c2s-tls-listen",
+                "127.0.0.1:0",
+                "--http-listen",
+                "127.0.0.1:0",
+                "--s2s-listen",
+                "",
+                "--webhooks-allow-private",
+                "--config",
+            ])
+            .arg(config)
+            .arg("--data-dir")
+            .arg(dir),
+    )
 }
 
 /// Webhook requests received: (delivery id, body).

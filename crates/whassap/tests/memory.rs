@@ -6,13 +6,13 @@
 //! times that plus slack; and whatever the bound, memory goes back near
 //! where it was once they are gone.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use whassap_client::{Client, ConnectOptions, Mechanism, TlsMode};
+
+mod support;
 
 const MIB: u64 = 1024 * 1024;
 /// Clients that stop reading.
@@ -23,68 +23,28 @@ const MESSAGES: usize = 150;
 /// own stanzas being parsed and routed, and the allocator's granularity.
 const SLACK: u64 = 24 * MIB;
 
-/// Kills the server when the test ends, however it ends.
-struct Server {
-    child: Child,
-    c2s: std::net::SocketAddr,
-    http: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use support::Serving as Server;
 
 fn serve(dir: &std::path::Path, queue_bytes: u64) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_whassap"))
-        .env_remove("WHASSAP_CONFIG")
-        .env("RUST_LOG", "info")
-        .args([
-            "serve",
-            "--allow-plaintext",
-            "--c2s-listen",
-            "127.0.0.1:0",
-            "--c2s-tls-listen",
-            "",
-            "--http-listen",
-            "127.0.0.1:0",
-            "--s2s-listen",
-            "",
-            "--data-dir",
-        ])
-        .arg(dir)
-        .arg("--session-queue-bytes")
-        .arg(queue_bytes.to_string())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let (mut c2s, mut http) = (None, None);
-    let addr = |line: &str| {
-        line.split("addr=")
-            .nth(1)
-            .map(|a| a.split_whitespace().next().unwrap().to_string())
-    };
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        if line.contains("c2s listening (STARTTLS)") {
-            c2s = addr(&line);
-        }
-        if line.contains("HTTP listening") {
-            http = addr(&line);
-        }
-        if line.contains("whassap is running") {
-            break;
-        }
-    }
-    std::thread::spawn(move || for _ in lines.map_while(Result::ok) {});
-    Server {
-        child,
-        c2s: c2s.expect("c2s address logged").parse().unwrap(),
-        http: format!("http://{}", http.expect("HTTP address logged")),
-    }
+    support::start(
+        support::whassap()
+            .args([
+                "serve",
+                "--allow-plaintext",
+                "--c2s-listen",
+                "127.0.0.1:0",
+                "--c2s-tls-listen",
+                "",
+                "--http-listen",
+                "127.0.0.1:0",
+                "--s2s-listen",
+                "",
+                "--data-dir",
+            ])
+            .arg(dir)
+            .arg("--session-queue-bytes")
+            .arg(queue_bytes.to_string()),
+    )
 }
 
 /// A `/proc/<pid>/status` field, in bytes.
@@ -104,7 +64,7 @@ fn rss(pid: u32) -> u64 {
 
 async fn login(server: &Server, user: &str) -> Client {
     Client::connect(ConnectOptions {
-        addr: server.c2s,
+        addr: server.c2s(),
         domain: "localhost".into(),
         username: user.into(),
         password: "password".into(),
