@@ -25,9 +25,16 @@ pub struct Client {
     jid: String,
     /// Stanzas read while [`Client::iq`] waited for its answer.
     pending: VecDeque<Element>,
+    /// Events read from a stanza that carried several (PubSub items).
+    pub(crate) events: VecDeque<crate::Event>,
     id_prefix: String,
     next_id: u64,
     timeout: Duration,
+    /// What to log in with again after a drop, if automatic
+    /// reconnection is on (see `reconnect.rs`).
+    pub(crate) reconnect: Option<Box<ConnectOptions>>,
+    /// The last broadcast presence sent, to send again after a reconnect.
+    pub(crate) presence: Option<Element>,
 }
 
 impl Client {
@@ -45,6 +52,11 @@ impl Client {
     /// The bound full JID.
     pub fn jid(&self) -> &str {
         &self.jid
+    }
+
+    /// The account's bare JID (`user@domain`).
+    pub fn bare_jid(&self) -> &str {
+        self.jid.split('/').next().unwrap_or(&self.jid)
     }
 
     /// Bytes received on this connection so far, from the first byte of
@@ -139,7 +151,32 @@ impl Client {
         Ok(())
     }
 
-    fn fresh_id(&mut self) -> String {
+    /// Like [`iq`](Self::iq), but an `error` answer is
+    /// [`ClientError::Stanza`]: the `result` is returned.
+    pub async fn request(&mut self, iq: Element) -> Result<Element, ClientError> {
+        let answer = self.iq(iq).await?;
+        if answer.attr("type") == Some("error") {
+            return Err(ClientError::Stanza(crate::StanzaError::from_stanza(
+                &answer,
+            )));
+        }
+        Ok(answer)
+    }
+
+    /// Stanzas kept while waiting for an answer, not yet handed out.
+    pub(crate) fn pending(&self) -> &VecDeque<Element> {
+        &self.pending
+    }
+
+    /// Take over a fresh session's connection (after a reconnect); what
+    /// was queued on the old one is dropped.
+    pub(crate) fn replace_connection(&mut self, fresh: Client) {
+        self.conn = fresh.conn;
+        self.jid = fresh.jid;
+        self.pending.clear();
+    }
+
+    pub(crate) fn fresh_id(&mut self) -> String {
         self.next_id += 1;
         format!("{}-{}", self.id_prefix, self.next_id)
     }
@@ -152,7 +189,16 @@ fn is_answer(el: &Element, id: &str) -> bool {
         && matches!(el.attr("type"), Some("result" | "error"))
 }
 
-fn set_attr(el: &mut Element, name: &str, value: &str) {
+/// An element with attributes, e.g. `element("iq", NS_CLIENT, &[("type", "get")])`.
+pub(crate) fn element(name: &str, ns: &str, attrs: &[(&str, &str)]) -> Element {
+    let mut el = Element::bare(name, ns);
+    for (k, v) in attrs {
+        set_attr(&mut el, k, v);
+    }
+    el
+}
+
+pub(crate) fn set_attr(el: &mut Element, name: &str, value: &str) {
     let name = NcName::try_from(name).expect("attribute names here are valid");
     el.set_attr(Namespace::NONE, name, value.to_owned());
 }
@@ -187,7 +233,17 @@ async fn negotiate(opts: ConnectOptions) -> Result<Client, ClientError> {
     }
 
     let offered = mechanisms(&features);
-    if !offered.iter().any(|m| m == opts.mechanism.name()) {
+    let is_offered = |m: Mechanism| offered.iter().any(|o| o == m.name());
+    // SCRAM-SHA-256 is asked for by default; a server that only has
+    // SCRAM-SHA-1 (Prosody's default) gets that, never PLAIN unasked.
+    let mut opts = opts;
+    if opts.mechanism == Mechanism::ScramSha256
+        && !is_offered(Mechanism::ScramSha256)
+        && is_offered(Mechanism::ScramSha1)
+    {
+        opts.mechanism = Mechanism::ScramSha1;
+    }
+    if !is_offered(opts.mechanism) {
         return Err(ClientError::Protocol(format!(
             "{} not offered (offered: {})",
             opts.mechanism.name(),
@@ -212,9 +268,12 @@ async fn negotiate(opts: ConnectOptions) -> Result<Client, ClientError> {
         conn,
         jid: String::new(),
         pending: VecDeque::new(),
+        events: VecDeque::new(),
         id_prefix: format!("wc{:08x}", rand::random::<u32>()),
         next_id: 0,
         timeout: opts.timeout,
+        reconnect: None,
+        presence: None,
     };
     let mut bind = Element::builder("bind", NS_BIND);
     if let Some(resource) = &opts.resource {

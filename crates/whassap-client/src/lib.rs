@@ -7,8 +7,44 @@
 //! layer below it: a TCP or TLS stream plus a [`whassap_xml::StreamParser`],
 //! for tests that need exact transcripts (bad XML, stream errors).
 //!
-//! [`rest::RestClient`] talks to Whassap's REST API (the notifications
-//! API so far).
+//! On top of that, each common job is a method of [`Client`], in a few
+//! lines and against any standards-compliant server:
+//!
+//! - messages: [`Client::send_message`], [`Client::next_message`];
+//! - presence: [`Client::set_presence`] and [`Event::Presence`];
+//! - contacts: [`Client::contacts`], [`Client::add_contact`],
+//!   [`Client::remove_contact`], [`Client::accept`], [`Client::deny`];
+//! - PubSub and PEP: [`Client::publish`], [`Client::subscribe`],
+//!   [`Client::unsubscribe`], [`Client::items`] and [`Event::Items`];
+//! - Whassap's statuses (XEP-0277 entries on the microblog node):
+//!   [`Client::set_status`], [`Client::status_of`], [`Client::watch`] and
+//!   [`Event::Status`];
+//! - everything that arrives, typed: [`Client::next_event`], which logs in
+//!   again after a drop once [`Client::reconnect_with`] is called.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), whassap_client::ClientError> {
+//! use whassap_client::{Client, ConnectOptions};
+//! let opts = ConnectOptions::for_jid("alice@example.org", "secret", None).await?;
+//! let mut client = Client::connect(opts).await?;
+//! client.send_message("bob@example.org", "hi!").await?;
+//! client.set_status("at the pub").await?;
+//! client.close().await
+//! # }
+//! ```
+//!
+//! [`rest::RestClient`] talks to Whassap's REST API: statuses, timelines,
+//! the notifications API, and the firehose ([`rest::Firehose`], resumed
+//! after a drop from the last id it saw).
+//!
+//! **Why not tokio-xmpp.** The xmpp-rs family serves where it fits: the
+//! stanzas are `minidom` elements, as xmpp-parsers' are. The connection
+//! itself is this crate's own because the workspace's tests and load
+//! generator need what tokio-xmpp does not expose: exact transcripts and
+//! malformed XML ([`RawConnection`]), a chosen SASL mechanism, a source
+//! address per connection and a SCRAM cache shared by thousands of logins.
+//! Sharing the server's framer and SCRAM also makes the client exercise
+//! the same code from the other side.
 //!
 //! Framing and serialisation come from `whassap-xml` and SCRAM from
 //! `whassap-proto`, so the client exercises the same code paths as the
@@ -16,17 +52,38 @@
 
 #![warn(missing_docs)]
 
+/// The README's Rust snippets, compiled as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeSnippets;
+
 mod client;
+mod contacts;
+mod events;
+mod firehose;
+mod im;
+mod microblog;
+mod presence;
+mod pubsub;
 mod raw;
+mod reconnect;
 pub mod rest;
+mod rest_status;
+mod stanza_error;
 mod tls;
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 pub use client::Client;
+pub use contacts::Contact;
+pub use events::{Event, Presence};
+pub use im::Message;
+pub use microblog::Status;
 pub use minidom::Element;
+pub use pubsub::Item;
 pub use raw::RawConnection;
+pub use stanza_error::StanzaError;
 pub use tls::tls_config;
 pub use whassap_xml::{FramingError, StreamEvent, StreamHeader};
 
@@ -156,6 +213,65 @@ impl ConnectOptions {
     }
 }
 
+impl ConnectOptions {
+    /// Options for an account given by its JID (`user@domain`, an optional
+    /// `/resource` is requested at bind). The connection goes to `server`
+    /// (`HOST:PORT`) when given, else to the domain's port 5222; no DNS SRV
+    /// lookup is done. Unlike [`new`](Self::new), the server's certificate
+    /// must be valid: set `accept_invalid_certs` for a self-signed one.
+    pub async fn for_jid(
+        jid: &str,
+        password: &str,
+        server: Option<&str>,
+    ) -> Result<ConnectOptions, ClientError> {
+        let parsed = jid::Jid::new(jid)
+            .map_err(|e| ClientError::Protocol(format!("bad JID {jid:?}: {e}")))?;
+        let Some(node) = parsed.node() else {
+            return Err(ClientError::Protocol(format!(
+                "{jid:?} is not an account's JID (user@domain)"
+            )));
+        };
+        let domain = parsed.domain().as_str();
+        let target = server.map_or_else(|| format!("{domain}:5222"), str::to_owned);
+        let addr = tokio::net::lookup_host(&target)
+            .await?
+            .next()
+            .ok_or_else(|| {
+                ClientError::Io(std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    format!("{target} resolves to no address"),
+                ))
+            })?;
+        let mut opts = ConnectOptions::new(addr, domain, node.as_str(), password);
+        opts.resource = parsed.resource().map(|r| r.as_str().to_owned());
+        opts.accept_invalid_certs = false;
+        Ok(opts)
+    }
+
+    /// Options from the environment, as the `whassap` command line takes
+    /// them: `WHASSAP_JID`, `WHASSAP_PASSWORD` and, if set,
+    /// `WHASSAP_SERVER` (`HOST:PORT`); see [`for_jid`](Self::for_jid).
+    pub async fn from_env() -> Result<ConnectOptions, ClientError> {
+        let var = |name: &str| {
+            std::env::var(name).map_err(|_| ClientError::Protocol(format!("{name} is not set")))
+        };
+        let server = std::env::var("WHASSAP_SERVER").ok();
+        Self::for_jid(
+            &var("WHASSAP_JID")?,
+            &var("WHASSAP_PASSWORD")?,
+            server.as_deref(),
+        )
+        .await
+    }
+
+    /// Accept any server certificate: a self-signed one in development.
+    /// Never in production: anyone in the middle could read the password.
+    pub fn insecure(mut self) -> ConnectOptions {
+        self.accept_invalid_certs = true;
+        self
+    }
+}
+
 impl std::fmt::Debug for ConnectOptions {
     /// Everything but the password.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -209,4 +325,20 @@ pub enum ClientError {
     /// The stream or connection is closed.
     #[error("connection closed")]
     Closed,
+    /// The server's TLS certificate was refused (self-signed, expired, or
+    /// for another name); [`ConnectOptions::accept_invalid_certs`] accepts
+    /// it in development.
+    #[error("TLS certificate refused: {0}")]
+    Certificate(String),
+    /// The server (or the addressee) answered a request with an error.
+    #[error("{0}")]
+    Stanza(StanzaError),
+}
+
+impl ClientError {
+    /// Whether this failure happened before any XMPP was spoken: nothing
+    /// listens there, the name does not resolve, or it timed out.
+    pub fn is_connect_failure(&self) -> bool {
+        matches!(self, ClientError::Io(_) | ClientError::Timeout)
+    }
 }

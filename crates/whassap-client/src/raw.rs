@@ -228,7 +228,13 @@ async fn handshake(
     TlsConnector::from(config)
         .connect(name, tcp)
         .await
-        .map_err(|e| ClientError::Tls(e.to_string()))
+        .map_err(|e| {
+            if crate::tls::certificate_refused(&e) {
+                ClientError::Certificate(e.to_string())
+            } else {
+                ClientError::Tls(e.to_string())
+            }
+        })
 }
 
 /// The error of a received `<stream:error/>`.

@@ -134,6 +134,31 @@ impl ServerCertVerifier for AcceptAnyCertificate {
     }
 }
 
+/// Is a rustls certificate error somewhere in `e`'s causes?
+pub(crate) fn certificate_refused(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(e);
+    while let Some(e) = next {
+        if matches!(
+            tls_error(e),
+            Some(rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented)
+        ) {
+            return true;
+        }
+        next = e.source();
+    }
+    false
+}
+
+/// `e` as a rustls error, looking inside `io::Error`s (which hide the
+/// error they wrap from `source()`).
+fn tls_error<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+        return Some(tls);
+    }
+    let inner = e.downcast_ref::<std::io::Error>()?.get_ref()?;
+    tls_error(inner)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

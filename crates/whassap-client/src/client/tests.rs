@@ -437,7 +437,7 @@ async fn direct_tls_uses_alpn_and_certificates_are_checked_unless_told() {
     assert_eq!(c.jid(), "alice@localhost/tls");
     o.accept_invalid_certs = false;
     match Client::connect(o).await {
-        Err(ClientError::Tls(_)) => {}
+        Err(ClientError::Certificate(_)) => {}
         other => panic!(
             "a self-signed certificate must be refused, got {:?}",
             other.map(|c| c.jid().to_owned())
