@@ -1,5 +1,7 @@
 //! `whassap`: the server, account management, and client commands.
 
+mod client_commands;
+mod firehose;
 mod notify;
 
 use std::io::{IsTerminal, Read};
@@ -37,6 +39,19 @@ enum Command {
         #[command(subcommand)]
         command: S2sCommand,
     },
+    /// Send a chat message (logs in as --jid).
+    Send(client_commands::SendArgs),
+    /// Print incoming messages until interrupted (logs in as --jid).
+    Listen(client_commands::ListenArgs),
+    /// Set or read statuses over XMPP (logs in as --jid).
+    Status {
+        #[command(subcommand)]
+        command: client_commands::StatusCommand,
+    },
+    /// Print statuses of the given JIDs as they are set (logs in as --jid).
+    Watch(client_commands::WatchArgs),
+    /// Print public statuses as they are posted (the SSE firehose).
+    Firehose(firehose::FirehoseArgs),
     /// IM a user who added the bot, through the notifications API.
     Notify(notify::NotifyArgs),
     /// Load-test an XMPP server (this one, Prosody, ejabberd…): the same as `whassap-bench`.
@@ -420,6 +435,11 @@ async fn main() -> std::process::ExitCode {
         Command::User { store, command } => user(store, command).await,
         Command::S2s { store, command } => s2s(store, command).await,
         Command::Notify(args) => return notify::run(args).await,
+        Command::Send(args) => return client_commands::send::run(args).await,
+        Command::Listen(args) => return client_commands::listen::run(args).await,
+        Command::Status { command } => return client_commands::status::run(command).await,
+        Command::Watch(args) => return client_commands::watch::run(args).await,
+        Command::Firehose(args) => return firehose::run(args).await,
         Command::Bench { args } => {
             let argv = std::iter::once(std::ffi::OsString::from("whassap bench")).chain(args);
             whassap_bench::cli::run(argv).await

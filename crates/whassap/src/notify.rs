@@ -81,7 +81,7 @@ async fn send(args: &NotifyArgs) -> Result<String, RestError> {
 }
 
 /// SPEC §8's exit code for a failure.
-fn exit_code(e: &RestError) -> u8 {
+pub fn exit_code(e: &RestError) -> u8 {
     match e {
         RestError::BadUrl(..) => 2,
         RestError::Unauthorized(_) => 3,

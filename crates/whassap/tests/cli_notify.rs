@@ -23,21 +23,8 @@ struct Server {
 fn serve() -> Server {
     let dir = tempfile::tempdir().unwrap();
     let serving = support::start(
-        whassap()
-            .env("WHASSAP_API__MESSAGES_PER_MINUTE", "0")
-            .args([
-                "serve",
-                "--c2s-listen",
-                "127.0.0.1:0",
-                "--c2s-tls-listen",
-                "",
-                "--http-listen",
-                "127.0.0.1:0",
-                "--s2s-listen",
-                "",
-                "--data-dir",
-            ])
-            .arg(dir.path()),
+        support::serve_command(dir.path(), "127.0.0.1:0")
+            .env("WHASSAP_API__MESSAGES_PER_MINUTE", "0"),
     );
     Server { serving, dir }
 }

@@ -36,9 +36,36 @@ impl Drop for Serving {
 /// The built binary, without the caller's configuration or credentials.
 pub fn whassap() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_whassap"));
-    for var in ["WHASSAP_CONFIG", "WHASSAP_URL", "WHASSAP_TOKEN"] {
+    for var in [
+        "WHASSAP_CONFIG",
+        "WHASSAP_URL",
+        "WHASSAP_TOKEN",
+        "WHASSAP_JID",
+        "WHASSAP_PASSWORD",
+    ] {
         c.env_remove(var);
     }
+    c
+}
+
+/// `whassap serve` on ephemeral ports (HTTP on `http`, `127.0.0.1:0` for
+/// any), STARTTLS c2s only, no federation, data in `dir`; add flags or
+/// environment before passing it to [`start`].
+pub fn serve_command(dir: &std::path::Path, http: &str) -> Command {
+    let mut c = whassap();
+    c.args([
+        "serve",
+        "--c2s-listen",
+        "127.0.0.1:0",
+        "--c2s-tls-listen",
+        "",
+        "--http-listen",
+        http,
+        "--s2s-listen",
+        "",
+        "--data-dir",
+    ])
+    .arg(dir);
     c
 }
 
