@@ -233,13 +233,18 @@ impl ConnectOptions {
         };
         let domain = parsed.domain().as_str();
         let target = server.map_or_else(|| format!("{domain}:5222"), str::to_owned);
+        let unreachable = |source| ClientError::Connect {
+            target: target.clone(),
+            source,
+        };
         let addr = tokio::net::lookup_host(&target)
-            .await?
+            .await
+            .map_err(unreachable)?
             .next()
             .ok_or_else(|| {
-                ClientError::Io(std::io::Error::new(
+                unreachable(std::io::Error::new(
                     std::io::ErrorKind::NotFound,
-                    format!("{target} resolves to no address"),
+                    "the name resolves to no address",
                 ))
             })?;
         let mut opts = ConnectOptions::new(addr, domain, node.as_str(), password);
@@ -293,7 +298,16 @@ impl std::fmt::Debug for ConnectOptions {
 /// Why a client operation failed.
 #[derive(thiserror::Error, Debug)]
 pub enum ClientError {
-    /// The connection failed.
+    /// Nothing could be reached there: the name does not resolve, the
+    /// connection is refused or unreachable.
+    #[error("cannot connect to {target}: {source}")]
+    Connect {
+        /// The `HOST:PORT` or address tried.
+        target: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The connection failed once established.
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
     /// TLS setup or handshake failed.
@@ -336,9 +350,9 @@ pub enum ClientError {
 }
 
 impl ClientError {
-    /// Whether this failure happened before any XMPP was spoken: nothing
-    /// listens there, the name does not resolve, or it timed out.
+    /// Whether the server could not be reached: nothing listens there,
+    /// the name does not resolve, or it did not answer in time.
     pub fn is_connect_failure(&self) -> bool {
-        matches!(self, ClientError::Io(_) | ClientError::Timeout)
+        matches!(self, ClientError::Connect { .. } | ClientError::Timeout)
     }
 }

@@ -252,8 +252,12 @@ async fn tcp_connect(
     addr: SocketAddr,
     source: Option<std::net::IpAddr>,
 ) -> Result<TcpStream, ClientError> {
+    let unreachable = |source| ClientError::Connect {
+        target: addr.to_string(),
+        source,
+    };
     let tcp = match source {
-        None => TcpStream::connect(addr).await?,
+        None => TcpStream::connect(addr).await.map_err(unreachable)?,
         Some(ip) => {
             let socket = if ip.is_ipv4() {
                 tokio::net::TcpSocket::new_v4()?
@@ -261,7 +265,7 @@ async fn tcp_connect(
                 tokio::net::TcpSocket::new_v6()?
             };
             socket.bind(SocketAddr::new(ip, 0))?;
-            socket.connect(addr).await?
+            socket.connect(addr).await.map_err(unreachable)?
         }
     };
     tcp.set_nodelay(true)?;
