@@ -23,13 +23,18 @@ async fn next<T>(c: &mut Client, what: &str, f: impl Fn(Event) -> Option<T>) -> 
     .unwrap_or_else(|_| panic!("no {what} within 10 s"))
 }
 
-#[tokio::test]
-async fn messages_presence_and_contacts() {
+/// A server with alice and bob, both logged in.
+async fn alice_and_bob() -> (TestServer, Client, Client) {
     let s = TestServer::start().await;
     s.user("alice").await;
     s.user("bob").await;
-    let mut alice = s.client("alice").await;
-    let mut bob = s.client("bob").await;
+    let (alice, bob) = (s.client("alice").await, s.client("bob").await);
+    (s, alice, bob)
+}
+
+#[tokio::test]
+async fn messages_presence_and_contacts() {
+    let (_server, mut alice, mut bob) = alice_and_bob().await;
     assert!(alice.contacts().await.unwrap().is_empty());
     bob.contacts().await.unwrap();
     bob.set_presence(None, None).await.unwrap();
@@ -105,11 +110,7 @@ async fn messages_presence_and_contacts() {
 
 #[tokio::test]
 async fn pubsub_publish_subscribe_items_unsubscribe() {
-    let s = TestServer::start().await;
-    s.user("alice").await;
-    s.user("bob").await;
-    let mut alice = s.client("alice").await;
-    let mut bob = s.client("bob").await;
+    let (_server, mut alice, mut bob) = alice_and_bob().await;
     let service = Some("pubsub.localhost");
     let entry = |text: &str| {
         let mut e = minidom::Element::bare("note", "urn:example:notes");
@@ -170,11 +171,7 @@ async fn pubsub_publish_subscribe_items_unsubscribe() {
 
 #[tokio::test]
 async fn statuses_over_xmpp_and_rest() {
-    let s = TestServer::start().await;
-    s.user("alice").await;
-    s.user("bob").await;
-    let mut alice = s.client("alice").await;
-    let mut bob = s.client("bob").await;
+    let (s, mut alice, mut bob) = alice_and_bob().await;
     bob.set_presence(None, None).await.unwrap();
     bob.watch("alice@localhost").await.unwrap();
 

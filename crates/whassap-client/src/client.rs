@@ -16,7 +16,6 @@ use crate::{ClientError, ConnectOptions, Mechanism, TlsMode};
 const NS_TLS: &str = "urn:ietf:params:xml:ns:xmpp-tls";
 const NS_SASL: &str = "urn:ietf:params:xml:ns:xmpp-sasl";
 const NS_BIND: &str = "urn:ietf:params:xml:ns:xmpp-bind";
-const NS_STANZAS: &str = "urn:ietf:params:xml:ns:xmpp-stanzas";
 const NS_CLIENT: &str = whassap_xml::NS_CLIENT;
 
 /// A connected, authenticated, bound session.
@@ -285,7 +284,9 @@ async fn negotiate(opts: ConnectOptions) -> Result<Client, ClientError> {
     set_attr(&mut iq, "type", "set");
     let answer = client.iq(iq).await?;
     if answer.attr("type") == Some("error") {
-        return Err(ClientError::Bind(stanza_error_condition(&answer)));
+        return Err(ClientError::Bind(
+            crate::StanzaError::from_stanza(&answer).condition,
+        ));
     }
     client.jid = answer
         .get_child("bind", NS_BIND)
@@ -362,16 +363,6 @@ fn sasl_failure(el: &Element) -> ClientError {
         .find(|c| c.has_ns(NS_SASL) && c.name() != "text")
         .map_or_else(|| "not-authorized".to_owned(), |c| c.name().to_owned());
     ClientError::AuthFailed(condition)
-}
-
-/// The defined condition of an error stanza.
-fn stanza_error_condition(el: &Element) -> String {
-    el.get_child("error", NS_CLIENT)
-        .and_then(|e| {
-            e.children()
-                .find(|c| c.has_ns(NS_STANZAS) && c.name() != "text")
-        })
-        .map_or_else(|| "undefined-condition".to_owned(), |c| c.name().to_owned())
 }
 
 async fn auth_plain(conn: &mut RawConnection, opts: &ConnectOptions) -> Result<(), ClientError> {

@@ -11,8 +11,8 @@ use crate::microblog::{Status, NS_MICROBLOG};
 use crate::pubsub::{Item, NS_PUBSUB_EVENT};
 use crate::{Client, ClientError, Contact, Message};
 
-const NS_PING: &str = "urn:xmpp:ping";
-const NS_STANZAS: &str = "urn:ietf:params:xml:ns:xmpp-stanzas";
+use crate::im::NS_PING;
+use crate::stanza_error::NS_STANZAS;
 
 /// Something that arrived on the stream.
 #[derive(Clone, Debug)]

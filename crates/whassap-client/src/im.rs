@@ -6,7 +6,7 @@ use serde::Serialize;
 use crate::client::element;
 use crate::{Client, ClientError, StanzaError};
 
-const NS_PING: &str = "urn:xmpp:ping";
+pub(crate) const NS_PING: &str = "urn:xmpp:ping";
 
 /// A message with a body.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

@@ -79,9 +79,7 @@ impl Client {
         service: Option<&str>,
         node: &str,
     ) -> Result<(), ClientError> {
-        let jid = self.bare_jid().to_owned();
-        let op = element("subscribe", NS_PUBSUB, &[("node", node), ("jid", &jid)]);
-        self.pubsub("set", service, op).await.map(drop)
+        self.subscription("subscribe", service, node).await
     }
 
     /// End this account's subscription to `node`.
@@ -90,9 +88,7 @@ impl Client {
         service: Option<&str>,
         node: &str,
     ) -> Result<(), ClientError> {
-        let jid = self.bare_jid().to_owned();
-        let op = element("unsubscribe", NS_PUBSUB, &[("node", node), ("jid", &jid)]);
-        self.pubsub("set", service, op).await.map(drop)
+        self.subscription("unsubscribe", service, node).await
     }
 
     /// The node's items, the newest `max` of them if given, in the order
@@ -122,6 +118,18 @@ impl Client {
                     .collect()
             })
             .unwrap_or_default())
+    }
+
+    /// `subscribe` or `unsubscribe` this account's bare JID.
+    async fn subscription(
+        &mut self,
+        op: &str,
+        service: Option<&str>,
+        node: &str,
+    ) -> Result<(), ClientError> {
+        let jid = self.bare_jid().to_owned();
+        let op = element(op, NS_PUBSUB, &[("node", node), ("jid", &jid)]);
+        self.pubsub("set", service, op).await.map(drop)
     }
 
     async fn pubsub(

@@ -2,7 +2,7 @@
 
 use minidom::Element;
 
-const NS_STANZAS: &str = "urn:ietf:params:xml:ns:xmpp-stanzas";
+pub(crate) const NS_STANZAS: &str = "urn:ietf:params:xml:ns:xmpp-stanzas";
 
 /// What a server or an addressee said when it refused a stanza.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -17,27 +17,16 @@ use support::{whassap, Serving as Node};
 /// `whassap serve` as node `name` of the cluster; returns once it runs.
 fn node(name: &str, database: &str, nats: &str, dir: &std::path::Path) -> Node {
     support::start(
-        whassap()
+        support::serve_command(&dir.join(name), "127.0.0.1:0")
             .env("WHASSAP_API__TOKEN_REQUESTS_PER_MINUTE", "0")
             .args([
-                "serve",
-                "--c2s-listen",
-                "127.0.0.1:0",
-                "--c2s-tls-listen",
-                "",
-                "--http-listen",
-                "127.0.0.1:0",
-                "--s2s-listen",
-                "",
                 "--database",
                 database,
                 "--cluster",
                 nats,
                 "--node-name",
                 name,
-                "--data-dir",
-            ])
-            .arg(dir.join(name)),
+            ]),
     )
 }
 

@@ -27,21 +27,8 @@ use support::Serving as Server;
 
 fn serve(dir: &std::path::Path, queue_bytes: u64) -> Server {
     support::start(
-        support::whassap()
-            .args([
-                "serve",
-                "--allow-plaintext",
-                "--c2s-listen",
-                "127.0.0.1:0",
-                "--c2s-tls-listen",
-                "",
-                "--http-listen",
-                "127.0.0.1:0",
-                "--s2s-listen",
-                "",
-                "--data-dir",
-            ])
-            .arg(dir)
+        support::serve_command(dir, "127.0.0.1:0")
+            .arg("--allow-plaintext")
             .arg("--session-queue-bytes")
             .arg(queue_bytes.to_string()),
     )

@@ -53,7 +53,7 @@ fn failure_conditions() {
         "<iq xmlns='jabber:client' type='error' id='1'><error type='cancel'>\
         <conflict xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>",
     );
-    assert_eq!(stanza_error_condition(&iq), "conflict");
+    assert_eq!(crate::StanzaError::from_stanza(&iq).condition, "conflict");
 }
 
 #[test]
