@@ -14,6 +14,8 @@
 #   BENCH_REPORT        Markdown report to write   [docs/benchmarks.md]
 #   BENCH_WHASSAP_ADDR  Whassap's c2s address      [127.0.0.1:15222]
 #   BENCH_KEEP=1        keep the run directory (data, logs) even on success
+#   BENCH_SCENARIOS     the side-by-side scenarios to run, e.g. "login"
+#                       [idle login chat pubsub-fanout pep-fanout idle-tls]
 #   BENCH_SCALE=0       skip Whassap's 19,000-session and 15,000-subscriber runs
 #   BENCH_PUSH=0        skip Whassap's push-versus-poll and REST throughput runs
 #   BENCH_ONLY=push     run only those two, keep the other outcomes in BENCH_OUT,
@@ -259,7 +261,15 @@ declare -A SCENARIO=(
 # The memory scenarios (idle, idle-tls, idle-scale) each need a freshly
 # started server: allocators and garbage collectors keep what earlier
 # sessions used.
-SIDE_BY_SIDE=(idle login chat pubsub-fanout pep-fanout)
+SIDE_BY_SIDE=()
+TLS_RUN=0
+for scenario in ${BENCH_SCENARIOS:-idle login chat pubsub-fanout pep-fanout idle-tls}; do
+    case $scenario in
+        idle | login | chat | pubsub-fanout | pep-fanout) SIDE_BY_SIDE+=("$scenario") ;;
+        idle-tls) TLS_RUN=1 ;;
+        *) die "BENCH_SCENARIOS: unknown scenario $scenario" ;;
+    esac
+done
 
 # run_scenarios NAME ADDR PID SCENARIO...
 run_scenarios() {
@@ -349,9 +359,11 @@ run_whassap() {
     smoke whassap "$WHASSAP_ADDR"
     run_scenarios whassap "$WHASSAP_ADDR" "$pid" "${SIDE_BY_SIDE[@]}"
     stop_pid "$pid" whassap
-    start_whassap
-    run_scenarios whassap "$WHASSAP_ADDR" "$pid" idle-tls
-    stop_pid "$pid" whassap
+    if [[ $TLS_RUN == 1 ]]; then
+        start_whassap
+        run_scenarios whassap "$WHASSAP_ADDR" "$pid" idle-tls
+        stop_pid "$pid" whassap
+    fi
 
     if [[ ${BENCH_SCALE:-1} == 1 ]]; then run_whassap_scale; fi
     if [[ $PUSH == 1 ]]; then run_whassap_push; fi
@@ -438,9 +450,11 @@ run_prosody() {
     smoke prosody "$PROSODY_ADDR"
     run_scenarios prosody "$PROSODY_ADDR" "$pid" "${SIDE_BY_SIDE[@]}"
     stop_pid "$pid" prosody
-    start_prosody
-    run_scenarios prosody "$PROSODY_ADDR" "$pid" idle-tls
-    stop_pid "$pid" prosody
+    if [[ $TLS_RUN == 1 ]]; then
+        start_prosody
+        run_scenarios prosody "$PROSODY_ADDR" "$pid" idle-tls
+        stop_pid "$pid" prosody
+    fi
 }
 
 # --- ejabberd -----------------------------------------------------------------
@@ -521,9 +535,11 @@ EOF
     run_scenarios ejabberd "$EJABBERD_ADDR" "$pid" "${SIDE_BY_SIDE[@]}"
     stop_pid "$pid" ejabberd
     # The accounts stay in the Mnesia spool for the second start.
-    start_ejabberd
-    run_scenarios ejabberd "$EJABBERD_ADDR" "$pid" idle-tls
-    stop_pid "$pid" ejabberd
+    if [[ $TLS_RUN == 1 ]]; then
+        start_ejabberd
+        run_scenarios ejabberd "$EJABBERD_ADDR" "$pid" idle-tls
+        stop_pid "$pid" ejabberd
+    fi
 }
 
 # --- main ---------------------------------------------------------------------

@@ -534,3 +534,54 @@ async fn subscriptions_made_at_once_on_every_node_all_get_the_items() {
     }
     cluster.stop().await;
 }
+
+/// Every node keeps a token in memory for a minute after reading it; one
+/// deleted on one node stops working on the others within the bus's
+/// latency, not a minute later.
+#[tokio::test]
+async fn a_token_deleted_on_one_node_stops_working_on_every_node() {
+    let Some(cluster) =
+        Cluster::start("a_token_deleted_on_one_node_stops_working_on_every_node", 2).await
+    else {
+        return;
+    };
+    let apis: Vec<Api> = cluster.nodes.iter().map(|n| Api::new(n.http)).collect();
+    let alice = apis[0].sign_up("alice").await;
+    let token = apis[0].token(&alice).await;
+    for api in &apis {
+        assert_eq!(
+            api.call("GET", "/api/v1/tokens", &token, None).await.status,
+            200
+        );
+    }
+    let list = apis[0].call("GET", "/api/v1/tokens", &token, None).await;
+    let id = list.json[0]["id"].as_str().expect("token id").to_string();
+    let deleted = apis[0]
+        .call("DELETE", &format!("/api/v1/tokens/{id}"), &alice, None)
+        .await;
+    assert_eq!(deleted.status, 204);
+    assert_eq!(
+        apis[0]
+            .call("GET", "/api/v1/tokens", &token, None)
+            .await
+            .status,
+        401
+    );
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        match apis[1]
+            .call("GET", "/api/v1/tokens", &token, None)
+            .await
+            .status
+        {
+            401 => break,
+            status => assert_eq!(status, 200),
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "n1 still takes the deleted token after {WAIT:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    cluster.stop().await;
+}

@@ -22,6 +22,18 @@ async fn say(from: &mut Client, to: &str, text: &str) {
     .expect("message sent");
 }
 
+/// Wait (at most [`WAIT`]) until `done` holds.
+async fn wait_until(what: &str, done: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !done() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: not within {WAIT:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 async fn hears(to: &mut Client, from: &str, text: &str) {
     let m = recv_matching(to, text, |e| {
         e.name() == "message" && body(e).as_deref() == Some(text)
@@ -118,6 +130,45 @@ async fn every_node_of_a_cluster_federates() {
         e.name() == "presence" && e.attr("type").is_none() && e.attr("from") == Some(&bob_jid)
     })
     .await;
+
+    // PEP to a contact on b.test: bob's presence and caps reach n1 (where
+    // b.test's stream goes), and alice posts on n0, which must know them.
+    subscribe(&mut bob, &mut alice, "bob@b.test", "alice@a.test").await;
+    advertise_microblog(&mut bob).await;
+    let knows_bob = |n: &TestServer| {
+        n.app()
+            .server
+            .caps
+            .features_of(&bob_jid)
+            .is_some_and(|f| f.contains("urn:xmpp:microblog:0+notify"))
+    };
+    wait_until("n0 learns bob's caps from n1", || knows_bob(n0)).await;
+    whassap_server::statuses::post(
+        &n0.app().server,
+        "alice",
+        "posted on n0",
+        whassap_server::statuses::Source::Api,
+        None,
+    )
+    .await
+    .unwrap();
+    let event = recv_matching(&mut bob, "alice's microblog event", |m| {
+        m.name() == "message"
+            && m.attr("from") == Some("alice@a.test")
+            && m.get_child("event", "http://jabber.org/protocol/pubsub#event")
+                .and_then(|e| e.get_child("items", "http://jabber.org/protocol/pubsub#event"))
+                .is_some_and(|i| i.attr("node") == Some("urn:xmpp:microblog:0"))
+    })
+    .await;
+    assert!(
+        String::from_utf8_lossy(&whassap_xml::to_bytes(&event)).contains("posted on n0"),
+        "{event:?}"
+    );
+    // Gone from b.test: n0 forgets bob's resource too.
+    bob.send(&xml("<presence type='unavailable'/>"))
+        .await
+        .unwrap();
+    wait_until("n0 forgets bob", || !knows_bob(n0)).await;
 
     // Both nodes hold an outgoing stream of their own to b.test.
     for (i, n) in [n0, n1].into_iter().enumerate() {

@@ -253,6 +253,37 @@ async fn in_band_registration_when_enabled() {
     s.stop().await;
 }
 
+/// XEP-0077 §3.2: a user removes their own account (with no `to`, as in
+/// the XEP's example). It goes at once with everything of it, its
+/// personal access tokens too, though the REST API keeps a token in memory
+/// for a minute after reading it.
+#[tokio::test]
+async fn an_account_removed_in_band_takes_its_tokens_with_it() {
+    let s = TestServer::start().await;
+    let api = rest::Api::new(s.http);
+    let alice = api.sign_up("alice").await;
+    let token = api.token(&alice).await;
+    assert_eq!(
+        api.call("GET", "/api/v1/tokens", &token, None).await.status,
+        200
+    );
+    let mut c = s.client("alice").await;
+    let answer = c
+        .iq(xml(
+            "<iq type='set'><query xmlns='jabber:iq:register'><remove/></query></iq>",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(answer.attr("type"), Some("result"), "{answer:?}");
+    assert!(!s.app().server.store.user_exists("alice").await.unwrap());
+    assert_eq!(
+        api.call("GET", "/api/v1/tokens", &token, None).await.status,
+        401,
+        "the removed account's token still works"
+    );
+    s.stop().await;
+}
+
 #[tokio::test]
 async fn registration_is_off_by_default() {
     let s = TestServer::start_with(|c| c.allow_plaintext = true).await;

@@ -133,6 +133,9 @@ async fn run(sender: Arc<Sender>) {
         if shutdown.is_cancelled() {
             break;
         }
+        // Read before the outbox: a delivery committed after this wakes
+        // the loop again.
+        let outbox_seen = server.store.outbox_rows_written();
         let room = CONCURRENCY - running.len();
         if room > 0 {
             let now = now_ms();
@@ -163,11 +166,22 @@ async fn run(sender: Arc<Sender>) {
         } else {
             MAX_IDLE
         };
-        tokio::select! {
-            _ = shutdown.cancelled() => break,
-            _ = server.statuses.outbox.notified() => {}
-            Some(_) = running.join_next(), if !running.is_empty() => {}
-            _ = tokio::time::sleep(wait), if running.len() < CONCURRENCY => {}
+        let due = tokio::time::Instant::now() + wait;
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                // A post wakes the sender; it reads the outbox again only
+                // if the post queued deliveries (most posts match no
+                // webhook, and reading after each would cost two queries
+                // a post).
+                _ = server.statuses.outbox.notified() => {
+                    if server.store.outbox_rows_written() != outbox_seen {
+                        break;
+                    }
+                }
+                Some(_) = running.join_next(), if !running.is_empty() => break,
+                _ = tokio::time::sleep_until(due), if running.len() < CONCURRENCY => break,
+            }
         }
     }
     running.abort_all();

@@ -29,6 +29,7 @@ pub mod stanza;
 pub mod statuses;
 pub mod throttle;
 pub mod tls;
+pub mod tokens;
 mod username_policy;
 
 pub use config::ServerConfig;

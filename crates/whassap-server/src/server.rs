@@ -58,6 +58,8 @@ pub struct Server {
     /// Keys the fake SCRAM salts of unknown users (kept in the store, so
     /// they stay the same across restarts and nodes).
     pub scram_secret: Vec<u8>,
+    /// Personal access tokens used lately (the REST API's authentication).
+    pub tokens: crate::tokens::TokenCache,
     blocklists: DashMap<String, Arc<HashSet<String>>>,
 }
 
@@ -130,6 +132,7 @@ impl Server {
             tls,
             scram_secret,
             blocklists: DashMap::new(),
+            tokens: crate::tokens::TokenCache::default(),
         });
         server.pubsub.ensure_firehose(&server).await?;
         Ok(server)

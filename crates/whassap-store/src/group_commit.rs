@@ -34,8 +34,9 @@ const QUEUE: usize = 4096;
 /// What the writer hands back: the caller's own value, type-erased.
 type Erased = Box<dyn Any + Send>;
 
-/// A builder of a status's rows, given the greatest id committed so far.
-type Builder = Box<dyn FnOnce(&str) -> (NewStatusRows, Erased) + Send>;
+/// A builder of a status's rows, given the greatest id committed so far
+/// and the author's display name.
+type Builder = Box<dyn FnOnce(&str, Option<&str>) -> (NewStatusRows, Erased) + Send>;
 
 /// One post waiting for the writer.
 struct Request {
@@ -106,7 +107,9 @@ impl Store {
     /// `build` makes the rows inside the transaction, once the statuses'
     /// write lock is held (SQLite's single writer; PostgreSQL's advisory
     /// lock, on every node at once), and is given the greatest status id
-    /// committed so far: the id it makes must sort above it. Ids are thus
+    /// committed so far (the id it makes must sort above it) and the
+    /// author's display name (None if the account has none; read with the
+    /// group, one statement for all its authors). Ids are thus
     /// in commit order, and a reader that saw id X never later finds a new
     /// status below X. `build` runs on the store's writer task, in commit
     /// order among concurrent posts.
@@ -120,15 +123,15 @@ impl Store {
         author: &str,
         idempotency: Option<&Idempotency<'_>>,
         now_ms: i64,
-        build: impl FnOnce(&str) -> (NewStatusRows, T) + Send + 'static,
+        build: impl FnOnce(&str, Option<&str>) -> (NewStatusRows, T) + Send + 'static,
     ) -> Result<CreateOutcome<T>, StoreError> {
         let (reply, answer) = oneshot::channel();
         let request = Request {
             author: author.to_string(),
             idempotency: idempotency.map(|k| (k.key.to_string(), k.now_ms, k.ttl_ms)),
             now_ms,
-            build: Box::new(move |last: &str| {
-                let (rows, extra) = build(last);
+            build: Box::new(move |last: &str, display_name: Option<&str>| {
+                let (rows, extra) = build(last, display_name);
                 (rows, Box::new(extra) as Erased)
             }),
             reply,
@@ -211,6 +214,9 @@ async fn commit_group(store: &Store, group: Vec<Request>, later: &mut Vec<Reques
         {
             status_write::idempotency_gc(&mut tx, cutoff).await?;
         }
+        let authors: Vec<String> = group.iter().map(|r| r.author.clone()).collect();
+        let names =
+            status_write::display_names(&mut tx, authors.iter().map(String::as_str)).await?;
         // Idempotency checks, then the builders, in order: ids grow.
         let mut keys_used = HashSet::new();
         for r in group {
@@ -230,7 +236,15 @@ async fn commit_group(store: &Store, group: Vec<Request>, later: &mut Vec<Reques
                     continue;
                 }
             }
-            let (rows, extra) = (r.build)(&last);
+            let Some(display_name) = names.get(&r.author) else {
+                replies.push(r.reply);
+                steps.push(Step::Done(Err(StoreError::NotFound(format!(
+                    "account {:?}",
+                    r.author
+                )))));
+                continue;
+            };
+            let (rows, extra) = (r.build)(&last, display_name.as_deref());
             replies.push(r.reply);
             if rows.status.id <= last {
                 steps.push(Step::Done(Err(StoreError::Corrupt(format!(
@@ -282,8 +296,10 @@ async fn commit_group(store: &Store, group: Vec<Request>, later: &mut Vec<Reques
         let mut outcomes: Vec<Result<(), StoreError>> = Vec::with_capacity(built.len());
         let mut fast = tx.begin().await?;
         let group_rows: Vec<_> = built.iter().map(|(_, b)| *b).collect();
+        let mut deliveries = 0;
         match status_write::write_many(&mut fast, &group_rows).await {
-            Ok(written) => {
+            Ok((written, queued)) => {
+                deliveries = queued;
                 fast.commit().await?;
                 for (ok, (_, b)) in written.into_iter().zip(&built) {
                     outcomes.push(match ok {
@@ -301,8 +317,9 @@ async fn commit_group(store: &Store, group: Vec<Request>, later: &mut Vec<Reques
                 for (_, b) in &built {
                     let mut one = tx.begin().await?;
                     match status_write::write_one(&mut one, b).await {
-                        Ok(()) => {
+                        Ok(queued) => {
                             one.commit().await?;
+                            deliveries += queued;
                             outcomes.push(Ok(()));
                         }
                         Err(e) => {
@@ -330,6 +347,7 @@ async fn commit_group(store: &Store, group: Vec<Request>, later: &mut Vec<Reques
             }
         }
         tx.commit().await?;
+        store.outbox_rows_committed(deliveries);
         Ok(written)
     }
     .await;

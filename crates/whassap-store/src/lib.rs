@@ -191,6 +191,8 @@ pub struct Store {
     /// The group-commit queue of new statuses (`None` in the writer task's
     /// own clone, so that the queue closes when every other clone is gone).
     writer: Option<std::sync::Arc<group_commit::Writer>>,
+    /// Webhook deliveries committed to the outbox by this process.
+    outbox_rows: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Store {
@@ -287,9 +289,23 @@ impl Store {
             pool,
             dialect,
             writer: None,
+            outbox_rows: Default::default(),
         };
         store.writer = Some(std::sync::Arc::new(group_commit::Writer::spawn(&store)));
         Ok(store)
+    }
+
+    /// How many webhook deliveries this process has committed to the
+    /// outbox so far: the sender reads the outbox again when this grew (or
+    /// when a delivery falls due), not after every post.
+    pub fn outbox_rows_written(&self) -> u64 {
+        self.outbox_rows.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// `n` more deliveries are committed to the outbox.
+    pub(crate) fn outbox_rows_committed(&self, n: u64) {
+        self.outbox_rows
+            .fetch_add(n, std::sync::atomic::Ordering::AcqRel);
     }
 
     /// Which database this store is on.

@@ -64,7 +64,7 @@ async fn create(
         ttl_ms: 3_600_000,
     });
     let (id, author, text) = (id.to_string(), author.to_string(), text.to_string());
-    s.status_create(&author.clone(), k.as_ref(), 0, move |_| {
+    s.status_create(&author.clone(), k.as_ref(), 0, move |_, _| {
         (rows(&id, &author, &text, &id), ())
     })
     .await
@@ -176,9 +176,27 @@ async fn timelines_page_search_and_count(db: Db<'_>) {
     ));
     // A live status's item id is not reused.
     assert!(matches!(
-        s.status_create("alice", None, 0, |_| (rows("01E", "alice", "x", "01D"), ()))
-            .await,
+        s.status_create("alice", None, 0, |_, _| (
+            rows("01E", "alice", "x", "01D"),
+            ()
+        ))
+        .await,
         Err(StoreError::Conflict(_))
+    ));
+    // The builder is given the author's display name, read with the group.
+    let named = |id: &'static str| {
+        s.status_create("alice", None, 0, move |_, name: Option<&str>| {
+            (rows(id, "alice", "named", id), name.map(str::to_string))
+        })
+    };
+    assert!(matches!(
+        named("01F").await,
+        Ok(CreateOutcome::Created(None))
+    ));
+    s.set_display_name("alice", Some("Alice A.")).await.unwrap();
+    assert!(matches!(
+        named("01G").await,
+        Ok(CreateOutcome::Created(Some(n))) if n == "Alice A."
     ));
 }
 
@@ -238,7 +256,7 @@ async fn concurrent_posts_are_committed_together(db: Db<'_>) {
     for n in 0..posts {
         let s = s.clone();
         tasks.spawn(async move {
-            s.status_create("alice", None, 0, move |last: &str| {
+            s.status_create("alice", None, 0, move |last: &str, _| {
                 assert!(
                     last >= "01A",
                     "the floor is the greatest committed id: {last:?}"
@@ -268,7 +286,7 @@ async fn concurrent_posts_are_committed_together(db: Db<'_>) {
                 ttl_ms: 3_600_000,
             };
             let key = (author == "alice").then_some(&key);
-            s.status_create(author, key, 0, move |last: &str| {
+            s.status_create(author, key, 0, move |last: &str, _| {
                 let id = format!("{last}~");
                 (rows(&id, author, "keyed", &id), (1000, id))
             })
@@ -333,7 +351,7 @@ async fn concurrent_posts_are_committed_together(db: Db<'_>) {
     for n in 0..10 {
         let s = s.clone();
         tasks.spawn(async move {
-            s.status_create("alice", None, 0, move |last: &str| {
+            s.status_create("alice", None, 0, move |last: &str, _| {
                 let id = format!("{last}~");
                 (rows(&id, "alice", &format!("alone {n}"), &id), ())
             })

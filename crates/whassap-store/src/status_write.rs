@@ -6,7 +6,7 @@
 //! thread, so the fast path's few statements per group, instead of about
 //! eight per status, are where group commit's speed comes from.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use sqlx::any::AnyArguments;
 use sqlx::query::Query;
@@ -67,6 +67,33 @@ pub(crate) async fn earlier(
 }
 
 /// `($1, $2, …), (…), …`: `rows` tuples of `cols` placeholders.
+/// The display names of a group's authors (None: the account has none);
+/// an author without an account is missing from the map.
+pub(crate) async fn display_names<'a>(
+    conn: &mut AnyConnection,
+    authors: impl Iterator<Item = &'a str>,
+) -> Result<HashMap<String, Option<String>>, StoreError> {
+    let authors: Vec<&str> = authors.collect::<BTreeSet<_>>().into_iter().collect();
+    let mut names = HashMap::with_capacity(authors.len());
+    for chunk in authors.chunks(ROWS_PER_INSERT) {
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT username, display_name FROM users WHERE username IN ({})",
+            (1..=chunk.len())
+                .map(|i| format!("${i}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )))
+        .persistent(false);
+        for author in chunk {
+            q = q.bind(*author);
+        }
+        for row in q.fetch_all(&mut *conn).await? {
+            names.insert(row.try_get("username")?, row.try_get("display_name")?);
+        }
+    }
+    Ok(names)
+}
+
 fn placeholders(rows: usize, cols: usize) -> String {
     let mut s = String::with_capacity(rows * cols * 5);
     for r in 0..rows {
@@ -95,12 +122,12 @@ fn multi_row<'q>(head: &str, rows: usize, cols: usize, tail: &str) -> Query<'q, 
 
 /// Write a whole group; for each status, whether it was written (false: a
 /// live status of its author already has its item id, within the group
-/// or before it). Any other failure fails the call, and the caller rolls
+/// or before it), and how many webhook deliveries were queued. Any other failure fails the call, and the caller rolls
 /// back to before it.
 pub(crate) async fn write_many(
     conn: &mut AnyConnection,
     group: &[Built<'_>],
-) -> Result<Vec<bool>, StoreError> {
+) -> Result<(Vec<bool>, u64), StoreError> {
     let lower: Vec<String> = group
         .iter()
         .map(|b| b.rows.status.text.to_lowercase())
@@ -250,13 +277,13 @@ pub(crate) async fn write_many(
         }
         q.execute(&mut *conn).await?;
     }
-    Ok(written)
+    Ok((written, deliveries.len() as u64))
 }
 
-/// Write one status in plain statements (inside its own savepoint).
-/// [`StoreError::Conflict`] if a live status of the author has the item id;
+/// Write one status in plain statements (inside its own savepoint); how
+/// many webhook deliveries were queued. [`StoreError::Conflict`] if a live status of the author has the item id;
 /// NotFound without the author.
-pub(crate) async fn write_one(conn: &mut AnyConnection, b: &Built<'_>) -> Result<(), StoreError> {
+pub(crate) async fn write_one(conn: &mut AnyConnection, b: &Built<'_>) -> Result<u64, StoreError> {
     let status = &b.rows.status;
     let text_lower = status.text.to_lowercase();
     sqlx::query(
@@ -297,8 +324,9 @@ pub(crate) async fn write_one(conn: &mut AnyConnection, b: &Built<'_>) -> Result
         crate::lock_in(conn, &w.service).await?;
         publish_in(conn, &w.service, &w.node, &w.item, w.max_items).await?;
     }
-    write_outbox(conn, &status.author, &text_lower, &b.rows.outbox, b.now_ms).await?;
-    Ok(())
+    let deliveries =
+        write_outbox(conn, &status.author, &text_lower, &b.rows.outbox, b.now_ms).await?;
+    Ok(deliveries)
 }
 
 #[cfg(test)]

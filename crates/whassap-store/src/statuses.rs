@@ -248,8 +248,9 @@ impl Store {
         for r in retract {
             retract_in(&mut tx, &r.service, &r.node, &r.item_id).await?;
         }
-        write_outbox(&mut tx, &author, &text_lower, outbox, now_ms).await?;
+        let deliveries = write_outbox(&mut tx, &author, &text_lower, outbox, now_ms).await?;
         tx.commit().await?;
+        self.outbox_rows_committed(deliveries);
         Ok(true)
     }
 

@@ -531,11 +531,29 @@ const CHARTS: &[(&str, &str, &str)] = &[
     ),
 ];
 
+/// Opens the hand-written part of the report (benchmarks run by other
+/// scripts, with their own explanations): [`write_document`] keeps what
+/// lies between this line and [`KEPT_END`] in the file it replaces.
+pub const KEPT_BEGIN: &str = "<!-- Written by hand: `whassap-bench report` keeps this part. -->";
+
+/// Closes the hand-written part of the report.
+pub const KEPT_END: &str = "<!-- End of the part written by hand. -->";
+
+/// The hand-written part of an earlier report, markers included.
+fn kept_part(out: &Path) -> Option<String> {
+    let old = std::fs::read_to_string(out).ok()?;
+    let begin = old.find(KEPT_BEGIN)?;
+    let end = begin + old[begin..].find(KEPT_END)? + KEPT_END.len();
+    Some(old[begin..end].to_string())
+}
+
 /// Write the whole report: `out` (Markdown) and its charts in a directory
 /// named after it (`docs/benchmarks.md` → `docs/benchmarks/*.png` and
-/// `*.svg`).
+/// `*.svg`). The hand-written part of the `out` it replaces (between
+/// [`KEPT_BEGIN`] and [`KEPT_END`]) is kept, after the REST figures.
 pub fn write_document(dir: &Path, out: &Path, ours: &str) -> anyhow::Result<()> {
     let outcomes = load(dir)?;
+    let kept = kept_part(out);
     let charts_dir = out.with_extension("");
     std::fs::create_dir_all(&charts_dir)?;
     let charts_name = charts_dir
@@ -580,6 +598,11 @@ pub fn write_document(dir: &Path, out: &Path, ours: &str) -> anyhow::Result<()> 
     if !rest.is_empty() {
         md.push_str("\n## REST API throughput\n\n");
         md.push_str(&rest);
+    }
+    if let Some(kept) = kept {
+        md.push('\n');
+        md.push_str(&kept);
+        md.push('\n');
     }
     let figures = markdown(&outcomes, ours);
     if !figures.is_empty() {
@@ -771,5 +794,31 @@ mod tests {
         assert!(docs.path().join("benchmarks/login.png").is_file());
         assert!(docs.path().join("benchmarks/login.svg").is_file());
         assert!(!docs.path().join("benchmarks/chat.png").exists());
+    }
+
+    #[test]
+    fn the_hand_written_part_survives_a_new_report() {
+        let runs = tempfile::tempdir().unwrap();
+        outcome("whassap", 0.1)
+            .write(&runs.path().join("whassap-login.json"))
+            .unwrap();
+        let docs = tempfile::tempdir().unwrap();
+        let out = docs.path().join("benchmarks.md");
+        let by_hand =
+            format!("{KEPT_BEGIN}\n## Several nodes\n\nThree nodes did well.\n{KEPT_END}");
+        std::fs::write(
+            &out,
+            format!("# Old\n\nold figures\n\n{by_hand}\n\nold charts\n"),
+        )
+        .unwrap();
+        write_document(runs.path(), &out, "whassap").unwrap();
+        let md = std::fs::read_to_string(&out).unwrap();
+        assert!(md.contains(&by_hand), "{md}");
+        assert!(!md.contains("old figures"), "{md}");
+        assert!(md.find(&by_hand) < md.find("## Figures"), "{md}");
+        // Without the part, nothing is invented.
+        std::fs::remove_file(&out).unwrap();
+        write_document(runs.path(), &out, "whassap").unwrap();
+        assert!(!std::fs::read_to_string(&out).unwrap().contains(KEPT_BEGIN));
     }
 }

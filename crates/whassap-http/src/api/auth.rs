@@ -88,10 +88,10 @@ async fn bearer(state: &AppState, token: &str) -> Result<Auth, ApiError> {
     if token.is_empty() {
         return Err(ApiError::unauthorized("Empty bearer token."));
     }
-    match state
-        .server
-        .store
-        .token_authenticate(&token_hash(token))
+    let server = &state.server;
+    match server
+        .tokens
+        .authenticate(&server.store, &token_hash(token))
         .await?
     {
         Some(t) => Ok(Auth {

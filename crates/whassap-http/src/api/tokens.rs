@@ -160,7 +160,7 @@ pub async fn delete(
     auth: Auth,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
-    if state.server.store.token_delete(&auth.username, &id).await? {
+    if state.server.delete_token(&auth.username, &id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found("You have no such token."))

@@ -263,12 +263,7 @@ pub async fn revoke_token(
     form: FormData,
 ) -> Result<Response, WebError> {
     let session = csrf::check_session(&visitor, &form)?;
-    if state
-        .server
-        .store
-        .token_delete(&session.username, &id)
-        .await?
-    {
+    if state.server.delete_token(&session.username, &id).await? {
         Ok(Redirect::to("/settings#tokens").into_response())
     } else {
         Err(WebError::not_found("You have no such token."))

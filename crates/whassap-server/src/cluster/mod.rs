@@ -18,6 +18,7 @@
 //! shared database, so the nodes of one database form one cluster.
 
 mod pump;
+mod remote;
 mod statuses;
 mod wire;
 
@@ -36,7 +37,7 @@ use crate::{Server, ServerError};
 pub use statuses::StatusNews;
 pub use wire::{
     Caps, DirectoryEvent, Entry, Heartbeat, Invalidation, InvalidationFrom, NodeRequest,
-    SessionState,
+    RemoteContact, SessionState,
 };
 
 /// How often a node says it is alive.
@@ -154,6 +155,7 @@ impl Cluster {
         let requests = sub(format!("{prefix}.node.{}", config.node)).await?;
         let news = sub(format!("{prefix}.statuses")).await?;
         let invalidations = sub(format!("{prefix}.invalidate")).await?;
+        let remote_contacts = sub(format!("{prefix}.remote")).await?;
         let (outbox, queued) = mpsc::channel(OUTBOX);
         let bus = Arc::new(Bus {
             server: Arc::downgrade(server),
@@ -189,6 +191,9 @@ impl Cluster {
         server
             .tasks
             .spawn(on_invalidations(server.clone(), invalidations));
+        server
+            .tasks
+            .spawn(remote::on_news(server.clone(), remote_contacts));
         bus.send(format!("{}.hello", bus.prefix), &bus.node);
         tracing::info!(node = %bus.node, url = %config.url, "joined the cluster");
         Ok(())
@@ -302,14 +307,13 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 fn state_of(bus: &Bus, s: &SessionHandle) -> SessionState {
     let caps = bus.server.upgrade().and_then(|server| {
         let a = server.caps.advertised(&s.full)?;
-        Some(Caps {
-            features: server.caps.features(&a.ver).map(|f| {
-                let mut v: Vec<String> = f.iter().cloned().collect();
-                v.sort();
-                v
-            }),
-            node: a.node,
-            ver: a.ver,
+        Some(match server.caps.features(&a.ver) {
+            Some(f) => crate::pubsub::pep::shared_caps(a.node, &a.ver, &f),
+            None => Caps {
+                node: a.node,
+                ver: a.ver,
+                features: None,
+            },
         })
     });
     let p = lock(&s.presence);
@@ -588,6 +592,7 @@ async fn on_invalidations(server: Arc<Server>, mut sub: async_nats::Subscriber) 
                 server.pubsub.forget_copy(&service, &node)
             }
             Invalidation::PubsubService { service } => server.pubsub.forget_service(&service),
+            Invalidation::Tokens { username } => server.tokens.forget_user(&username),
         }
     }
 }
@@ -615,6 +620,7 @@ async fn on_hellos(server: Arc<Server>, mut sub: async_nats::Subscriber) {
         };
         if decode::<String>(&m).is_some_and(|n| n != bus.node) {
             announce_all(&server, &bus);
+            remote::announce_all(&server, &bus);
         }
     }
 }

@@ -86,6 +86,12 @@ pub enum Invalidation {
         /// The service.
         service: String,
     },
+    /// An account's personal access tokens (one was deleted, or the
+    /// account).
+    Tokens {
+        /// The account's username.
+        username: String,
+    },
 }
 
 /// An [`Invalidation`] and the node that sent it.
@@ -142,5 +148,33 @@ pub enum NodeRequest {
     Hello {
         /// The node asking.
         node: String,
+    },
+}
+
+/// What a node learned from the presence another server's user sent to a
+/// local account, published to every node: the account's PEP service runs
+/// on every node (a status posted anywhere), and each needs the resource's
+/// caps to send it the events it asks for with `+notify`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum RemoteContact {
+    /// `full` is available to `service` with these caps (features
+    /// verified by the node that saw it).
+    Seen {
+        /// The node that saw it.
+        node: String,
+        /// The local account's bare JID (its PEP service).
+        service: String,
+        /// The remote resource.
+        full: String,
+        /// Its caps.
+        caps: Caps,
+    },
+    /// `full` sent unavailable presence.
+    Gone {
+        /// The node that saw it.
+        node: String,
+        /// The remote resource.
+        full: String,
     },
 }

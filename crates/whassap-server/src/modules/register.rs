@@ -31,13 +31,16 @@ fn error_for(iq: &Element, e: &AccountError) -> Element {
 }
 
 /// Answer registration queries to the server in a session; announced
-/// only when in-band registration is enabled.
+/// only when in-band registration is enabled. A query without `to` (the
+/// user's own account) is the same query: XEP-0077's own example of
+/// removing an account (§3.2, example 13) has none.
 pub fn register(hooks: &mut Hooks, config: &ServerConfig) {
     if config.xmpp_registration {
         hooks.iq(Addressee::Host, "query", ns::REGISTER, in_session);
     } else {
         hooks.iq_unannounced(Addressee::Host, "query", ns::REGISTER, in_session);
     }
+    hooks.iq_unannounced(Addressee::Own, "query", ns::REGISTER, in_session);
 }
 
 /// Registration before authentication.
@@ -99,6 +102,7 @@ pub fn in_session(ctx: Ctx, iq: Element) -> BoxFuture<'static, Option<Element>> 
                 if let Err(e) = accounts::delete(&ctx.server.store, &user).await {
                     return Some(error_for(&iq, &e));
                 }
+                ctx.server.forget_tokens(&user);
                 ctx.server.pubsub.forget_service(session.bare());
                 ctx.server
                     .cluster

@@ -21,6 +21,7 @@ use whassap_store::{ItemsPage, RosterItem, Subscription};
 use super::config::{AccessModel, SendLast};
 use super::notify::{self, Notification};
 use super::{read, Affiliation, SharedNode};
+use crate::cluster::Caps;
 use crate::core::router::{self, bare_of};
 use crate::core::{deliver, Ctx};
 use crate::modules::caps;
@@ -281,6 +282,7 @@ pub fn inbound_presence(ctx: Ctx, el: Element) -> BoxFuture<'static, ()> {
             Some("unavailable") => {
                 server.caps.forget(&from);
                 server.pubsub.watchers.unseen(&from);
+                server.cluster.remote_contact_gone(&from);
             }
             Some(_) => {}
         }
@@ -320,6 +322,13 @@ pub async fn presence_seen(server: &Arc<Server>, service: &str, full: &str) {
     let Some(previous) = server.pubsub.watchers.saw(full, service, &ver, remote) else {
         return;
     };
+    if remote {
+        server.cluster.remote_contact_seen(
+            service,
+            full,
+            shared_caps(advertised.node, &ver, &features),
+        );
+    }
     let before: HashSet<String> = previous
         .and_then(|v| server.caps.features(&v))
         .map(|f| f.iter().cloned().collect())
@@ -332,6 +341,63 @@ pub async fn presence_seen(server: &Arc<Server>, service: &str, full: &str) {
     for name in wanted {
         send_last_item(server, service, name, full, true).await;
     }
+}
+
+/// Caps with their verified features, as the other nodes learn them.
+pub(crate) fn shared_caps(node: String, ver: &str, features: &HashSet<String>) -> Caps {
+    let mut features: Vec<String> = features.iter().cloned().collect();
+    features.sort();
+    Caps {
+        node,
+        ver: ver.to_string(),
+        features: Some(features),
+    }
+}
+
+/// Another node saw a remote contact's resource available to `service`
+/// with these caps: this node's PEP service of `service` counts it in too
+/// (the node that saw it sent it the last items).
+pub fn remote_seen_elsewhere(server: &Server, service: &str, full: &str, caps: Caps) {
+    let Some(features) = caps.features else {
+        return;
+    };
+    if server.caps.features(&caps.ver).is_none() {
+        server
+            .caps
+            .insert(caps.ver.clone(), features.into_iter().collect());
+    }
+    server.caps.set_advertised(
+        full,
+        caps::Advertised {
+            node: caps.node,
+            ver: caps.ver.clone(),
+        },
+    );
+    server.pubsub.watchers.saw(full, service, &caps.ver, true);
+}
+
+/// Another node saw a remote contact's resource go unavailable.
+pub fn remote_gone_elsewhere(server: &Server, full: &str) {
+    server.caps.forget(full);
+    server.pubsub.watchers.unseen(full);
+}
+
+/// Every remote contact's resource that a PEP service here sees, with its
+/// caps: (service, full JID, caps).
+pub fn remote_watchers(server: &Server) -> Vec<(String, String, Caps)> {
+    let mut out = Vec::new();
+    for entry in server.pubsub.watchers.remote_by_service.iter() {
+        for full in entry.value() {
+            let Some(advertised) = server.caps.advertised(full) else {
+                continue;
+            };
+            if let Some(features) = server.caps.features(&advertised.ver) {
+                let caps = shared_caps(advertised.node, &advertised.ver, &features);
+                out.push((entry.key().clone(), full.clone(), caps));
+            }
+        }
+    }
+    out
 }
 
 /// Send a stanza to a full JID: queued for a local session, routed to

@@ -134,12 +134,6 @@ struct Built {
 pub async fn post_with(server: &Arc<Server>, new: NewStatus<'_>) -> Result<Posted, StatusError> {
     let text = validate(new.text)?;
     let config = &server.config;
-    let display_name = server
-        .store
-        .display_name(new.author)
-        .await?
-        .ok_or(StatusError::NotFound)?
-        .unwrap_or_else(|| new.author.to_string());
     let bare = format!("{}@{}", new.author, config.domain);
     let pep_node = microblog_node(server, &bare).await?;
     let firehose = firehose_node(server).await?;
@@ -151,15 +145,16 @@ pub async fn post_with(server: &Arc<Server>, new: NewStatus<'_>) -> Result<Poste
         n.config.persist_items.then(|| n.config.max_items.limit())
     });
     // Run by the store's writer with the statuses' write lock held, given
-    // the greatest id committed so far: the id is taken there (ids sort in
-    // commit order, on every node), and everything else follows from it.
+    // the greatest id committed so far and the author's display name (read
+    // with the group): the id is taken there (ids sort in commit order, on
+    // every node), and everything else follows from it.
     let build = {
         let server = Arc::clone(server);
         let author = new.author.to_string();
         let client_item_id = new.client_item_id.map(str::to_string);
         let source = new.source;
         let (bare, pubsub) = (bare.clone(), pubsub.clone());
-        move |last_id: &str| {
+        move |last_id: &str, display_name: Option<&str>| {
             let config = &server.config;
             let slot = server.statuses.events.reserve();
             let (id, ms) = server.statuses.ids.next_after(last_id);
@@ -169,7 +164,7 @@ pub async fn post_with(server: &Arc<Server>, new: NewStatus<'_>) -> Result<Poste
                 author: Author {
                     username: author.clone(),
                     jid: bare.clone(),
-                    display_name,
+                    display_name: display_name.unwrap_or(&author).to_string(),
                 },
                 item_id: client_item_id.unwrap_or_else(|| id.clone()),
                 id,
@@ -361,6 +356,10 @@ pub async fn delete(
 /// quotes it, marked `<no-store/>` (XEP-0334): the sessions online now
 /// get it, offline storage keeps it not.
 pub async fn send_thanks(server: &Arc<Server>, status: &Status) {
+    // Nobody online to thank: nothing to route (and no account lookup).
+    if crate::core::deliver::available(server, &status.author.jid).is_empty() {
+        return;
+    }
     let bot = format!("{BOT_USERNAME}@{}", server.config.domain);
     let mut message = stanza::element(
         "message",
