@@ -239,6 +239,50 @@ async fn pubsub_blocking_and_the_bot_across_nodes() {
         .await;
     }
 
+    // carol unsubscribes on n2: n0's copy of the node is not read again
+    // whole but loses her alone, and the next item goes to bob only.
+    let server = &n0.app().server;
+    let copy = || async move {
+        server
+            .pubsub
+            .node(server, "pubsub.localhost", "news")
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    let kept = copy().await;
+    let r = c
+        .iq(xml("<iq type='set' to='pubsub.localhost'><pubsub xmlns='http://jabber.org/protocol/pubsub'><unsubscribe node='news' jid='carol@localhost'/></pubsub></iq>"))
+        .await
+        .unwrap();
+    assert_eq!(r.attr("type"), Some("result"), "{r:?}");
+    let subscribed = |who: &'static str| async move {
+        whassap_server::pubsub::read(&copy().await, |n| n.subscriptions.contains_key(who))
+    };
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while subscribed("carol@localhost").await {
+        assert!(tokio::time::Instant::now() < deadline, "n0 still has carol");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(subscribed("bob@localhost").await);
+    assert!(
+        std::sync::Arc::ptr_eq(&kept, &copy().await),
+        "n0 read the node again whole"
+    );
+    let published = a
+        .iq(xml("<iq type='set' to='pubsub.localhost'><pubsub xmlns='http://jabber.org/protocol/pubsub'><publish node='news'><item id='2'><entry xmlns='urn:example'>later</entry></item></publish></pubsub></iq>"))
+        .await
+        .unwrap();
+    assert_eq!(published.attr("type"), Some("result"), "{published:?}");
+    let item = recv_matching(&mut b, "the second item", |m| {
+        m.name() == "message"
+            && m.get_child("event", "http://jabber.org/protocol/pubsub#event")
+                .is_some()
+    })
+    .await;
+    assert!(String::from_utf8_lossy(&whassap_xml::to_bytes(&item)).contains("later"));
+    assert_no_message(&mut c).await;
+
     // bob (n1) hears from alice (n0), then blocks her: n0 learns of it.
     chat(&mut a, "bob@localhost", "before").await;
     body_from(&mut b, "alice@localhost", "before").await;

@@ -68,6 +68,14 @@ macro_rules! select_items {
     };
 }
 
+fn subscription(r: &AnyRow) -> Result<StoredSubscription, StoreError> {
+    Ok(StoredSubscription {
+        jid: r.try_get("jid")?,
+        subid: r.try_get("subid")?,
+        state: r.try_get("state")?,
+    })
+}
+
 impl Store {
     /// Create a node with its configuration and owner. False (and nothing
     /// changed) when the node exists. `pep_user` ties a PEP node to its
@@ -243,13 +251,29 @@ impl Store {
         .fetch_all(pool)
         .await?
         .iter()
-        .map(|r| {
-            Ok(StoredSubscription {
-                jid: r.try_get("jid")?,
-                subid: r.try_get("subid")?,
-                state: r.try_get("state")?,
-            })
-        })
+        .map(subscription)
+        .collect()
+    }
+
+    /// One JID's subscriptions to a node (none, one, or several subids).
+    pub async fn pubsub_subscriptions_of(
+        &self,
+        service: &str,
+        node: &str,
+        jid: &str,
+    ) -> Result<Vec<StoredSubscription>, StoreError> {
+        let pool = &self.pool;
+        sqlx::query(
+            "SELECT jid, subid, state FROM pubsub_subscriptions \
+                 WHERE service = $1 AND node = $2 AND jid = $3",
+        )
+        .bind(service)
+        .bind(node)
+        .bind(jid)
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(subscription)
         .collect()
     }
 

@@ -493,7 +493,18 @@ async fn pubsub_nodes_items_and_subscriptions(db: Db<'_>) {
     s.pubsub_put_subscription("alice@x", "n", &sub)
         .await
         .unwrap();
+    assert_eq!(
+        s.pubsub_subscriptions_of("alice@x", "n", "bob@x")
+            .await
+            .unwrap(),
+        std::slice::from_ref(&sub)
+    );
     assert_eq!(s.pubsub_subscriptions("alice@x", "n").await.unwrap(), [sub]);
+    assert!(s
+        .pubsub_subscriptions_of("alice@x", "n", "carol@x")
+        .await
+        .unwrap()
+        .is_empty());
     assert!(matches!(
         s.pubsub_put_subscription(
             "alice@x",

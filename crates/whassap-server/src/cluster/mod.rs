@@ -591,6 +591,12 @@ async fn on_invalidations(server: Arc<Server>, mut sub: async_nats::Subscriber) 
             Invalidation::PubsubNode { service, node } => {
                 server.pubsub.forget_copy(&service, &node)
             }
+            Invalidation::PubsubSubscriber { service, node, jid } => {
+                server
+                    .pubsub
+                    .refresh_subscriber(&server, &service, &node, &jid)
+                    .await
+            }
             Invalidation::PubsubService { service } => server.pubsub.forget_service(&service),
             Invalidation::Tokens { username } => server.tokens.forget_user(&username),
         }

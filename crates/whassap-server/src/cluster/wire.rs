@@ -86,6 +86,15 @@ pub enum Invalidation {
         /// The service.
         service: String,
     },
+    /// One JID's subscriptions to a PubSub or PEP node (read again alone).
+    PubsubSubscriber {
+        /// The service.
+        service: String,
+        /// The node.
+        node: String,
+        /// The subscribed JID.
+        jid: String,
+    },
     /// An account's personal access tokens (one was deleted, or the
     /// account).
     Tokens {

@@ -318,7 +318,7 @@ impl Request<'_> {
         });
         self.server
             .pubsub
-            .changed(self.server, self.service, name, &node);
+            .subscriber_changed(self.server, self.service, name, &node, &jid);
         let payload = pubsub_payload(
             ns::PUBSUB,
             element(
@@ -358,7 +358,7 @@ impl Request<'_> {
         });
         self.server
             .pubsub
-            .changed(self.server, self.service, name, node);
+            .subscriber_changed(self.server, self.service, name, node, jid);
         Ok(())
     }
 

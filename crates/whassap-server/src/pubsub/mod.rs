@@ -142,6 +142,8 @@ pub struct PubSub {
     /// changes): a load from the store that saw it change while it read
     /// does not keep what it read, which may predate the change.
     generation: AtomicU64,
+    /// Held while a node is read whole from the store.
+    loading: DashMap<(String, String), Arc<tokio::sync::Mutex<()>>>,
 }
 
 /// A pubsub error: a stanza error with an optional `pubsub#errors` condition.
@@ -290,6 +292,31 @@ impl PubSub {
         if let Some(n) = self.nodes.get(&key) {
             return Ok(Some(n.clone()));
         }
+        // One read at a time per node: the others wait and take its copy,
+        // and a subscriber's change from another node is applied to it
+        // once it is kept (see `refresh_subscriber`).
+        let loading = self.loading_lock(&key);
+        let loaded = async {
+            let _loading = loading.lock().await;
+            if let Some(n) = self.nodes.get(&key) {
+                return Ok(Some(n.clone()));
+            }
+            self.load(server, key.clone()).await
+        }
+        .await;
+        drop(loading);
+        self.loading_done(&key);
+        loaded
+    }
+
+    /// Read a node whole from the store, and keep it unless a copy was
+    /// dropped while it was read.
+    async fn load(
+        &self,
+        server: &Server,
+        key: (String, String),
+    ) -> Result<Option<SharedNode>, StoreError> {
+        let (service, name) = (key.0.as_str(), key.1.as_str());
         let generation = self.generation.load(Ordering::Acquire);
         let Some(config) = server.store.pubsub_node_config(service, name).await? else {
             return Ok(None);
@@ -377,6 +404,104 @@ impl PubSub {
     /// change was made to: the other nodes of the cluster drop their copy
     /// and read it again from the store when they next need it.
     pub fn changed(&self, server: &Server, service: &str, name: &str, node: &SharedNode) {
+        self.changed_here(server, service, name, node);
+        server
+            .cluster
+            .invalidate(crate::cluster::Invalidation::PubsubNode {
+                service: service.to_string(),
+                node: name.to_string(),
+            });
+    }
+
+    /// `jid`'s subscriptions to a node changed on this node (in the store
+    /// and in `node`): the other nodes read just those again, not the
+    /// whole node, whose subscribers may be many thousands.
+    pub fn subscriber_changed(
+        &self,
+        server: &Server,
+        service: &str,
+        name: &str,
+        node: &SharedNode,
+        jid: &str,
+    ) {
+        self.changed_here(server, service, name, node);
+        server
+            .cluster
+            .invalidate(crate::cluster::Invalidation::PubsubSubscriber {
+                service: service.to_string(),
+                node: name.to_string(),
+                jid: jid.to_string(),
+            });
+    }
+
+    /// Another node changed `jid`'s subscriptions to a node: read them
+    /// again into this node's copy, if it has one (after the copy being
+    /// read now, if one is). Should this node change `jid`'s subscriptions
+    /// itself while they are read, the copy is dropped instead (it is read
+    /// whole when next needed).
+    pub async fn refresh_subscriber(&self, server: &Server, service: &str, name: &str, jid: &str) {
+        let key = (service.to_string(), name.to_string());
+        let node = {
+            let loading = self.loading_lock(&key);
+            let _loaded = loading.lock().await;
+            self.nodes.get(&key).map(|n| n.clone())
+        };
+        self.loading_done(&key);
+        // Without a copy, the next read of the node sees the change.
+        let Some(node) = node else {
+            return;
+        };
+        let before = read(&node, |n| n.subscriptions.get(jid).cloned());
+        let subs = match server
+            .store
+            .pubsub_subscriptions_of(service, name, jid)
+            .await
+        {
+            Ok(subs) => subs,
+            Err(e) => {
+                tracing::warn!(%service, node = %name, "reading a subscriber again failed: {e}");
+                self.forget_copy(service, name);
+                return;
+            }
+        };
+        let applied = write(&node, |n| {
+            if n.subscriptions.get(jid) != before.as_ref() {
+                return false;
+            }
+            let subs: Vec<Sub> = subs
+                .into_iter()
+                .map(|s| Sub {
+                    subid: s.subid,
+                    state: s.state,
+                })
+                .collect();
+            if subs.is_empty() {
+                n.subscriptions.remove(jid);
+            } else {
+                n.subscriptions.insert(jid.to_string(), subs);
+            }
+            true
+        });
+        if !applied {
+            self.generation.fetch_add(1, Ordering::AcqRel);
+            self.nodes
+                .remove_if(&key, |_, kept| Arc::ptr_eq(kept, &node));
+        }
+    }
+
+    /// The lock held while a node is read whole from the store.
+    fn loading_lock(&self, key: &(String, String)) -> Arc<tokio::sync::Mutex<()>> {
+        self.loading.entry(key.clone()).or_default().clone()
+    }
+
+    /// Forget the loading lock of a node nobody is using.
+    fn loading_done(&self, key: &(String, String)) {
+        self.loading
+            .remove_if(key, |_, lock| Arc::strong_count(lock) == 1);
+    }
+
+    /// This node's own bookkeeping after a change it made to `node`.
+    fn changed_here(&self, server: &Server, service: &str, name: &str, node: &SharedNode) {
         if server.cluster.node().is_some() {
             // A load from the store that began before this change must not
             // be kept, and one kept meanwhile (another node's change dropped
@@ -386,12 +511,6 @@ impl PubSub {
             self.nodes
                 .remove_if(&key, |_, kept| !Arc::ptr_eq(kept, node));
         }
-        server
-            .cluster
-            .invalidate(crate::cluster::Invalidation::PubsubNode {
-                service: service.to_string(),
-                node: name.to_string(),
-            });
     }
 
     /// Another node changed a node: drop this node's copy of it and of the
