@@ -209,9 +209,23 @@ async fn write_loop<W: FrameWriter>(
                 _ = handle.killed().cancelled() => break,
             }
         }
-        let written = tokio::select! {
-            r = writer.write_frames(&batch) => r.is_ok(),
-            _ = handle.killed().cancelled() => false,
+        let written = {
+            let write = writer.write_frames(&batch);
+            tokio::pin!(write);
+            tokio::select! {
+                r = &mut write => r.is_ok(),
+                // Killed while writing: the write under way is finished
+                // (it may hold the reply that ends the session, and a
+                // stanza cut in half would garble the stream error after
+                // it), unless the client stopped reading.
+                _ = handle.killed().cancelled() => {
+                    handle.kill_reason() != Some("policy-violation")
+                        && matches!(
+                            tokio::time::timeout(Duration::from_secs(2), &mut write).await,
+                            Ok(Ok(_))
+                        )
+                }
+            }
         };
         batch = Vec::new();
         if !written {
