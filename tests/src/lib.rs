@@ -446,7 +446,9 @@ pub fn skip_interop(test: &str, why: &str) {
     if interop_required() {
         panic!("{test}: required interop tool missing: {why}");
     }
-    eprintln!("\n*** SKIPPED interop test {test}: {why}. Run ./scripts/test.sh to install it and run everything. ***\n");
+    whassap_store::testing::announce_skip(&format!(
+        "interop test {test}: {why}. Run ./scripts/test.sh to install it and run everything."
+    ));
 }
 
 /// A raw XMPP connection over plain TCP for exact-transcript tests (bad input,
@@ -658,7 +660,10 @@ impl Cluster {
                 !interop_required(),
                 "{test}: WHASSAP_TEST_NATS is not set but cluster tests are required"
             );
-            eprintln!("\n*** SKIPPED cluster test {test}: WHASSAP_TEST_NATS is not set. Run ./scripts/test.sh (or set WHASSAP_TEST_NATS=1 and WHASSAP_TEST_POSTGRES=1). ***\n");
+            whassap_store::testing::announce_skip(&format!(
+                "cluster test {test}: WHASSAP_TEST_NATS is not set. Run ./scripts/test.sh \
+                 (or set WHASSAP_TEST_NATS=1 and WHASSAP_TEST_POSTGRES=1)."
+            ));
             return None;
         };
         let database = Arc::new(whassap_store::testing::TempDatabase::create(test).await?);

@@ -36,6 +36,15 @@ pub struct TempDatabase {
     admin: String,
 }
 
+/// Say loudly that a test was skipped, and why: `*** SKIPPED … ***` on
+/// standard error. Written to the stream itself, because the test harness
+/// keeps what `eprintln!` prints in a test that passes, and a skipped test
+/// passes: the notice would never be seen.
+pub fn announce_skip(notice: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "\n*** SKIPPED {notice} ***\n");
+}
+
 impl TempDatabase {
     /// Create one for `test`, or `None` (having said so on stderr) when
     /// PostgreSQL tests are off. Panics when they are off but required, or
@@ -46,10 +55,10 @@ impl TempDatabase {
                 !required(),
                 "{test}: WHASSAP_TEST_POSTGRES is not set but PostgreSQL tests are required"
             );
-            eprintln!(
-                "\n*** SKIPPED PostgreSQL test {test}: WHASSAP_TEST_POSTGRES is not set. \
-                 Run ./scripts/test.sh (or set WHASSAP_TEST_POSTGRES=1) to run it. ***\n"
-            );
+            announce_skip(&format!(
+                "PostgreSQL test {test}: WHASSAP_TEST_POSTGRES is not set. \
+                 Run ./scripts/test.sh (or set WHASSAP_TEST_POSTGRES=1) to run it."
+            ));
             return None;
         };
         let name = format!("whassap_test_{}_{}", std::process::id(), crate::random_id());

@@ -84,7 +84,7 @@ async fn a_dead_nodes_sessions_are_gone_within_30_s_and_nothing_acknowledged_is_
         "1" => "nats://127.0.0.1:4222".to_string(),
         _ => v,
     }) else {
-        eprintln!("\n*** SKIPPED cluster test: WHASSAP_TEST_NATS is not set ***\n");
+        whassap_store::testing::announce_skip("cluster test: WHASSAP_TEST_NATS is not set");
         return;
     };
     let dir = tempfile::tempdir().unwrap();
